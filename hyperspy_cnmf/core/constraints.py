@@ -1,0 +1,274 @@
+"""Constraints: projections applied to the factors or the loadings each half-step.
+
+A constraint is any callable ``constraint(images, context) -> images``:
+
+* ``images`` has shape ``(n_images, *context.shape)``: the diffraction
+  patterns (factors) or the maps (loadings) refolded to their 2D shape, with
+  excluded pixels set to zero; the array module is ``context.xp``;
+* ``context`` is a :class:`~hyperspy_cnmf.core.geometry.ConstraintContext`
+  (shape, calibrated axes, beam centre, mask, iteration, a per-fit cache);
+* it returns an array of the same shape, without modifying its input.
+
+The built-in constraints below are written exactly the way a user would
+write their own; :class:`Constraint` only adds a readable ``repr``. For
+example, a constraint that zeroes everything beyond a calibrated radius::
+
+    class OuterCutoff(Constraint):
+        def __init__(self, k_max):
+            self.k_max = k_max
+
+        def __call__(self, images, context):
+            (row_axis, col_axis) = context.axes
+            xp = context.xp
+            ky = xp.asarray(row_axis.offset + row_axis.scale * np.arange(row_axis.size))
+            kx = xp.asarray(col_axis.offset + col_axis.scale * np.arange(col_axis.size))
+            keep = ky[:, None] ** 2 + kx[None, :] ** 2 <= self.k_max**2
+            return images * keep
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import numpy as np
+from scipy import ndimage
+
+from .geometry import ConstraintContext, to_pixels
+from .polar import polar_operator
+
+__all__ = [
+    "Constraint",
+    "NonNegativity",
+    "RadialContinuity",
+    "GaussianSmoothing",
+    "paper_factor_constraints",
+    "paper_loading_constraints",
+]
+
+
+class Constraint:
+    """Base class for constraints: gives a ``repr`` built from ``__init__``.
+
+    Subclasses store their ``__init__`` parameters under the same names and
+    implement ``__call__(images, context)``. See :class:`RadialContinuity`
+    for a complete example.
+    """
+
+    def __call__(self, images, context: ConstraintContext):  # pragma: no cover
+        raise NotImplementedError
+
+    def get_params(self) -> dict:
+        names = [
+            p
+            for p in inspect.signature(type(self).__init__).parameters
+            if p != "self"
+        ]
+        return {name: getattr(self, name) for name in names}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and self.get_params() == other.get_params()
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, repr(self)))
+
+
+class NonNegativity(Constraint):
+    """Projection onto the nonnegative orthant, ``[x]+ = max(x, 0)``.
+
+    Always applied by the NMF solvers (before and after the other
+    constraints); listing it explicitly is harmless.
+    """
+
+    def __call__(self, images, context):
+        return context.xp.maximum(images, 0)
+
+
+class RadialContinuity(Constraint):
+    """Remove dark-spot artifacts from diffraction factors (paper Fig. 4).
+
+    Each pattern is resampled on a polar grid about the beam centre. At each
+    radius the mean over the valid angles is taken, samples brighter than
+    ``outlier_factor`` times that mean (Bragg spots) are excluded and the mean
+    is recomputed. That baseline is interpolated back onto the detector pixels
+    at their radius and every pixel below it is raised to it:
+    ``w <- max(w, baseline(|k|))``. Only the raised amounts change the
+    pattern, so pixels above the baseline (Bragg spots) are untouched, and
+    masked pixels are ignored.
+
+    Parameters
+    ----------
+    outlier_factor : float, default 2.0
+        Samples above ``outlier_factor * mean`` are excluded from the
+        baseline (the paper uses 2).
+    center : (float, float), optional
+        Beam centre ``(row, col)`` in pixels; default the calibrated centre
+        from the context.
+    n_azimuthal : int, optional
+        Number of polar angles; default samples every pixel.
+    r_min : float, default 0
+        Radii (pixels) below this are left as they are (e.g. the direct beam
+        when it is not masked).
+    """
+
+    def __init__(self, outlier_factor=2.0, center=None, n_azimuthal=None, r_min=0.0):
+        self.outlier_factor = outlier_factor
+        self.center = center
+        self.n_azimuthal = n_azimuthal
+        self.r_min = r_min
+
+    def _operator(self, context):
+        if len(context.shape) != 2:
+            raise ValueError(
+                "RadialContinuity needs 2D diffraction patterns, but the factors "
+                f"have shape {context.shape}; give the signal geometry "
+                "(Geometry(signal_shape=(rows, cols), ...)) or drop this constraint"
+            )
+        center = self.center if self.center is not None else context.center
+        key = ("RadialContinuity", context.shape, center, self.n_azimuthal)
+        return context.cached(
+            key,
+            lambda: polar_operator(
+                context.shape, center, n_azimuthal=self.n_azimuthal, mask=context.mask
+            ),
+        )
+
+    def baseline(self, images, context):
+        """Per-radius baseline ``(n, n_radial)`` with bright outliers excluded."""
+        xp = context.xp
+        op = self._operator(context)
+        polar = op.to_polar(images, xp)
+        valid = xp.asarray(op.valid)
+        count = valid.sum(axis=1)
+        mean = (polar * valid).sum(axis=2) / xp.maximum(count, 1)
+        keep = valid & (polar <= self.outlier_factor * mean[:, :, None])
+        kept = keep.sum(axis=2)
+        mean = xp.where(kept > 0, (polar * keep).sum(axis=2) / xp.maximum(kept, 1), mean)
+        if self.r_min > 0:
+            mean = mean * xp.asarray(op.radii >= self.r_min)
+        return mean
+
+    def __call__(self, images, context):
+        if self.outlier_factor <= 1:
+            raise ValueError(
+                f"outlier_factor={self.outlier_factor} must be > 1: samples above "
+                "outlier_factor * mean are treated as Bragg spots"
+            )
+        xp = context.xp
+        op = self._operator(context)
+        baseline = op.profile_to_image(self.baseline(images, context), xp)
+        return xp.maximum(images, baseline.astype(images.dtype, copy=False))
+
+
+def gaussian_kernel_1d(sigma: float, size: int | None = None) -> np.ndarray:
+    """Normalised 1D Gaussian; ``size`` defaults to ``2 ceil(2 sigma) + 1``."""
+    if size is None:
+        size = 2 * math.ceil(2 * sigma) + 1
+    half = (size - 1) / 2
+    x = np.arange(size) - half
+    kernel = np.exp(-0.5 * (x / sigma) ** 2) if sigma > 0 else (x == 0).astype(float)
+    return kernel / kernel.sum()
+
+
+class GaussianSmoothing(Constraint):
+    """Smooth maps with a Gaussian set by the spatial resolution (paper Fig. 5).
+
+    The kernel is separable and normalised; edges are handled by normalised
+    convolution (pixels outside the scan or excluded by the navigation mask
+    do not pull the map towards zero).
+
+    Parameters
+    ----------
+    sigma : float, optional
+        Standard deviation in scan pixels. Default: the paper's 3x3 Gaussian,
+        the binomial kernel ``[1, 2, 1] / 4`` (sigma = 1/sqrt(2)).
+    size : int, optional
+        Kernel width in pixels (odd). Default ``2 ceil(2 sigma) + 1``, i.e. 3
+        for the default sigma.
+    probe_fwhm : float, optional
+        Probe full width at half maximum in ``probe_units``; with the scan
+        step read from the navigation axes it sets
+        ``sigma = fwhm / (2 sqrt(2 ln 2)) / step`` (overrides ``sigma``).
+    probe_units : str, optional
+        Units of ``probe_fwhm`` (nm, Å, pm, ...); default the axes' units.
+    """
+
+    def __init__(self, sigma=None, size=None, probe_fwhm=None, probe_units=None):
+        self.sigma = sigma
+        self.size = size
+        self.probe_fwhm = probe_fwhm
+        self.probe_units = probe_units
+
+    def sigmas(self, context) -> tuple[float, ...]:
+        """Per-axis sigma in pixels for this context."""
+        if self.probe_fwhm is not None:
+            fwhm_to_sigma = 1 / (2 * math.sqrt(2 * math.log(2)))
+            return tuple(
+                to_pixels(self.probe_fwhm * fwhm_to_sigma, self.probe_units, axis)
+                for axis in context.axes
+            )
+        sigma = 1 / math.sqrt(2) if self.sigma is None else float(self.sigma)
+        if sigma < 0:
+            raise ValueError(f"sigma={sigma} must be >= 0")
+        return (sigma,) * len(context.shape)
+
+    def kernels(self, context) -> list[np.ndarray]:
+        """The 1D kernels, one per map axis (array order)."""
+        kernels = []
+        for n, sigma in zip(context.shape, self.sigmas(context), strict=True):
+            size = self.size
+            if size is None and self.sigma is None and self.probe_fwhm is None:
+                kernel = np.array([0.25, 0.5, 0.25])
+            else:
+                kernel = gaussian_kernel_1d(abs(sigma), size)
+            if kernel.size > n:
+                raise ValueError(
+                    f"the smoothing kernel ({kernel.size} px) is larger than the "
+                    f"map ({n} px along one axis); use a smaller sigma/size or "
+                    "probe_fwhm, or drop GaussianSmoothing"
+                )
+            kernels.append(kernel)
+        return kernels
+
+    def __call__(self, images, context):
+        xp = context.xp
+        kernels = context.cached(("GaussianSmoothing", repr(self)), lambda: self.kernels(context))
+        convolve = _convolve1d_for(xp)
+        weight = None
+        if context.mask is not None:
+            weight = xp.asarray(~context.mask, dtype=images.dtype)
+            images = images * weight
+        out = images
+        norm = weight
+        for axis, kernel in enumerate(kernels, start=1):
+            k = xp.asarray(kernel, dtype=images.dtype)
+            out = convolve(out, k, axis=axis, mode="constant")
+            if norm is None:
+                norm = xp.ones(images.shape[1:], dtype=images.dtype)
+            norm = convolve(norm, k, axis=axis - 1, mode="constant")
+        out = out / xp.maximum(norm, xp.finfo(images.dtype).tiny)
+        if weight is not None:
+            out = out * weight
+        return out
+
+
+def _convolve1d_for(xp):
+    if xp is np:
+        return ndimage.convolve1d
+    import cupyx.scipy.ndimage as xndimage  # only reached with cupy inputs
+
+    return xndimage.convolve1d
+
+
+def paper_factor_constraints() -> list:
+    """The paper's constraint on diffractions: ``[RadialContinuity()]``."""
+    return [RadialContinuity()]
+
+
+def paper_loading_constraints() -> list:
+    """The paper's constraint on maps: ``[GaussianSmoothing()]`` (3x3)."""
+    return [GaussianSmoothing()]

@@ -1,0 +1,141 @@
+"""The data matrix seen by the solvers: only its two products and its norm.
+
+The solvers never index ``X``; they ask for ``X^T L`` and ``X F`` (one pass
+over the data each, for every restart at once) and ``||X||^2``. That lets the
+same loop run on an in-memory numpy/cupy array, on a dask array too large for
+memory (each product is a sum over blocks), or on a randomized low-rank
+sketch of either (the products then cost ``(n_nav + n_sig) r m`` instead of
+``n_nav n_sig m``).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+__all__ = ["array_module", "DenseData", "DaskData", "SketchedData", "as_data", "sketch"]
+
+
+def _is_dask(X) -> bool:
+    return type(X).__module__.startswith("dask.")
+
+
+def array_module(X):
+    """numpy, or cupy for cupy arrays (without importing cupy otherwise)."""
+    if type(X).__module__.startswith("cupy"):
+        import cupy
+
+        return cupy
+    return np
+
+
+class DenseData:
+    """An in-memory (numpy or cupy) data matrix of shape ``(n_nav, n_sig)``."""
+
+    def __init__(self, X):
+        self.X = X
+        self.xp = array_module(X)
+        self.shape = X.shape
+        self.dtype = X.dtype
+        self.squared_norm = float(self.xp.vdot(X.ravel(), X.ravel()).real)
+
+    def XtL(self, L):
+        """``X^T L``: (n_sig, m)."""
+        return self.X.T @ L
+
+    def XF(self, F):
+        """``X F``: (n_nav, m)."""
+        return self.X @ F
+
+    def residual_squared(self, L, F, block_rows=1024):
+        """Exact ``||X - L F^T||^2`` in row blocks (bounded memory)."""
+        total = 0.0
+        for start in range(0, self.shape[0], block_rows):
+            stop = start + block_rows
+            r = self.X[start:stop] - L[start:stop] @ F.T
+            total += float(self.xp.vdot(r.ravel(), r.ravel()).real)
+        return total
+
+
+class DaskData:
+    """A dask data matrix: each product is one pass over the blocks."""
+
+    xp = np
+
+    def __init__(self, X):
+        import dask.array as da
+
+        self._da = da
+        self.X = X
+        self.shape = X.shape
+        self.dtype = X.dtype
+        self.squared_norm = float(da.sum(X.astype(np.float64) ** 2).compute())
+
+    def XtL(self, L):
+        return np.asarray(self._da.dot(self.X.T, L).compute())
+
+    def XF(self, F):
+        return np.asarray(self._da.dot(self.X, F).compute())
+
+    def residual_squared(self, L, F, block_rows=None):
+        r = self.X - self._da.dot(self._da.from_array(L, chunks=(self.X.chunks[0], -1)), F.T)
+        return float(self._da.sum(r.astype(np.float64) ** 2).compute())
+
+
+class SketchedData:
+    """``X ~= P Z`` with ``P`` (n_nav, r) orthonormal and ``Z = P^T X`` (r, n_sig).
+
+    ``squared_norm`` is the exact ``||X||^2`` so that errors computed on the
+    sketch are ``||X - P Z||^2 + ||P Z - L F^T||^2``, an honest estimate.
+    """
+
+    def __init__(self, P, Z, squared_norm, xp=np):
+        self.P = P
+        self.Z = Z
+        self.xp = xp
+        self.shape = (P.shape[0], Z.shape[1])
+        self.dtype = Z.dtype
+        self.squared_norm = float(squared_norm)
+
+    @property
+    def rank(self) -> int:
+        return self.P.shape[1]
+
+    def XtL(self, L):
+        return self.Z.T @ (self.P.T @ L)
+
+    def XF(self, F):
+        return self.P @ (self.Z @ F)
+
+
+def as_data(X):
+    """Wrap a validated matrix in the matching data class."""
+    if _is_dask(X):
+        return DaskData(X)
+    return DenseData(X)
+
+
+def _orthonormal(Y, xp):
+    Q, _ = xp.linalg.qr(Y)
+    return Q
+
+
+def sketch(data, rank, rng, n_power_iter=2):
+    """Randomized range finder (Halko et al. 2011) of ``data``'s rows.
+
+    Passes over the data: ``2 + 2 * n_power_iter``. The random test matrix
+    comes from ``rng`` on the host so that numpy, cupy and dask inputs give
+    the same sketch.
+    """
+    xp = data.xp
+    n_nav, n_sig = data.shape
+    omega = rng.standard_normal((n_sig, rank)).astype(data.dtype)
+    P = _orthonormal(data.XF(xp.asarray(omega)), xp)
+    for _ in range(n_power_iter):
+        P = _orthonormal(data.XF(_orthonormal(data.XtL(P), xp)), xp)
+    Z = data.XtL(P).T
+    captured = float(xp.vdot(Z.ravel(), Z.ravel()).real)
+    if captured <= 0:
+        warnings.warn("the sketch captured nothing: the data are all zero", stacklevel=3)
+    return SketchedData(P, Z, data.squared_norm, xp=xp)

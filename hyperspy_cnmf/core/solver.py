@@ -1,0 +1,472 @@
+r"""Constrained NMF by alternating least squares (Kimoto et al. 2025).
+
+Orientation: the data matrix ``X`` has shape ``(n_nav, n_sig)``, one row per
+probe position and one column per detector pixel (HyperSpy's unfolding and
+scikit-learn's ``(n_samples, n_features)``). The paper's ``X`` is its
+transpose, so the paper's diffraction matrix ``W`` is our ``factors``
+``F`` (n_sig, k) and its map matrix ``H`` is our ``loadings.T``
+(``L`` is (n_nav, k)); ``X ~= L F^T``.
+
+One ALS iteration (paper steps 3-7), for all restarts at once::
+
+    F <- X^T L (L^T L)^-1        # paper eq. 7
+    F <- [constraints on factors]+ ; normalise the columns of F
+    L <- X F (F^T F)^-1          # paper eq. 8
+    L <- [constraints on loadings]+
+    record MSE, ||F_new - F||_1, ||L_new - L||_1
+
+The restarts are stacked side by side (``F`` is (n_sig, n_init k)) so each
+iteration makes a single pass over ``X`` whatever ``n_init`` is.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .data import as_data, sketch
+from .geometry import Geometry
+from .validation import (
+    check_constraint_output,
+    check_constraints,
+    check_data,
+    check_n_components,
+)
+
+__all__ = ["NMFResult", "ConvergenceWarning", "constrained_nmf"]
+
+
+try:  # scikit-learn's warning, so sklearn users can filter one class
+    from sklearn.exceptions import ConvergenceWarning
+except ImportError:  # pragma: no cover - scikit-learn is a dependency
+
+    class ConvergenceWarning(UserWarning):
+        """The solver stopped at ``max_iter`` before reaching ``tol``."""
+
+
+SOLVERS = ("als", "mu")
+
+
+@dataclass
+class NMFResult:
+    """What :func:`constrained_nmf` returns.
+
+    Attributes
+    ----------
+    factors : ndarray, shape (n_sig, k)
+        Diffraction patterns (paper ``W``), unit L2 norm per column, sorted
+        by decreasing L2 norm of their maps.
+    loadings : ndarray, shape (n_nav, k)
+        Maps (paper ``H^T``).
+    mse : float
+        Exact mean squared error of the returned factorization.
+    history : dict of ndarray
+        Per iteration of the kept restart: ``"mse"``, ``"factor_change_l1"``
+        and ``"loading_change_l1"``; ``"exact"`` says which iterations ran
+        on the data itself rather than on its sketch.
+    restart_mse : ndarray, shape (n_init,)
+        Final MSE of each restart (on the sketch when compression was used).
+    best_restart : int
+    n_iter : int
+        Iterations run (sketch phase plus exact phase).
+    converged : bool
+        Whether ``tol`` was reached before ``max_iter``.
+    dead_components : list of int
+        Components of the kept restart that became all zero.
+    compression_rank : int or None
+        Rank of the sketch used, or None for exact iterations throughout.
+    elapsed : float
+        Seconds.
+    """
+
+    factors: np.ndarray
+    loadings: np.ndarray
+    mse: float
+    history: dict
+    restart_mse: np.ndarray
+    best_restart: int
+    n_iter: int
+    converged: bool
+    dead_components: list = field(default_factory=list)
+    compression_rank: int | None = None
+    elapsed: float = 0.0
+
+
+def _random_state(seed):
+    if isinstance(seed, np.random.RandomState):
+        return seed
+    if isinstance(seed, np.random.Generator):
+        return np.random.RandomState(seed.integers(2**32 - 1))
+    return np.random.RandomState(seed)
+
+
+def _blocks(M, n_blocks):
+    """View ``(n, R k)`` as ``(R, n, k)``."""
+    n = M.shape[0]
+    return M.reshape(n, n_blocks, -1).transpose(1, 0, 2)
+
+
+def _unblocks(M):
+    """Inverse of :func:`_blocks`: ``(R, n, k)`` to contiguous ``(n, R k)``."""
+    R, n, k = M.shape
+    return M.transpose(1, 0, 2).reshape(n, R * k)
+
+
+def _gram(M, n_blocks):
+    """Per-restart Gram matrices ``M_b^T M_b``: (R, k, k)."""
+    B = _blocks(M, n_blocks)
+    return B.transpose(0, 2, 1) @ B
+
+
+def _safe_inverse(G, xp):
+    """Inverse of SPD Gram blocks with a tiny ridge, in float64.
+
+    A dead component (all-zero column) makes ``G`` singular; the ridge keeps
+    the solve finite and the dead component stays exactly zero.
+    """
+    G64 = G.astype(np.float64)
+    k = G.shape[-1]
+    trace = xp.trace(G64, axis1=1, axis2=2)
+    ridge = 1e-10 * trace / k + np.finfo(np.float64).tiny ** 0.5
+    eye = xp.eye(k)[None]
+    return xp.linalg.inv(G64 + ridge[:, None, None] * eye).astype(G.dtype)
+
+
+def _solve_blocks(A, G, n_blocks, xp):
+    """``A_b G_b^-1`` for every restart block of ``A`` (n, R k)."""
+    return _unblocks(_blocks(A, n_blocks) @ _safe_inverse(G, xp))
+
+
+class _Projector:
+    """Applies nonnegativity and a constraint list to stacked columns."""
+
+    def __init__(self, constraints, context, mask, xp):
+        self.constraints = list(constraints)
+        self.context = context
+        self.xp = xp
+        self.shape = context.shape
+        self.keep = None if mask is None else xp.asarray(~mask.ravel())
+
+    def __call__(self, M, iteration):
+        xp = self.xp
+        M = xp.maximum(M, 0)
+        if not self.constraints:
+            return M
+        images = self._refold(M)
+        context = self.context.at_iteration(iteration)
+        for constraint in self.constraints:
+            out = constraint(images, context)
+            check_constraint_output(out, images, constraint, self.context.role)
+            images = out
+        return xp.maximum(self._unfold(images, M.dtype), 0)
+
+    def _refold(self, M):
+        n_images = M.shape[1]
+        if self.keep is None:
+            return M.T.reshape((n_images, *self.shape))
+        full = self.xp.zeros((n_images, self.keep.size), dtype=M.dtype)
+        full[:, self.keep] = M.T
+        return full.reshape((n_images, *self.shape))
+
+    def _unfold(self, images, dtype):
+        flat = images.reshape(images.shape[0], -1)
+        if self.keep is not None:
+            flat = flat[:, self.keep]
+        return self.xp.ascontiguousarray(flat.T).astype(dtype, copy=False)
+
+
+def _normalise_columns(F, xp):
+    norms = xp.sqrt((F * F).sum(axis=0))
+    safe = xp.where(norms > 0, norms, 1)
+    return F / safe, norms
+
+
+def _block_sums(M, n_blocks):
+    """Sum of ``M`` over rows and within each restart block: (R,)."""
+    return _blocks(M, n_blocks).sum(axis=(1, 2))
+
+
+class _State:
+    """Iterates stacked restarts on one data object; records history."""
+
+    def __init__(self, data, F, L, n_blocks, project_f, project_l, solver):
+        self.data = data
+        self.xp = data.xp
+        self.F = F
+        self.L = L
+        self.R = n_blocks
+        self.project_f = project_f
+        self.project_l = project_l
+        self.solver = solver
+        self.n_entries = float(data.shape[0]) * float(data.shape[1])
+        self.GL = _gram(L, n_blocks)
+        self.mse, self.dF, self.dL = [], [], []
+
+    def step(self, iteration):
+        xp, R = self.xp, self.R
+        F_old, L_old = self.F, self.L
+        XtL = self.data.XtL(L_old)
+        if self.solver == "als":
+            F = _solve_blocks(XtL, self.GL, R, xp)
+        else:  # multiplicative update, paper eq. 3
+            denom = _unblocks(_blocks(F_old, R) @ self.GL)
+            F = F_old * XtL / xp.maximum(denom, _eps(F_old.dtype))
+        F = self.project_f(F, iteration)
+        F, norms = _normalise_columns(F, xp)
+        GF = _gram(F, R)
+        XF = self.data.XF(F)
+        if self.solver == "als":
+            L = _solve_blocks(XF, GF, R, xp)
+        else:  # paper eq. 4, with the loadings rescaled by the factor norms
+            L_scaled = L_old * norms
+            denom = _unblocks(_blocks(L_scaled, R) @ GF)
+            L = L_scaled * XF / xp.maximum(denom, _eps(L_old.dtype))
+        L = self.project_l(L, iteration)
+        self.GL = _gram(L, R)
+        cross = _block_sums((XF * L).astype(np.float64), R)
+        model = (GF.astype(np.float64) * self.GL.astype(np.float64)).sum(axis=(1, 2))
+        mse = (self.data.squared_norm - 2 * cross + model) / self.n_entries
+        dF = _block_sums(xp.abs(F - F_old).astype(np.float64), R)
+        dL = _block_sums(xp.abs(L - L_old).astype(np.float64), R)
+        scale_F = _block_sums(xp.abs(F).astype(np.float64), R)
+        scale_L = _block_sums(xp.abs(L).astype(np.float64), R)
+        self.F, self.L = F, L
+        self.mse.append(_host(mse))
+        self.dF.append(_host(dF))
+        self.dL.append(_host(dL))
+        tiny = np.finfo(np.float64).tiny
+        return np.maximum(
+            _host(dF) / np.maximum(_host(scale_F), tiny),
+            _host(dL) / np.maximum(_host(scale_L), tiny),
+        )
+
+    def run(self, max_iter, tol, first_iteration, progress):
+        converged = False
+        n = 0
+        for n in range(1, max_iter + 1):
+            change = self.step(first_iteration + n - 1)
+            if progress is not None:
+                progress.update(1)
+            if tol > 0 and np.all(change < tol):
+                converged = True
+                break
+        return n, converged
+
+
+def _eps(dtype):
+    return np.finfo(dtype).eps
+
+
+def _host(a):
+    """A small result as numpy (cupy arrays are copied to the host)."""
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+def _initial_loadings(rng, n_nav, n_columns, dtype, xp):
+    return xp.asarray(rng.uniform(size=(n_nav, n_columns)).astype(dtype))
+
+
+def _initial_factors(rng, n_sig, n_columns, dtype, xp):
+    F = rng.uniform(size=(n_sig, n_columns)).astype(dtype)
+    return xp.asarray(F / np.sqrt((F * F).sum(axis=0)))
+
+
+def _auto_rank(n_components, shape):
+    """Sketch rank for ``compression="auto"``, or None when exact is cheaper."""
+    rank = max(4 * n_components, n_components + 50)
+    if 3 * rank >= min(shape) or shape[0] * shape[1] < 2_000_000:
+        return None
+    return rank
+
+
+def _progress(show, total):
+    if not show:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="Constrained NMF", unit="it")
+
+
+def constrained_nmf(
+    X,
+    n_components,
+    *,
+    factor_constraints=(),
+    loading_constraints=(),
+    geometry=None,
+    solver="als",
+    n_init=10,
+    max_iter=500,
+    tol=0.0,
+    compression=None,
+    n_exact_iter=10,
+    random_state=None,
+    show_progressbar=False,
+):
+    r"""Factorize ``X ~= loadings @ factors.T`` with constraints.
+
+    Parameters
+    ----------
+    X : array-like, shape (n_nav, n_sig)
+        Nonnegative data, one row per probe position, one column per kept
+        detector pixel (numpy, cupy or dask). Integer data are converted to
+        float64 (a copy); float32 stays float32.
+    n_components : int
+        Number of components ``k`` (< min(n_nav, n_sig)).
+    factor_constraints, loading_constraints : sequence of callables
+        Applied in order after each half-step, between two nonnegativity
+        projections (see :mod:`hyperspy_cnmf.core.constraints`). Empty
+        sequences give the primitive ALS (or MU) NMF.
+    geometry : Geometry, optional
+        Shapes, calibrated axes, beam centre and masks; needed by constraints
+        that work on 2D images. Default: a flat geometry.
+    solver : {"als", "mu"}
+        Alternating least squares (the paper's protocol) or multiplicative
+        update (paper eqs. 3-4).
+    n_init : int
+        Random restarts; the one with the lowest final MSE is kept.
+    max_iter : int
+        Maximum iterations per restart.
+    tol : float
+        Stop when the relative L1 change of both factors and loadings falls
+        below ``tol`` for every restart. 0 runs ``max_iter`` iterations, as in
+        the paper.
+    compression : None, "auto" or int
+        Iterate on a randomized rank-``r`` sketch of ``X`` (``int`` gives
+        ``r``; ``"auto"`` picks one when it pays off), then run
+        ``n_exact_iter`` exact iterations on the kept restart.
+    n_exact_iter : int
+        Exact iterations after a compressed phase.
+    random_state : int, RandomState, Generator or None
+    show_progressbar : bool
+
+    Returns
+    -------
+    NMFResult
+    """
+    start = time.perf_counter()
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    for name, value, low in (("n_init", n_init, 1), ("max_iter", max_iter, 1)):
+        if not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name}={value!r} must be an integer >= {low}")
+    if not tol >= 0:
+        raise ValueError(f"tol={tol!r} must be >= 0")
+    X = check_data(X)
+    n_nav, n_sig = X.shape
+    geometry = geometry if geometry is not None else Geometry.flat(n_nav, n_sig)
+    if (geometry.n_navigation, geometry.n_signal) != (n_nav, n_sig):
+        raise ValueError(
+            f"X has shape {X.shape} (positions, pixels) but the geometry keeps "
+            f"{geometry.n_navigation} positions and {geometry.n_signal} pixels"
+        )
+    k = check_n_components(n_components, X.shape)
+    factor_constraints = check_constraints(factor_constraints, "factor_constraints")
+    loading_constraints = check_constraints(loading_constraints, "loading_constraints")
+
+    rng = _random_state(random_state)
+    data = as_data(X)
+    xp = data.xp
+    dtype = np.dtype(X.dtype)
+    project_f = _Projector(
+        factor_constraints, geometry.context("factors", xp), geometry.signal_mask, xp
+    )
+    project_l = _Projector(
+        loading_constraints,
+        geometry.context("loadings", xp),
+        geometry.navigation_mask,
+        xp,
+    )
+    if data.squared_norm == 0:
+        raise ValueError("X is all zero: there is nothing to factorize")
+
+    rank = _auto_rank(k, X.shape) if compression == "auto" else compression
+    if rank is not None:
+        if not isinstance(rank, (int, np.integer)) or not k <= rank <= min(X.shape):
+            raise ValueError(
+                f"compression={compression!r} must be None, 'auto' or an integer "
+                f"rank between n_components={k} and min(X.shape)={min(X.shape)}"
+            )
+    iterate_on = data if rank is None else sketch(data, int(rank), rng)
+
+    R = n_init
+    L0 = _initial_loadings(rng, n_nav, R * k, dtype, xp)
+    F0 = _initial_factors(rng, n_sig, R * k, dtype, xp) if solver == "mu" else None
+    if solver == "mu":  # scale so that L F^T has the data's mean
+        mean = np.sqrt(data.squared_norm / (n_nav * n_sig))
+        L0 = L0 * (mean / np.sqrt(k) / max(float(L0.mean()), 1e-12))
+    n_total = max_iter + (n_exact_iter if rank is not None else 0)
+    progress = _progress(show_progressbar, n_total)
+    try:
+        state = _State(
+            iterate_on,
+            F0 if F0 is not None else xp.zeros((n_sig, R * k), dtype=dtype),
+            L0,
+            R,
+            project_f,
+            project_l,
+            solver,
+        )
+        n_iter, converged = state.run(max_iter, tol, 0, progress)
+        restart_mse = state.mse[-1]
+        best = int(np.argmin(restart_mse))
+        cols = slice(best * k, (best + 1) * k)
+        history = {
+            "mse": np.array([m[best] for m in state.mse]),
+            "factor_change_l1": np.array([d[best] for d in state.dF]),
+            "loading_change_l1": np.array([d[best] for d in state.dL]),
+            "exact": np.full(n_iter, rank is None),
+        }
+        F, L = state.F[:, cols], state.L[:, cols]
+        if rank is not None and n_exact_iter > 0:
+            exact = _State(data, F, L, 1, project_f, project_l, solver)
+            n_exact, _ = exact.run(n_exact_iter, 0.0, n_iter, progress)
+            F, L = exact.F, exact.L
+            for key, values in (
+                ("mse", exact.mse),
+                ("factor_change_l1", exact.dF),
+                ("loading_change_l1", exact.dL),
+            ):
+                history[key] = np.concatenate([history[key], np.ravel(values)])
+            history["exact"] = np.concatenate([history["exact"], np.ones(n_exact, bool)])
+            n_iter += n_exact
+    finally:
+        if progress is not None:
+            progress.close()
+
+    order = np.argsort(-_host(xp.sqrt((L * L).sum(axis=0))), kind="stable")
+    F, L = F[:, order], L[:, order]
+    dead = [int(i) for i in np.flatnonzero(_host((F * F).sum(axis=0)) == 0)]
+    if dead:
+        warnings.warn(
+            f"{len(dead)} of {k} components became all zero during the fit "
+            f"(components {dead} after sorting) and were kept as zeros; the data "
+            "may hold fewer components: try a smaller n_components or another "
+            "random_state",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    mse = data.residual_squared(L, F) / (n_nav * n_sig)
+    if tol > 0 and not converged:
+        warnings.warn(
+            f"the constrained NMF did not reach tol={tol} within max_iter="
+            f"{max_iter} iterations; increase max_iter or tol",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return NMFResult(
+        factors=F,
+        loadings=L,
+        mse=float(mse),
+        history=history,
+        restart_mse=np.asarray(restart_mse),
+        best_restart=best,
+        n_iter=int(n_iter),
+        converged=bool(converged),
+        dead_components=dead,
+        compression_rank=None if rank is None else int(rank),
+        elapsed=time.perf_counter() - start,
+    )

@@ -1,0 +1,145 @@
+"""Input checks shared by the solvers, the estimator and the adapter.
+
+Every check names the problem and the fix; none modifies its input.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .data import _is_dask, array_module
+
+__all__ = [
+    "check_data",
+    "check_n_components",
+    "check_constraints",
+    "check_constraint_output",
+]
+
+
+def _as_float(X):
+    """Integer/bool data as a float64 copy; float16 as float32."""
+    if X.dtype.kind in "iub":
+        return X.astype(np.float64)
+    if X.dtype.kind != "f":
+        raise TypeError(
+            f"X has dtype {X.dtype}; NMF needs real numbers (complex data: "
+            "take the modulus or intensity first)"
+        )
+    if X.dtype.itemsize < 4:
+        return X.astype(np.float32)
+    return X
+
+
+def check_data(X):
+    """Validate a data matrix; return it (or a float copy) unchanged otherwise.
+
+    Raises
+    ------
+    ValueError
+        For non-2D input, NaN/inf, negative values or all-zero data.
+    """
+    if not _is_dask(X) and array_module(X) is np:
+        X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(
+            f"X must be 2D (positions, pixels), got shape {X.shape}; unfold "
+            "the data first (HyperSpy: s.unfold())"
+        )
+    if min(X.shape) < 1:
+        raise ValueError(f"X has shape {X.shape}: it holds no data")
+    X = _as_float(X)
+    if _is_dask(X):
+        import dask
+        import dask.array as da
+
+        finite, minimum, row_sums, col_sums = dask.compute(
+            da.isfinite(X).all(), X.min(), X.sum(axis=1), X.sum(axis=0)
+        )
+    else:
+        xp = array_module(X)
+        finite = bool(xp.isfinite(X).all())
+        minimum = float(X.min()) if finite else 0.0
+        row_sums, col_sums = X.sum(axis=1), X.sum(axis=0)
+    if not finite:
+        raise ValueError(
+            "X contains NaN or infinite values; replace them (e.g. "
+            "np.nan_to_num) or exclude those pixels/positions with a mask"
+        )
+    if minimum < 0:
+        raise ValueError(
+            f"Negative values in data passed to constrained NMF (minimum "
+            f"{minimum:.3g}); NMF needs nonnegative data: clip them "
+            "(np.clip(X, 0, None)) or subtract a smaller background"
+        )
+    if float(row_sums.max()) == 0:
+        raise ValueError("X is all zero: there is nothing to factorize")
+    n_zero_rows = int((row_sums == 0).sum())
+    n_zero_cols = int((col_sums == 0).sum())
+    if n_zero_rows or n_zero_cols:
+        warnings.warn(
+            f"X has {n_zero_rows} all-zero rows (positions) and {n_zero_cols} "
+            "all-zero columns (pixels); they carry no information: mask them "
+            "to save time",
+            UserWarning,
+            stacklevel=3,
+        )
+    return X
+
+
+def check_n_components(n_components, shape):
+    """``n_components`` must be an integer in ``[1, min(shape))``."""
+    if n_components is None:
+        raise ValueError(
+            "n_components (output_dimension) must be given: the number of "
+            "components to extract"
+        )
+    if (
+        not isinstance(n_components, (int, np.integer))
+        or isinstance(n_components, bool)
+        or n_components < 1
+    ):
+        raise ValueError(f"n_components={n_components!r} must be a positive integer")
+    limit = min(shape)
+    if n_components >= limit:
+        raise ValueError(
+            f"n_components={n_components} must be smaller than min(n_positions, "
+            f"n_pixels) = min{tuple(shape)} = {limit} (n_features = {shape[1]}); "
+            "choose fewer components"
+        )
+    return int(n_components)
+
+
+def check_constraints(constraints, name):
+    """A list of callables (None means none)."""
+    if constraints is None:
+        return []
+    if callable(constraints):
+        constraints = [constraints]
+    constraints = list(constraints)
+    for c in constraints:
+        if not callable(c):
+            raise TypeError(
+                f"{name} must hold callables constraint(images, context) -> "
+                f"images; got {c!r}"
+            )
+    return constraints
+
+
+def check_constraint_output(out, images, constraint, role):
+    """A constraint must return a finite array of its input's shape."""
+    shape = getattr(out, "shape", None)
+    if shape != images.shape:
+        raise ValueError(
+            f"the {role} constraint {constraint!r} returned shape {shape}, "
+            f"expected {images.shape} (n_images, *image_shape); it must return "
+            "an array of the same shape as its input"
+        )
+    xp = array_module(images)
+    if not bool(xp.isfinite(out).all()):
+        raise ValueError(
+            f"the {role} constraint {constraint!r} returned NaN or infinite "
+            "values; guard its divisions (e.g. by xp.maximum(d, tiny))"
+        )
