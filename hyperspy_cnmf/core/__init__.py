@@ -1,0 +1,41 @@
+"""Numerical core: arrays in, arrays out, no HyperSpy import.
+
+* :mod:`.solver` - the constrained ALS / MU loop with batched restarts
+* :mod:`.estimator` - :class:`ConstrainedNMF`, the scikit-learn estimator
+* :mod:`.constraints` - the constraint protocol and the built-in constraints
+* :mod:`.polar` - polar resampling about a beam centre (sparse, built once)
+* :mod:`.geometry` - shapes, calibrated axes, centre and masks of the data
+* :mod:`.data` - the data matrix as products (numpy, cupy, dask, sketch)
+"""
+
+from .constraints import (
+    Constraint,
+    GaussianSmoothing,
+    NonNegativity,
+    RadialContinuity,
+    paper_factor_constraints,
+    paper_loading_constraints,
+)
+from .estimator import ConstrainedNMF, nonnegative_loadings
+from .geometry import AxisInfo, ConstraintContext, Geometry
+from .polar import PolarOperator, polar_operator
+from .solver import ConvergenceWarning, NMFResult, constrained_nmf
+
+__all__ = [
+    "AxisInfo",
+    "ConstrainedNMF",
+    "Constraint",
+    "ConstraintContext",
+    "ConvergenceWarning",
+    "GaussianSmoothing",
+    "Geometry",
+    "NMFResult",
+    "NonNegativity",
+    "PolarOperator",
+    "RadialContinuity",
+    "constrained_nmf",
+    "nonnegative_loadings",
+    "paper_factor_constraints",
+    "paper_loading_constraints",
+    "polar_operator",
+]

@@ -209,3 +209,76 @@ def _radial_interpolation(shape, center, n_radial, excluded):
     r = np.concatenate([lo[inside], hi[inside]])
     w = np.concatenate([1 - frac[inside], frac[inside]])
     return sp.csr_matrix((w, (p, r)), shape=(rho.size, n_radial))
+
+
+def rotate_images(images, angle_deg, center=None, *, order=1, cval=0.0):
+    """Rotate patterns about the beam centre, consistently with the polar grid.
+
+    Rotating by ``angle_deg`` shifts the polar image (see
+    :meth:`PolarOperator.to_polar`) by ``+angle_deg`` along ``phi``: the
+    feature at angle ``phi`` moves to ``phi + angle_deg``. With rows pointing
+    down this is a clockwise rotation on screen. This is the convention of the
+    ``rotation_deg`` returned by
+    :func:`hyperspy_cnmf.core.similarity.diffraction_similarity`, so a pattern
+    rotated by that angle matches its partner.
+
+    Parameters
+    ----------
+    images : array_like, shape (rows, cols) or (n, rows, cols)
+        Pattern(s) to rotate.
+    angle_deg : float or array_like, shape (n,)
+        Rotation angle(s) in degrees; one per image or one for all.
+    center : (float, float), optional
+        Centre ``(row, col)`` in pixels; default the image middle (as in
+        :func:`polar_operator`).
+    order : int, optional
+        Spline order of :func:`scipy.ndimage.affine_transform` (1: bilinear).
+    cval : float, optional
+        Value of pixels that come from outside the image.
+
+    Returns
+    -------
+    ndarray
+        Rotated images, same shape as ``images`` (floating point).
+    """
+    from scipy import ndimage
+
+    images = np.asarray(images)
+    single = images.ndim == 2
+    if single:
+        images = images[None]
+    if images.ndim != 3:
+        raise ValueError(
+            f"rotate_images needs one image (rows, cols) or a stack (n, rows, "
+            f"cols), got shape {images.shape}"
+        )
+    if images.dtype.kind != "f":
+        images = images.astype(np.float64)
+    n = images.shape[0]
+    angles = np.broadcast_to(np.asarray(angle_deg, dtype=float).ravel(), (n,))
+    if np.asarray(angle_deg).size not in (1, n):
+        raise ValueError(
+            f"got {np.asarray(angle_deg).size} angles for {n} images; give "
+            "one angle or one per image"
+        )
+    if center is None:
+        center = ((images.shape[1] - 1) / 2, (images.shape[2] - 1) / 2)
+    c = np.array([float(center[0]), float(center[1])])
+    out = np.empty_like(images)
+    for i, angle in enumerate(np.deg2rad(angles)):
+        cos, sin = np.cos(angle), np.sin(angle)
+        # output (row, col) samples the input at the polar angle phi - angle
+        matrix = np.array([[cos, -sin], [sin, cos]])
+        ndimage.affine_transform(
+            images[i],
+            matrix,
+            offset=c - matrix @ c,
+            output=out[i],
+            order=order,
+            mode="constant",
+            cval=cval,
+        )
+    return out[0] if single else out
+
+
+__all__ = [*__all__, "rotate_images"]

@@ -90,7 +90,7 @@ def check_data(X):
 
 
 def check_n_components(n_components, shape):
-    """``n_components`` must be an integer in ``[1, min(shape))``."""
+    """``n_components`` must be an integer in ``[1, min(shape)]`` (warns at the top)."""
     if n_components is None:
         raise ValueError(
             "n_components (output_dimension) must be given: the number of "
@@ -103,11 +103,19 @@ def check_n_components(n_components, shape):
     ):
         raise ValueError(f"n_components={n_components!r} must be a positive integer")
     limit = min(shape)
-    if n_components >= limit:
+    sizes = f"n_samples = {shape[0]} positions, n_features = {shape[1]} pixels"
+    if n_components > limit:
         raise ValueError(
-            f"n_components={n_components} must be smaller than min(n_positions, "
-            f"n_pixels) = min{tuple(shape)} = {limit} (n_features = {shape[1]}); "
-            "choose fewer components"
+            f"n_components={n_components} is larger than min(n_positions, "
+            f"n_pixels) = {limit} ({sizes}); choose at most {limit - 1} components"
+        )
+    if n_components == limit:
+        warnings.warn(
+            f"n_components={n_components} equals min(n_positions, n_pixels) "
+            f"({sizes}): the factorization reduces nothing and is not unique; "
+            "choose fewer components",
+            UserWarning,
+            stacklevel=3,
         )
     return int(n_components)
 

@@ -1,0 +1,282 @@
+"""scikit-learn estimator around :func:`~hyperspy_cnmf.core.solver.constrained_nmf`."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .constraints import paper_factor_constraints, paper_loading_constraints
+from .data import _is_dask, array_module
+from .geometry import Geometry
+from .solver import SOLVERS, constrained_nmf
+
+__all__ = ["ConstrainedNMF", "nonnegative_loadings"]
+
+
+def _constraint_list(value, default_factory, geometry):
+    """Resolve ``"auto"``: the paper's constraints when 2D geometry is known."""
+    if isinstance(value, str):  # "auto"
+        if geometry is None:
+            return []
+        return default_factory()
+    return value
+
+
+def nonnegative_loadings(X, factors, n_iter=200, tol=1e-6):
+    """Nonnegative least-squares maps of ``X`` (n, n_sig) for fixed ``factors``.
+
+    Solves ``min_L ||X - L F^T||`` with ``L >= 0`` by projected coordinate
+    descent (HALS), started from the clipped unconstrained solution. One pass
+    over ``X``.
+    """
+    xp = array_module(factors)
+    G = factors.T @ factors
+    XF = X @ factors
+    diag = xp.maximum(xp.diagonal(G), xp.finfo(G.dtype).tiny)
+    ridge = 1e-10 * float(xp.trace(G)) / G.shape[0] + float(xp.finfo(G.dtype).tiny)
+    eye = xp.eye(G.shape[0], dtype=G.dtype)
+    L = xp.maximum(xp.linalg.solve(G + ridge * eye, XF.T).T, 0)
+    for _ in range(n_iter):
+        change = 0.0
+        for j in range(G.shape[0]):
+            new = xp.maximum(L[:, j] + (XF[:, j] - L @ G[:, j]) / diag[j], 0)
+            change += float(xp.abs(new - L[:, j]).sum())
+            L[:, j] = new
+        if change <= tol * max(float(xp.abs(L).sum()), 1e-300):
+            break
+    return L
+
+
+class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    r"""Nonnegative matrix factorization with domain-specific constraints.
+
+    Factorizes nonnegative data ``X`` (n_samples = probe positions,
+    n_features = detector pixels) as ``X ~= L @ components_`` by the
+    alternating least squares protocol of Kimoto et al. (Sci. Rep. 2025):
+
+    .. math::
+
+        W \leftarrow [X^T L (L^T L)^{-1}]_W, \quad
+        L \leftarrow [X W (W^T W)^{-1}]_H
+
+    where :math:`[\cdot]_W` and :math:`[\cdot]_H` are nonnegativity followed
+    by the given constraints on the diffraction patterns (``components_``)
+    and on the maps (the transformed data). ``n_init`` random restarts run
+    side by side; the one with the lowest error is kept and its components
+    are sorted by the L2 norm of their maps.
+
+    Parameters
+    ----------
+    n_components : int
+        Number of components, smaller than ``min(n_samples, n_features)``.
+    factor_constraints : "auto" or list of callables, default "auto"
+        Constraints on the diffraction patterns, each
+        ``constraint(images, context) -> images``
+        (see :mod:`hyperspy_cnmf.core.constraints`). ``"auto"``: the paper's
+        :class:`~hyperspy_cnmf.core.constraints.RadialContinuity` when a 2D
+        ``geometry`` is given, none otherwise. ``[]``: nonnegativity only.
+    loading_constraints : "auto" or list of callables, default "auto"
+        Constraints on the maps. ``"auto"``: the paper's 3x3
+        :class:`~hyperspy_cnmf.core.constraints.GaussianSmoothing` when
+        ``geometry`` is given, none otherwise.
+    geometry : Geometry, optional
+        Signal and navigation shapes, calibrated axes, beam centre and
+        masks of the rows/columns of ``X``. Without it the data are a bare
+        matrix and the constraints that need images cannot run.
+    solver : {"als", "mu"}, default "als"
+        Alternating least squares (the paper's protocol) or the primitive
+        multiplicative update, for comparison.
+    n_init : int, default 10
+        Random restarts.
+    max_iter : int, default 500
+        Maximum iterations.
+    tol : float, default 1e-4
+        Stop when the relative L1 change of factors and maps is below
+        ``tol`` in every restart; 0 always runs ``max_iter`` iterations.
+    compression : None, "auto" or int, default None
+        Iterate on a randomized low-rank sketch of ``X`` of this rank, then
+        polish with ``n_exact_iter`` exact iterations. Much faster on large
+        data; see the benchmarks.
+    n_exact_iter : int, default 10
+        Exact iterations after a compressed phase.
+    random_state : int, RandomState instance or None
+        Seed of the random initial maps.
+    show_progressbar : bool, default False
+        Show a progress bar over iterations.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        Diffraction patterns (the paper's ``W`` transposed), unit L2 norm.
+    n_components_ : int
+    n_iter_ : int
+        Iterations run.
+    reconstruction_err_ : float
+        Frobenius norm ``||X - L components_||`` of the kept fit.
+    mse_ : float
+        Mean squared error of the kept fit.
+    history_ : dict of ndarray
+        Per iteration: ``"mse"``, ``"factor_change_l1"``,
+        ``"loading_change_l1"``, ``"exact"``.
+    restart_mse_ : ndarray of shape (n_init,)
+    best_restart_ : int
+    converged_ : bool
+    dead_components_ : list of int
+    factor_constraints_, loading_constraints_ : list
+        The constraints that ran.
+    n_features_in_ : int
+
+    See Also
+    --------
+    hyperspy_cnmf.core.solver.constrained_nmf : the function behind ``fit``.
+    sklearn.decomposition.NMF : unconstrained NMF.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspy_cnmf import ConstrainedNMF
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(size=(50, 3)) @ rng.uniform(size=(3, 40))
+    >>> model = ConstrainedNMF(n_components=3, random_state=0)
+    >>> maps = model.fit_transform(X)
+    >>> maps.shape, model.components_.shape
+    ((50, 3), (3, 40))
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "factor_constraints": [StrOptions({"auto"}), list, tuple, callable, None],
+        "loading_constraints": [StrOptions({"auto"}), list, tuple, callable, None],
+        "geometry": [Geometry, None],
+        "solver": [StrOptions(set(SOLVERS))],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "compression": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"), None],
+        "n_exact_iter": [Interval(Integral, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "show_progressbar": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        n_components=None,
+        *,
+        factor_constraints="auto",
+        loading_constraints="auto",
+        geometry=None,
+        solver="als",
+        n_init=10,
+        max_iter=500,
+        tol=1e-4,
+        compression=None,
+        n_exact_iter=10,
+        random_state=None,
+        show_progressbar=False,
+    ):
+        self.n_components = n_components
+        self.factor_constraints = factor_constraints
+        self.loading_constraints = loading_constraints
+        self.geometry = geometry
+        self.solver = solver
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.compression = compression
+        self.n_exact_iter = n_exact_iter
+        self.random_state = random_state
+        self.show_progressbar = show_progressbar
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    def _validate_input(self, X, reset):
+        if _is_dask(X) or array_module(X) is not np:
+            if reset:
+                self.n_features_in_ = X.shape[1]
+            return X
+        return validate_data(
+            self,
+            X,
+            dtype=[np.float64, np.float32],
+            reset=reset,
+            ensure_min_features=2 if reset else 1,
+        )
+
+    def fit_transform(self, X, y=None):
+        """Fit and return the maps (n_samples, n_components)."""
+        self._validate_params()
+        X = self._validate_input(X, reset=True)
+        factor_constraints = _constraint_list(
+            self.factor_constraints, paper_factor_constraints, self._image_geometry()
+        )
+        loading_constraints = _constraint_list(
+            self.loading_constraints, paper_loading_constraints, self.geometry
+        )
+        result = constrained_nmf(
+            X,
+            self.n_components,
+            factor_constraints=factor_constraints,
+            loading_constraints=loading_constraints,
+            geometry=self.geometry,
+            solver=self.solver,
+            n_init=self.n_init,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            compression=self.compression,
+            n_exact_iter=self.n_exact_iter,
+            random_state=self.random_state,
+            show_progressbar=self.show_progressbar,
+        )
+        n_entries = X.shape[0] * X.shape[1]
+        self.components_ = result.factors.T
+        self.n_components_ = self.components_.shape[0]
+        self._n_features_out = self.n_components_
+        self.n_iter_ = result.n_iter
+        self.mse_ = result.mse
+        self.reconstruction_err_ = float(np.sqrt(result.mse * n_entries))
+        self.history_ = result.history
+        self.restart_mse_ = result.restart_mse
+        self.best_restart_ = result.best_restart
+        self.converged_ = result.converged
+        self.dead_components_ = result.dead_components
+        self.compression_rank_ = result.compression_rank
+        self.factor_constraints_ = factor_constraints
+        self.loading_constraints_ = loading_constraints
+        return result.loadings
+
+    def _image_geometry(self):
+        """The geometry when the signal is 2D images, else None."""
+        if self.geometry is not None and len(self.geometry.signal_shape) == 2:
+            return self.geometry
+        return None
+
+    def fit(self, X, y=None):
+        """Fit the model to ``X`` (n_samples, n_features)."""
+        self.fit_transform(X)
+        return self
+
+    def transform(self, X):
+        """Nonnegative least-squares maps of ``X`` for the fitted components.
+
+        The loading constraints are not applied: new data need not share the
+        scan geometry.
+        """
+        check_is_fitted(self)
+        X = self._validate_input(X, reset=False)
+        factors = self.components_.T
+        if _is_dask(X):
+            X = X.compute()
+        return nonnegative_loadings(X.astype(factors.dtype, copy=False), factors)
+
+    def inverse_transform(self, X):
+        """Data from maps: ``X @ components_``."""
+        check_is_fitted(self)
+        return X @ self.components_

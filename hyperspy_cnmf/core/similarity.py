@@ -1,0 +1,286 @@
+"""Similarity of factorized diffraction patterns (Kimoto et al. 2025, eqs. 9-11).
+
+Two measures between ``k`` patterns:
+
+* :func:`cosine_similarity` (eq. 9): the normalised inner product of the
+  flattened patterns. It does not recognise a rotated copy of a pattern.
+* :func:`diffraction_similarity` (eqs. 10-11): the peak of the cross-correlation
+  of the polar-transformed ``(r, phi)`` patterns along ``phi`` only (zero radial
+  shift), and the azimuthal shift at that peak, i.e. the rotation between the
+  patterns. All pairs come from one FFT of the polar stack.
+
+Both are plain NumPy/SciPy; nothing here imports HyperSpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .polar import polar_operator
+
+__all__ = ["cosine_similarity", "diffraction_similarity", "polar_stack"]
+
+
+def _check_patterns(patterns, *, need_2d):
+    """Validate a ``(k, ...)`` stack of patterns; return it as a float array."""
+    patterns = np.asarray(patterns)
+    if patterns.dtype.kind not in "biuf":
+        raise ValueError(
+            f"patterns have dtype {patterns.dtype}; pass real intensities "
+            "(complex data: take the modulus first)"
+        )
+    patterns = patterns.astype(np.float64, copy=False)
+    if patterns.ndim < 2:
+        raise ValueError(
+            f"patterns must be a stack (k, ...) of at least 2 patterns, got "
+            f"shape {patterns.shape}; stack them along the first axis"
+        )
+    if need_2d and patterns.ndim != 3:
+        raise ValueError(
+            f"diffraction similarity needs 2D patterns stacked as (k, rows, "
+            f"cols), got shape {patterns.shape}; reshape each component to its "
+            "(rows, cols) diffraction pattern (HyperSpy: s.fold() or "
+            "components.data)"
+        )
+    if patterns.shape[0] < 2:
+        raise ValueError(
+            f"need at least 2 patterns to compare, got {patterns.shape[0]}; "
+            "factorize with more components or skip the similarity step"
+        )
+    if not np.isfinite(patterns).all():
+        raise ValueError(
+            "patterns contain NaN or infinite values; replace them (e.g. "
+            "np.nan_to_num) or exclude those pixels with mask="
+        )
+    return patterns
+
+
+def _normalised_gram(vectors):
+    """Gram matrix of ``(k, n)`` vectors divided by their norms (0 for null)."""
+    norms = np.linalg.norm(vectors, axis=1)
+    safe = np.where(norms > 0, norms, 1.0)
+    unit = vectors / safe[:, None]
+    gram = unit @ unit.T
+    np.clip(gram, -1.0, 1.0, out=gram)
+    np.fill_diagonal(gram, 1.0)
+    return gram
+
+
+def cosine_similarity(patterns):
+    """Cosine similarity between every pair of patterns (eq. 9).
+
+    Parameters
+    ----------
+    patterns : array_like, shape (k, ...)
+        ``k`` patterns of any shape; each is flattened.
+
+    Returns
+    -------
+    ndarray, shape (k, k)
+        ``<w_i, w_j> / (|w_i| |w_j|)``; symmetric, diagonal exactly 1. An
+        all-zero pattern has similarity 0 to every other pattern.
+
+    Raises
+    ------
+    ValueError
+        Fewer than 2 patterns, or NaN/inf values.
+    """
+    patterns = _check_patterns(patterns, need_2d=False)
+    return _normalised_gram(patterns.reshape(patterns.shape[0], -1))
+
+
+def polar_stack(
+    patterns, center=None, mask=None, n_azimuthal=360, r_min=0, r_max=None
+):
+    """Polar images of a pattern stack on the grid used for the similarity.
+
+    Parameters
+    ----------
+    patterns : ndarray, shape (k, rows, cols)
+    center, mask, n_azimuthal, r_min, r_max
+        As in :func:`diffraction_similarity`.
+
+    Returns
+    -------
+    polar : ndarray, shape (k, n_radial, n_azimuthal)
+        Radii ``r_min <= r <= r_max`` only; invalid samples are 0.
+    valid : ndarray of bool, shape (n_radial, n_azimuthal)
+    """
+    shape = patterns.shape[1:]
+    if center is None:
+        center = ((shape[0] - 1) / 2, (shape[1] - 1) / 2)
+    if r_max is None:
+        # largest full circle inside the image: every radius covers all angles,
+        # so a rotated copy is compared over the same support
+        r_max = min(
+            center[0], center[1], shape[0] - 1 - center[0], shape[1] - 1 - center[1]
+        )
+    if mask is not None and np.shape(mask) != shape:
+        raise ValueError(
+            f"mask has shape {np.shape(mask)} but the patterns are {shape}; "
+            "pass one (rows, cols) boolean mask, True = excluded"
+        )
+    if int(n_azimuthal) < 4:
+        raise ValueError(f"n_azimuthal must be at least 4, got {n_azimuthal}")
+    op = polar_operator(
+        shape, center, n_azimuthal=int(n_azimuthal), r_max=r_max, mask=mask
+    )
+    keep = op.radii >= r_min
+    if not keep.any() or not op.valid[keep].any():
+        raise ValueError(
+            f"no valid polar samples between r_min={r_min} and r_max={r_max} "
+            "pixels; lower r_min, raise r_max or check the centre and mask"
+        )
+    polar = op.to_polar(patterns)[:, keep]
+    valid = op.valid[keep]
+    return polar * valid, valid
+
+
+def diffraction_similarity(
+    patterns,
+    center=None,
+    mask=None,
+    n_azimuthal=360,
+    r_min=0,
+    r_max=None,
+    *,
+    subtract_mean=False,
+    refine=True,
+):
+    """Rotation-invariant diffraction similarity and rotation (eqs. 10-11).
+
+    Each pattern is resampled once onto a polar grid ``(r, phi)`` (bilinear,
+    about ``center``). For each pair ``(i, j)`` the cross-correlation along
+    ``phi`` at zero radial shift,
+
+    ``c_ij(s) = sum_{r, phi} P_i(r, phi) P_j(r, phi - s) / (|P_i| |P_j|)``,
+
+    is computed for every azimuthal shift ``s`` with FFTs along ``phi`` (rfft,
+    multiply by the conjugate, sum over radii, irfft). The similarity is its
+    maximum and the rotation its argmax. Norms are L2 norms over the valid
+    polar samples, so a pattern with itself scores exactly 1 and, by
+    Cauchy-Schwarz, no pair scores above 1.
+
+    Parameters
+    ----------
+    patterns : array_like, shape (k, rows, cols)
+        ``k >= 2`` diffraction patterns (e.g. NMF components).
+    center : (float, float), optional
+        Beam centre ``(row, col)`` in pixels; default the image middle.
+    mask : bool array, shape (rows, cols), optional
+        ``True`` marks excluded pixels (beam stop, dead pixels); polar samples
+        touching them contribute zero.
+    n_azimuthal : int, optional
+        Number of azimuthal bins; the rotation resolution is
+        ``360 / n_azimuthal`` degrees before refinement.
+    r_min, r_max : float, optional
+        Radial range in pixels. ``r_min`` > 0 drops the direct beam, which
+        otherwise dominates and makes every pair look alike. ``r_max``
+        defaults to the largest circle that fits inside the image, so that
+        every radius is sampled over all angles and a rotated copy is compared
+        over the same support.
+    subtract_mean : bool, optional
+        Subtract each radius's azimuthal mean before correlating, i.e. compare
+        only the anisotropic (Bragg-spot) part. Default ``False``: the paper's
+        plain cross-correlation of the polar patterns. With the plain version
+        two ring-only (amorphous) components with the same radius score close
+        to 1, which is what the clustering needs; with ``subtract_mean=True``
+        an isotropic pattern has no anisotropic part and scores 0 with
+        everything. Lattices with different spacings have spots at different
+        radii and score low either way.
+    refine : bool, optional
+        Refine the rotation below one bin with a parabola through the peak
+        and its two neighbours. The similarity is always the sampled peak.
+
+    Returns
+    -------
+    similarity : ndarray, shape (k, k)
+        Symmetric, diagonal exactly 1, values in [0, 1] (in [-1, 1] with
+        ``subtract_mean``). An all-zero pattern scores 0 with the others.
+    rotation_deg : ndarray, shape (k, k)
+        ``rotation_deg[i, j]`` is the angle in degrees, in ``(-180, 180]``, by
+        which pattern ``j`` must be rotated (:func:`~hyperspy_cnmf.core.polar.
+        rotate_images`, same sign convention) to best match pattern ``i``.
+        ``rotation_deg[j, i] = -rotation_deg[i, j]`` (mod 360); the diagonal
+        is 0. If ``j`` is ``i`` rotated by ``theta``, ``rotation_deg[i, j]`` is
+        ``-theta``. Patterns with rotational symmetry have several equal
+        maxima; the angle is then defined modulo the symmetry.
+
+    Raises
+    ------
+    ValueError
+        Fewer than 2 patterns, patterns that are not 2D, NaN/inf values, a
+        mask of the wrong shape or an empty radial range.
+
+    Notes
+    -----
+    Cost: one polar resampling (sparse product) and
+    ``O(k^2 n_r n_az)`` for the spectra products plus ``O(k^2 n_az log n_az)``
+    for the inverse FFTs; ``k = 30`` patterns of 128 x 128 take a few tens of
+    milliseconds.
+    """
+    patterns = _check_patterns(patterns, need_2d=True)
+    polar, valid = polar_stack(
+        patterns,
+        center=center,
+        mask=mask,
+        n_azimuthal=n_azimuthal,
+        r_min=r_min,
+        r_max=r_max,
+    )
+    if subtract_mean:
+        counts = valid.sum(axis=1)
+        means = polar.sum(axis=2) / np.maximum(counts, 1)
+        polar = (polar - means[:, :, None]) * valid
+    corr = _azimuthal_correlation(polar)
+    return _peaks(corr, refine=refine)
+
+
+def _azimuthal_correlation(polar):
+    """Normalised correlation ``c[i, j, s]`` of ``(k, n_r, n_az)`` polar images.
+
+    ``c[i, j, s] = sum P_i(r, phi) P_j(r, phi - s) / (|P_i| |P_j|)``.
+    """
+    k, _, n_az = polar.shape
+    norms = np.sqrt(np.einsum("krf,krf->k", polar, polar))
+    safe = np.where(norms > 0, norms, 1.0)
+    spectra = np.fft.rfft(polar / safe[:, None, None], axis=2)  # (k, n_r, n_f)
+    spectra = np.ascontiguousarray(spectra.transpose(2, 0, 1))  # (n_f, k, n_r)
+    # cross-spectra summed over radii: one (k, n_r) @ (n_r, k) per frequency
+    cross = spectra @ spectra.conj().transpose(0, 2, 1)  # (n_f, k, k)
+    corr = np.fft.irfft(cross, n=n_az, axis=0)  # (n_az, k, k)
+    corr = corr.transpose(1, 2, 0)
+    corr[norms == 0] = 0.0
+    corr[:, norms == 0] = 0.0
+    return corr
+
+
+def _peaks(corr, *, refine):
+    """Peak value and signed peak shift (degrees) of ``corr[i, j, s]``."""
+    k, _, n_az = corr.shape
+    iu, ju = np.triu_indices(k, 1)
+    pairs = corr[iu, ju]  # (n_pairs, n_az)
+    idx = np.argmax(pairs, axis=1)
+    rows = np.arange(idx.size)
+    peak = pairs[rows, idx]
+    shift = idx.astype(float)
+    if refine:
+        left = pairs[rows, (idx - 1) % n_az]
+        right = pairs[rows, (idx + 1) % n_az]
+        curvature = left - 2 * peak + right
+        with np.errstate(divide="ignore", invalid="ignore"):
+            delta = np.where(curvature < 0, 0.5 * (left - right) / curvature, 0.0)
+        shift += np.clip(delta, -0.5, 0.5)
+    angle = _wrap(shift * 360.0 / n_az)
+    similarity = np.eye(k)
+    similarity[iu, ju] = similarity[ju, iu] = np.clip(peak, -1.0, 1.0)
+    rotation = np.zeros((k, k))
+    rotation[iu, ju] = angle
+    rotation[ju, iu] = _wrap(-angle)
+    return similarity, rotation
+
+
+def _wrap(angle):
+    """Angles in degrees mapped to ``(-180, 180]``."""
+    wrapped = np.mod(angle, 360.0)
+    return np.where(wrapped > 180.0, wrapped - 360.0, wrapped)
