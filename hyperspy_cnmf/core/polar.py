@@ -255,12 +255,12 @@ def rotate_images(images, angle_deg, center=None, *, order=1, cval=0.0):
     if images.dtype.kind != "f":
         images = images.astype(np.float64)
     n = images.shape[0]
-    angles = np.broadcast_to(np.asarray(angle_deg, dtype=float).ravel(), (n,))
-    if np.asarray(angle_deg).size not in (1, n):
+    angles = np.asarray(angle_deg, dtype=float).ravel()
+    if angles.size not in (1, n):
         raise ValueError(
-            f"got {np.asarray(angle_deg).size} angles for {n} images; give "
-            "one angle or one per image"
+            f"got {angles.size} angles for {n} images; give one angle or one per image"
         )
+    angles = np.broadcast_to(angles, (n,))
     if center is None:
         center = ((images.shape[1] - 1) / 2, (images.shape[2] - 1) / 2)
     c = np.array([float(center[0]), float(center[1])])

@@ -89,9 +89,7 @@ def cosine_similarity(patterns):
     return _normalised_gram(patterns.reshape(patterns.shape[0], -1))
 
 
-def polar_stack(
-    patterns, center=None, mask=None, n_azimuthal=360, r_min=0, r_max=None
-):
+def polar_stack(patterns, center=None, mask=None, n_azimuthal=360, r_min=0, r_max=None):
     """Polar images of a pattern stack on the grid used for the similarity.
 
     Parameters
@@ -214,6 +212,10 @@ def diffraction_similarity(
 
     Notes
     -----
+    Like the direct beam, a flat background common to all components adds
+    the same isotropic term to every pair and raises all similarities;
+    subtract it, or use ``subtract_mean=True``, if it is strong.
+
     Cost: one polar resampling (sparse product) and
     ``O(k^2 n_r n_az)`` for the spectra products plus ``O(k^2 n_az log n_az)``
     for the inverse FFTs; ``k = 30`` patterns of 128 x 128 take a few tens of

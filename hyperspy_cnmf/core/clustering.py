@@ -1,0 +1,310 @@
+"""Hierarchical clustering and rotation-corrected merging of components.
+
+Array-level core of the component clustering of Kimoto et al. 2025 (Fig. 9):
+the diffraction similarity (:func:`~hyperspy_cnmf.core.similarity.
+diffraction_similarity`) becomes the distance ``1 - similarity`` for SciPy's
+hierarchical :func:`~scipy.cluster.hierarchy.linkage`, and the components of
+each cluster are merged into one: the rotation-corrected, map-weighted average
+diffraction pattern and the summed map.
+
+Nothing here imports HyperSpy.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy.cluster import hierarchy
+from scipy.spatial.distance import squareform
+
+from .polar import rotate_images
+
+__all__ = [
+    "DEFAULT_DISTANCE_THRESHOLD",
+    "Clustering",
+    "MergedComponents",
+    "cluster_patterns",
+    "merge_components",
+    "similarity_to_distance",
+]
+
+#: Default cut of the dendrogram, in units of ``1 - similarity``: components
+#: whose (average-linkage) diffraction similarity is at least 0.7 are merged.
+#: Rotated copies of one pattern score above 0.95 (interpolation and noise
+#: cost a few per cent); lattices with different spacings, and crystalline vs
+#: amorphous patterns, score below about 0.5 once the direct beam is left out
+#: (``r_min``), so 0.3 sits in the gap with margin on both sides.
+DEFAULT_DISTANCE_THRESHOLD = 0.3
+
+_METHODS = ("single", "complete", "average", "weighted", "centroid", "median", "ward")
+
+
+class Clustering(NamedTuple):
+    """Result of :func:`cluster_patterns`.
+
+    Attributes
+    ----------
+    linkage : ndarray, shape (k - 1, 4)
+        SciPy linkage matrix (for :func:`scipy.cluster.hierarchy.dendrogram`).
+    labels : ndarray of int, shape (k,)
+        Cluster of each pattern, 0-based, numbered in order of first
+        appearance (pattern 0 is in cluster 0; NMF components sorted by
+        intensity therefore give the strongest cluster label 0).
+    distance : ndarray, shape (k, k)
+        The distance matrix that was clustered.
+    """
+
+    linkage: np.ndarray
+    labels: np.ndarray
+    distance: np.ndarray
+
+
+class MergedComponents(NamedTuple):
+    """Result of :func:`merge_components`.
+
+    Attributes
+    ----------
+    patterns : ndarray, shape (c, rows, cols)
+        Rotation-corrected weighted average diffraction of each cluster.
+    maps : ndarray, shape (c, ...)
+        Summed maps of each cluster.
+    members : list of ndarray of int
+        Component indices of each cluster.
+    reference : ndarray of int, shape (c,)
+        The member each cluster was aligned to (largest weight).
+    angles : ndarray, shape (k,)
+        Angle in degrees by which each component was rotated (0 for the
+        references), i.e. ``rotation_deg[reference, member]``.
+    weights : ndarray, shape (k,)
+        Weight of each component in its cluster's average.
+    """
+
+    patterns: np.ndarray
+    maps: np.ndarray
+    members: list
+    reference: np.ndarray
+    angles: np.ndarray
+    weights: np.ndarray
+
+
+def _check_square(matrix, name):
+    matrix = np.asarray(matrix, dtype=float)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(
+            f"{name} must be a square (k, k) matrix, got shape {matrix.shape}; "
+            "compute it with diffraction_similarity or cosine_similarity"
+        )
+    if matrix.shape[0] < 2:
+        raise ValueError(
+            f"need at least 2 components to cluster, got {matrix.shape[0]}"
+        )
+    if not np.isfinite(matrix).all():
+        raise ValueError(
+            f"{name} contains NaN or infinite values; check the patterns "
+            "(all-zero or NaN components) before computing the similarity"
+        )
+    return matrix
+
+
+def similarity_to_distance(similarity):
+    """Distance matrix ``1 - similarity`` for clustering.
+
+    The matrix is symmetrised (mean with its transpose), clipped to
+    ``[0, 2]`` and given a zero diagonal.
+
+    Parameters
+    ----------
+    similarity : array_like, shape (k, k)
+
+    Returns
+    -------
+    ndarray, shape (k, k)
+    """
+    similarity = _check_square(similarity, "similarity")
+    distance = 1.0 - 0.5 * (similarity + similarity.T)
+    np.clip(distance, 0.0, 2.0, out=distance)
+    np.fill_diagonal(distance, 0.0)
+    return distance
+
+
+def _first_appearance(labels):
+    """Relabel to 0, 1, ... in order of first appearance."""
+    _, first = np.unique(labels, return_index=True)
+    order = labels[np.sort(first)]
+    mapping = {old: new for new, old in enumerate(order)}
+    return np.array([mapping[label] for label in labels], dtype=int)
+
+
+def cluster_patterns(
+    similarity, n_clusters=None, distance_threshold=None, method="average"
+):
+    """Hierarchical clustering of components from their similarity matrix.
+
+    Parameters
+    ----------
+    similarity : array_like, shape (k, k)
+        Pairwise similarity, 1 = identical (e.g. from
+        :func:`~hyperspy_cnmf.core.similarity.diffraction_similarity`).
+    n_clusters : int, optional
+        Cut the dendrogram into at most this many clusters (``fcluster``
+        criterion ``"maxclust"``). Exclusive with ``distance_threshold``.
+    distance_threshold : float, optional
+        Cut the dendrogram at this distance ``1 - similarity`` (criterion
+        ``"distance"``: members of a cluster are joined at a cophenetic
+        distance <= the threshold). Default, when neither is given,
+        :data:`DEFAULT_DISTANCE_THRESHOLD` (0.3, i.e. similarity >= 0.7).
+    method : str, optional
+        Linkage method of :func:`scipy.cluster.hierarchy.linkage`. ``"average"``
+        (UPGMA), ``"single"``, ``"complete"`` and ``"weighted"`` are meaningful
+        for a similarity-based distance; ``"ward"``, ``"centroid"`` and
+        ``"median"`` assume Euclidean distances and are allowed but not
+        recommended.
+
+    Returns
+    -------
+    Clustering
+        ``(linkage, labels, distance)``; labels are 0-based in order of first
+        appearance.
+
+    Raises
+    ------
+    ValueError
+        Bad similarity matrix, both or invalid ``n_clusters`` /
+        ``distance_threshold``, or an unknown method.
+    """
+    distance = similarity_to_distance(similarity)
+    k = distance.shape[0]
+    if n_clusters is not None and distance_threshold is not None:
+        raise ValueError("give either n_clusters or distance_threshold, not both")
+    if method not in _METHODS:
+        raise ValueError(f"unknown linkage method {method!r}; use one of {_METHODS}")
+    linkage = hierarchy.linkage(squareform(distance, checks=False), method=method)
+    if n_clusters is not None:
+        if int(n_clusters) != n_clusters or not 1 <= n_clusters <= k:
+            raise ValueError(
+                f"n_clusters must be an integer between 1 and the number of "
+                f"components ({k}), got {n_clusters}"
+            )
+        raw = hierarchy.fcluster(linkage, int(n_clusters), criterion="maxclust")
+    else:
+        if distance_threshold is None:
+            distance_threshold = DEFAULT_DISTANCE_THRESHOLD
+        if not np.isfinite(distance_threshold) or distance_threshold < 0:
+            raise ValueError(
+                "distance_threshold must be a nonnegative distance "
+                f"(1 - similarity), got {distance_threshold}"
+            )
+        raw = hierarchy.fcluster(
+            linkage, float(distance_threshold), criterion="distance"
+        )
+    return Clustering(linkage, _first_appearance(raw), distance)
+
+
+def _component_weights(maps, weights, k):
+    """Per-component weights: map L2 norms, map sums, or given values."""
+    if weights is None or (isinstance(weights, str) and weights == "l2"):
+        return np.linalg.norm(maps.reshape(k, -1), axis=1)
+    if isinstance(weights, str):
+        if weights == "sum":
+            return np.abs(maps.reshape(k, -1).sum(axis=1))
+        raise ValueError(f"weights must be 'l2', 'sum' or an array, got {weights!r}")
+    weights = np.asarray(weights, dtype=float)
+    if weights.shape != (k,) or not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError(
+            f"weights must be {k} finite nonnegative numbers, one per component, "
+            f"got shape {weights.shape}"
+        )
+    return weights
+
+
+def merge_components(patterns, maps, labels, rotation_deg, center=None, weights=None):
+    """Merge the components of each cluster into one.
+
+    For each cluster, the reference is the member with the largest weight.
+    Every other member ``m`` is rotated by ``rotation_deg[reference, m]``
+    (:func:`~hyperspy_cnmf.core.polar.rotate_images`) onto the reference, and
+    the merged pattern is the weighted average of the aligned members. Pixels
+    that a rotation brings in from outside the image do not count: each pixel
+    is averaged over the members that cover it. The merged map is the sum of
+    the members' maps.
+
+    Parameters
+    ----------
+    patterns : array_like, shape (k, rows, cols)
+        Component diffraction patterns.
+    maps : array_like, shape (k, ...)
+        Component maps (any navigation shape).
+    labels : array_like of int, shape (k,)
+        Cluster labels, 0-based (:func:`cluster_patterns`); the output has
+        one component per label value ``0 ... max(labels)``.
+    rotation_deg : array_like, shape (k, k)
+        Rotations from :func:`~hyperspy_cnmf.core.similarity.
+        diffraction_similarity`: ``rotation_deg[i, j]`` rotates ``j`` onto
+        ``i``.
+    center : (float, float), optional
+        Beam centre ``(row, col)``; default the image middle. Use the centre
+        the rotations were measured about.
+    weights : {"l2", "sum"} or array_like, shape (k,), optional
+        Weight of each component: the L2 norm of its map (default, ``"l2"``),
+        the sum of its map (``"sum"``), or given values. A cluster whose
+        weights are all 0 is averaged uniformly.
+
+    Returns
+    -------
+    MergedComponents
+        ``(patterns, maps, members, reference, angles, weights)``.
+
+    Raises
+    ------
+    ValueError
+        Inconsistent shapes, NaN values, bad labels or weights.
+    """
+    patterns = np.asarray(patterns, dtype=float)
+    maps = np.asarray(maps, dtype=float)
+    labels = np.asarray(labels)
+    rotation_deg = np.asarray(rotation_deg, dtype=float)
+    if patterns.ndim != 3:
+        raise ValueError(
+            f"patterns must be a (k, rows, cols) stack, got shape {patterns.shape}"
+        )
+    k = patterns.shape[0]
+    if maps.shape[0] != k or labels.shape != (k,) or rotation_deg.shape != (k, k):
+        raise ValueError(
+            f"inconsistent inputs: {k} patterns, {maps.shape[0]} maps, labels "
+            f"of shape {labels.shape} and rotation_deg of shape "
+            f"{rotation_deg.shape}; expected (k,) labels and (k, k) rotations"
+        )
+    if labels.dtype.kind not in "iu" or labels.min() < 0:
+        raise ValueError("labels must be nonnegative integers (0-based clusters)")
+    for name, array in (
+        ("patterns", patterns),
+        ("maps", maps),
+        ("rotation_deg", rotation_deg),
+    ):
+        if not np.isfinite(array).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+    weights = _component_weights(maps, weights, k)
+
+    n_clusters = int(labels.max()) + 1
+    members = [np.flatnonzero(labels == c) for c in range(n_clusters)]
+    if any(m.size == 0 for m in members):
+        empty = [c for c, m in enumerate(members) if m.size == 0]
+        raise ValueError(
+            f"clusters {empty} have no members; number the labels 0, 1, ... "
+            "without gaps (as cluster_patterns does)"
+        )
+    reference = np.array([m[np.argmax(weights[m])] for m in members])
+    angles = rotation_deg[reference[labels], np.arange(k)]
+    angles[reference] = 0.0
+
+    aligned = rotate_images(patterns, angles, center)
+    coverage = rotate_images(np.ones_like(patterns), angles, center)
+    merged = np.empty((n_clusters, *patterns.shape[1:]))
+    for c, m in enumerate(members):
+        w = weights[m] if weights[m].sum() > 0 else np.ones(m.size)
+        num = np.tensordot(w, aligned[m], axes=1)
+        den = np.tensordot(w, coverage[m], axes=1)
+        merged[c] = np.where(den > 1e-6 * w.sum(), num / np.maximum(den, 1e-300), 0.0)
+    merged_maps = np.stack([maps[m].sum(axis=0) for m in members])
+    return MergedComponents(merged, merged_maps, members, reference, angles, weights)

@@ -1,0 +1,272 @@
+"""Tests of hierarchical clustering and rotation-corrected merging."""
+
+import numpy as np
+import pytest
+
+from hyperspy_cnmf.core.clustering import (
+    DEFAULT_DISTANCE_THRESHOLD,
+    cluster_patterns,
+    merge_components,
+    similarity_to_distance,
+)
+from hyperspy_cnmf.core.polar import rotate_images
+from hyperspy_cnmf.core.similarity import cosine_similarity, diffraction_similarity
+
+SHAPE = (128, 128)
+CENTER = ((SHAPE[0] - 1) / 2, (SHAPE[1] - 1) / 2)
+R_MIN = 6  # leave the direct beam out of the similarity
+
+
+def lattice_pattern(a, ratio=1.3, gamma_deg=75.0, seed=0, beam=3.0, r_max=58):
+    """Oblique lattice of Gaussian spots (random intensities), weak ring, beam."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.indices(SHAPE, dtype=float)
+    gamma = np.deg2rad(gamma_deg)
+    a1 = np.array([1.0, 0.0]) * a
+    a2 = np.array([np.cos(gamma), np.sin(gamma)]) * a * ratio
+    img = np.zeros(SHAPE)
+    for h in range(-8, 9):
+        for k in range(-8, 9):
+            x, y = h * a1 + k * a2
+            if (h == 0 and k == 0) or np.hypot(x, y) > r_max:
+                continue
+            img += rng.uniform(0.2, 1.0) * np.exp(
+                -((cols - CENTER[1] - x) ** 2 + (rows - CENTER[0] - y) ** 2) / 2.9
+            )
+    rho = np.hypot(rows - CENTER[0], cols - CENTER[1])
+    img += 0.05 * np.exp(-((rho - 40.0) ** 2) / 18.0)
+    img += beam * np.exp(-(rho**2) / 8.0)
+    return img
+
+
+def amorphous_pattern():
+    rows, cols = np.indices(SHAPE, dtype=float)
+    rho = np.hypot(rows - CENTER[0], cols - CENTER[1])
+    return 0.5 * np.exp(-((rho - 40.0) ** 2) / 18.0) + 3.0 * np.exp(-(rho**2) / 8.0)
+
+
+@pytest.fixture(scope="module")
+def components():
+    """3 lattices x 3 randomly rotated Poisson-noisy copies + 1 amorphous, shuffled."""
+    rng = np.random.default_rng(1)
+    bases = [
+        lattice_pattern(14.0, seed=0),
+        lattice_pattern(18.0, ratio=1.0, gamma_deg=90.0, seed=1),
+        lattice_pattern(11.0, gamma_deg=60.0, seed=2),
+        amorphous_pattern(),
+    ]
+    group, angle = [], []
+    for g in range(3):
+        group += [g] * 3
+        angle += list(rng.uniform(0, 360, 3))
+    group.append(3)
+    angle.append(0.0)
+    order = rng.permutation(len(group))
+    group, angle = np.array(group)[order], np.array(angle)[order]
+    clean = np.stack(
+        [rotate_images(bases[g], t, CENTER) for g, t in zip(group, angle, strict=True)]
+    )
+    noisy = rng.poisson(clean * 20) / 20
+    maps = rng.random((len(group), 6, 7))
+    similarity, rotation = diffraction_similarity(noisy, center=CENTER, r_min=R_MIN)
+    return {
+        "bases": bases,
+        "group": group,
+        "angle": angle,
+        "clean": clean,
+        "noisy": noisy,
+        "maps": maps,
+        "similarity": similarity,
+        "rotation": rotation,
+    }
+
+
+def same_partition(labels, truth):
+    """True if two labelings define the same clusters (up to renaming)."""
+    pairs = set(zip(labels.tolist(), truth.tolist(), strict=True))
+    return len(pairs) == len(set(labels.tolist())) == len(set(truth.tolist()))
+
+
+def test_similarity_gap_of_the_synthetic_components(components):
+    """Measured margin behind the default threshold (0.7 similarity)."""
+    sim, group = components["similarity"], components["group"]
+    same = group[:, None] == group[None, :]
+    off = ~np.eye(len(group), dtype=bool)
+    assert sim[same & off].min() > 0.85
+    assert sim[~same].max() < 0.5
+    assert 1 - sim[same & off].min() < DEFAULT_DISTANCE_THRESHOLD < 1 - sim[~same].max()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"n_clusters": 4}, {"distance_threshold": 0.3}, {}, {"distance_threshold": 0.45}],
+)
+@pytest.mark.parametrize("method", ["average", "complete", "single"])
+def test_four_clusters_with_right_members(components, kwargs, method):
+    result = cluster_patterns(components["similarity"], method=method, **kwargs)
+    labels = result.labels
+    assert labels.max() == 3
+    assert same_partition(labels, components["group"])
+    assert labels[0] == 0
+    first = [int(np.flatnonzero(labels == c)[0]) for c in range(4)]
+    assert first == sorted(first)  # numbered by first appearance
+    assert result.linkage.shape == (len(labels) - 1, 4)
+
+
+def test_cosine_similarity_cannot_cluster_rotated_copies(components):
+    """As in the paper (Fig. 9a): rotated copies look unrelated to eq. 9."""
+    cos = cosine_similarity(components["noisy"])
+    labels = cluster_patterns(cos, n_clusters=4).labels
+    assert not same_partition(labels, components["group"])
+
+
+def test_merge_matches_clean_pattern_better_than_any_member(components):
+    sim, rot = components["similarity"], components["rotation"]
+    labels = cluster_patterns(sim, n_clusters=4).labels
+    merged = merge_components(
+        components["noisy"], components["maps"], labels, rot, CENTER
+    )
+    group, clean, noisy = components["group"], components["clean"], components["noisy"]
+    assert merged.patterns.shape == (4, *SHAPE)
+    for c, members in enumerate(merged.members):
+        ref = merged.reference[c]
+        assert ref in members
+        # the reference has the largest map L2 norm in its cluster
+        norms = np.linalg.norm(
+            components["maps"][members].reshape(len(members), -1), axis=1
+        )
+        assert ref == members[np.argmax(norms)]
+        np.testing.assert_allclose(
+            merged.maps[c], components["maps"][members].sum(axis=0)
+        )
+        if group[ref] == 3:  # amorphous: a single member, copied as is
+            assert members.size == 1
+            np.testing.assert_allclose(merged.patterns[c], noisy[ref])
+            continue
+        score = cosine_similarity(np.stack([clean[ref], merged.patterns[c]]))[0, 1]
+        single = [
+            cosine_similarity(np.stack([clean[m], noisy[m]]))[0, 1] for m in members
+        ]
+        assert score > max(single)
+        assert score > 0.98
+        # the applied angles are the measured rotations onto the reference
+        np.testing.assert_allclose(merged.angles[members], rot[ref, members])
+        assert merged.angles[ref] == 0.0
+        # ... and they undo the true relative rotation (within a degree)
+        err = (
+            merged.angles[members]
+            + components["angle"][members]
+            - components["angle"][ref]
+            + 180
+        ) % 360 - 180
+        assert np.abs(err).max() < 1.0
+
+
+def test_merge_weights_options(components):
+    noisy, maps, rot = components["noisy"], components["maps"], components["rotation"]
+    labels = cluster_patterns(components["similarity"], n_clusters=4).labels
+    by_sum = merge_components(noisy, maps, labels, rot, CENTER, weights="sum")
+    np.testing.assert_allclose(by_sum.weights, maps.reshape(len(maps), -1).sum(axis=1))
+    # explicit weights: a single nonzero weight per cluster copies that member
+    weights = np.zeros(len(labels))
+    for c in range(4):
+        weights[np.flatnonzero(labels == c)[0]] = 1.0
+    picked = merge_components(noisy, maps, labels, rot, CENTER, weights=weights)
+    for c in range(4):
+        np.testing.assert_allclose(
+            picked.patterns[c], noisy[np.flatnonzero(labels == c)[0]]
+        )
+    # all-zero weights in a cluster: a plain average, no division by zero
+    zero = merge_components(
+        noisy, maps, labels, rot, CENTER, weights=np.zeros(len(labels))
+    )
+    assert np.isfinite(zero.patterns).all()
+
+
+def test_merge_identical_unrotated_copies_is_exact():
+    pattern = lattice_pattern(14.0)
+    patterns = np.stack([pattern, pattern, 2 * pattern])
+    maps = np.ones((3, 4))
+    merged = merge_components(patterns, maps, [0, 0, 0], np.zeros((3, 3)))
+    np.testing.assert_allclose(merged.patterns[0], patterns.mean(axis=0))
+    np.testing.assert_allclose(merged.maps[0], 3 * np.ones(4))
+
+
+def test_similarity_to_distance():
+    sim = np.array([[1.0, 0.9, -0.5], [0.7, 1.0, 0.2], [-0.5, 0.2, 0.99]])
+    dist = similarity_to_distance(sim)
+    np.testing.assert_allclose(dist, dist.T)
+    np.testing.assert_array_equal(np.diag(dist), 0.0)
+    assert dist[0, 1] == pytest.approx(0.2)
+    assert dist[0, 2] == pytest.approx(1.5)
+
+
+def test_cluster_small_handmade_matrix():
+    sim = np.array(
+        [
+            [1.0, 0.1, 0.95, 0.1],
+            [0.1, 1.0, 0.1, 0.9],
+            [0.95, 0.1, 1.0, 0.1],
+            [0.1, 0.9, 0.1, 1.0],
+        ]
+    )
+    np.testing.assert_array_equal(cluster_patterns(sim).labels, [0, 1, 0, 1])
+    np.testing.assert_array_equal(
+        cluster_patterns(sim, distance_threshold=0.07).labels, [0, 1, 0, 2]
+    )
+    np.testing.assert_array_equal(cluster_patterns(sim, n_clusters=1).labels, [0] * 4)
+    np.testing.assert_array_equal(
+        cluster_patterns(sim, n_clusters=4).labels, [0, 1, 2, 3]
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_clusters": 2, "distance_threshold": 0.3}, "not both"),
+        ({"n_clusters": 0}, "between 1 and"),
+        ({"n_clusters": 9}, "between 1 and"),
+        ({"n_clusters": 2.5}, "between 1 and"),
+        ({"distance_threshold": -1}, "nonnegative"),
+        ({"method": "median-ish"}, "unknown linkage method"),
+    ],
+)
+def test_cluster_bad_options(kwargs, match):
+    sim = np.eye(3)
+    with pytest.raises(ValueError, match=match):
+        cluster_patterns(sim, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("sim", "match"),
+    [
+        (np.ones((2, 3)), "square"),
+        (np.ones((1, 1)), "at least 2"),
+        (np.array([[1.0, np.nan], [np.nan, 1.0]]), "NaN"),
+    ],
+)
+def test_cluster_bad_similarity(sim, match):
+    with pytest.raises(ValueError, match=match):
+        cluster_patterns(sim)
+
+
+def test_merge_bad_input():
+    patterns = np.ones((3, 8, 8))
+    maps = np.ones((3, 5))
+    rot = np.zeros((3, 3))
+    with pytest.raises(ValueError, match="inconsistent"):
+        merge_components(patterns, maps[:2], [0, 0, 1], rot)
+    with pytest.raises(ValueError, match="without gaps"):
+        merge_components(patterns, maps, [0, 0, 2], rot)
+    with pytest.raises(ValueError, match="nonnegative integers"):
+        merge_components(patterns, maps, [0.0, 0.5, 1.0], rot)
+    with pytest.raises(ValueError, match=r"\(k, rows, cols\)"):
+        merge_components(np.ones((3, 64)), maps, [0, 0, 1], rot)
+    with pytest.raises(ValueError, match="weights must be"):
+        merge_components(patterns, maps, [0, 0, 1], rot, weights=[1.0, 2.0])
+    with pytest.raises(ValueError, match="weights must be"):
+        merge_components(patterns, maps, [0, 0, 1], rot, weights="max")
+    bad = patterns.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        merge_components(bad, maps, [0, 0, 1], rot)

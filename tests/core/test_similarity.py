@@ -1,0 +1,219 @@
+"""Tests of the cosine and rotation-invariant diffraction similarities."""
+
+import time
+
+import numpy as np
+import pytest
+
+from hyperspy_cnmf.core.polar import rotate_images
+from hyperspy_cnmf.core.similarity import cosine_similarity, diffraction_similarity
+
+SHAPE = (128, 128)
+CENTER = ((SHAPE[0] - 1) / 2, (SHAPE[1] - 1) / 2)
+N_AZ = 360
+BIN = 360 / N_AZ
+
+
+def lattice_pattern(
+    a=14.0, ratio=1.3, gamma_deg=75.0, seed=0, ring_amp=0.05, beam=0.0, r_max=58
+):
+    """Oblique 2D lattice of Gaussian spots with random intensities, plus a ring.
+
+    The random spot intensities break every rotational symmetry, so the
+    rotation between two copies is unique.
+    """
+    rng = np.random.default_rng(seed)
+    rows, cols = np.indices(SHAPE, dtype=float)
+    gamma = np.deg2rad(gamma_deg)
+    a1 = np.array([1.0, 0.0]) * a
+    a2 = np.array([np.cos(gamma), np.sin(gamma)]) * a * ratio
+    img = np.zeros(SHAPE)
+    for h in range(-8, 9):
+        for k in range(-8, 9):
+            x, y = h * a1 + k * a2  # (col, row) offsets from the centre
+            if (h == 0 and k == 0) or np.hypot(x, y) > r_max:
+                continue
+            amp = rng.uniform(0.2, 1.0)
+            img += amp * np.exp(
+                -((cols - CENTER[1] - x) ** 2 + (rows - CENTER[0] - y) ** 2) / 2.9
+            )
+    rho = np.hypot(rows - CENTER[0], cols - CENTER[1])
+    img += ring_amp * np.exp(-((rho - 40.0) ** 2) / 18.0)
+    img += beam * np.exp(-(rho**2) / 8.0)
+    return img
+
+
+def angle_diff(a, b):
+    """Signed difference of angles in degrees, in [-180, 180)."""
+    return (np.asarray(a) - np.asarray(b) + 180.0) % 360.0 - 180.0
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return lattice_pattern()
+
+
+@pytest.mark.parametrize("theta", [17.0, 45.0, 90.0, 133.3, -71.4])
+def test_rotated_copy_is_similar_with_right_rotation(reference, theta):
+    rotated = rotate_images(reference, theta, CENTER)
+    sim, rot = diffraction_similarity(
+        np.stack([reference, rotated]), center=CENTER, n_azimuthal=N_AZ
+    )
+    assert sim[0, 1] >= 0.98
+    # rotation[i, j] rotates j onto i: the copy must turn back by -theta
+    assert abs(angle_diff(rot[0, 1], -theta)) <= BIN
+    assert abs(angle_diff(rot[1, 0], theta)) <= BIN
+    # and applying it really aligns the copy with the reference (sign check)
+    aligned = rotate_images(rotated, rot[0, 1], CENTER)
+    assert cosine_similarity(np.stack([reference, aligned]))[0, 1] > 0.95
+
+
+@pytest.mark.parametrize("theta", [17.0, 45.0, 133.3])
+def test_cosine_similarity_misses_rotated_copy(reference, theta):
+    rotated = rotate_images(reference, theta, CENTER)
+    assert cosine_similarity(np.stack([reference, rotated]))[0, 1] < 0.5
+
+
+def test_subbin_refinement_is_finer_than_a_bin(reference):
+    thetas = [12.3, 47.7, 101.4, 222.2]
+    stack = np.stack([reference] + [rotate_images(reference, t) for t in thetas])
+    _, rot = diffraction_similarity(stack, n_azimuthal=N_AZ)
+    err = angle_diff(rot[0, 1:], -np.array(thetas))
+    assert np.abs(err).max() < 0.5 * BIN
+    _, rot_coarse = diffraction_similarity(stack, n_azimuthal=N_AZ, refine=False)
+    assert np.allclose(rot_coarse[0, 1:] / BIN, np.round(rot_coarse[0, 1:] / BIN))
+
+
+def test_different_lattices_score_clearly_lower(reference):
+    # measured: ~0.3-0.45 for these lattices, >= 0.99 for rotated copies
+    others = [
+        lattice_pattern(a=18.0, seed=1),
+        lattice_pattern(a=11.0, gamma_deg=60.0, seed=2),
+        lattice_pattern(a=16.0, ratio=1.0, gamma_deg=90.0, seed=3),
+    ]
+    stack = np.stack([reference, *[rotate_images(o, 33.0) for o in others]])
+    sim, _ = diffraction_similarity(stack, n_azimuthal=N_AZ)
+    assert sim[0, 1:].max() < 0.6
+
+
+def test_amorphous_rings_match_each_other_not_crystals(reference):
+    rows, cols = np.indices(SHAPE, dtype=float)
+    rho = np.hypot(rows - CENTER[0], cols - CENTER[1])
+    ring = np.exp(-((rho - 40.0) ** 2) / 18.0)
+    rng = np.random.default_rng(0)
+    ring_noisy = ring + 0.02 * rng.random(SHAPE)
+    sim, _ = diffraction_similarity(np.stack([ring, ring_noisy, reference]))
+    assert sim[0, 1] > 0.95
+    assert sim[0, 2] < 0.5
+    # with the per-radius mean removed, an isotropic ring has nothing left
+    sim_sub, _ = diffraction_similarity(
+        np.stack([ring, reference, rotate_images(reference, 40.0)]),
+        subtract_mean=True,
+    )
+    assert sim_sub[0, 1] < 0.2
+    assert sim_sub[1, 2] > 0.98
+
+
+def test_direct_beam_dominates_unless_r_min_excludes_it():
+    beam = 3.0
+    a = lattice_pattern(beam=beam)
+    b = lattice_pattern(a=18.0, seed=1, beam=beam)
+    sim_all, _ = diffraction_similarity(np.stack([a, b]))
+    sim_cut, _ = diffraction_similarity(np.stack([a, b]), r_min=6)
+    assert sim_all[0, 1] > 0.9
+    assert sim_cut[0, 1] < 0.6
+
+
+def test_matrix_properties():
+    rng = np.random.default_rng(4)
+    base = [lattice_pattern(seed=s, a=12.0 + 2 * s) for s in range(3)]
+    stack = np.stack(
+        [rotate_images(base[i % 3], rng.uniform(0, 360)) for i in range(7)]
+        + [rng.random(SHAPE)]
+    )
+    sim, rot = diffraction_similarity(stack, n_azimuthal=N_AZ)
+    np.testing.assert_array_equal(sim, sim.T)
+    np.testing.assert_array_equal(np.diag(sim), 1.0)
+    np.testing.assert_array_equal(np.diag(rot), 0.0)
+    assert np.all(sim <= 1.0) and np.all(sim >= 0.0)
+    np.testing.assert_allclose(angle_diff(rot, -rot.T), 0.0, atol=1e-9)
+    assert np.all(rot > -180.0) and np.all(rot <= 180.0)
+    cos = cosine_similarity(stack)
+    np.testing.assert_allclose(cos, cos.T)
+    np.testing.assert_array_equal(np.diag(cos), 1.0)
+
+
+def test_self_similarity_is_exactly_one_with_mask(reference):
+    mask = np.zeros(SHAPE, dtype=bool)
+    mask[60:68, 60:120] = True  # a beam-stop arm
+    stack = np.stack([reference, 2.0 * reference, rotate_images(reference, 25.0)])
+    sim, rot = diffraction_similarity(stack, mask=mask)
+    assert sim[0, 1] == pytest.approx(1.0, abs=1e-12)
+    assert rot[0, 1] == pytest.approx(0.0, abs=1e-9)
+    assert sim[0, 2] > 0.8  # the arm hides different spots after rotation
+
+
+def test_zero_pattern_scores_zero(reference):
+    sim, rot = diffraction_similarity(np.stack([reference, np.zeros(SHAPE)]))
+    assert sim[0, 1] == 0.0 and sim[1, 1] == 1.0
+    cos = cosine_similarity(np.stack([reference, np.zeros(SHAPE)]))
+    assert cos[0, 1] == 0.0
+
+
+def test_cosine_similarity_values():
+    x = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 3.0]])
+    expected = np.array(
+        [
+            [1, 1 / np.sqrt(2), 0],
+            [1 / np.sqrt(2), 1, 1 / np.sqrt(2)],
+            [0, 1 / np.sqrt(2), 1],
+        ]
+    )
+    np.testing.assert_allclose(cosine_similarity(x), expected)
+    # any pattern shape is flattened
+    np.testing.assert_allclose(cosine_similarity(x.reshape(3, 2, 1)), expected)
+
+
+def test_k30_is_fast():
+    rng = np.random.default_rng(0)
+    stack = rng.random((30, *SHAPE))
+    diffraction_similarity(stack)  # warm up
+    start = time.perf_counter()
+    sim, rot = diffraction_similarity(stack)
+    assert time.perf_counter() - start < 1.0
+    assert sim.shape == rot.shape == (30, 30)
+
+
+@pytest.mark.parametrize(
+    ("patterns", "match"),
+    [
+        (np.full((3, 16, 16), np.nan), "NaN"),
+        (np.ones((1, 16, 16)), "at least 2"),
+        (np.ones((3, 256)), r"\(k, rows, cols\)"),
+        (np.ones((3, 4, 16, 16)), r"\(k, rows, cols\)"),
+        (np.ones(16), "stack"),
+        (np.ones((2, 8, 8), dtype=complex), "modulus"),
+    ],
+)
+def test_diffraction_similarity_bad_input(patterns, match):
+    with pytest.raises(ValueError, match=match):
+        diffraction_similarity(patterns)
+
+
+def test_bad_options():
+    stack = np.ones((2, 16, 16))
+    with pytest.raises(ValueError, match="mask has shape"):
+        diffraction_similarity(stack, mask=np.zeros((8, 8), bool))
+    with pytest.raises(ValueError, match="no valid polar samples"):
+        diffraction_similarity(stack, r_min=20)
+    with pytest.raises(ValueError, match="n_azimuthal"):
+        diffraction_similarity(stack, n_azimuthal=2)
+
+
+@pytest.mark.parametrize(
+    ("patterns", "match"),
+    [(np.ones((1, 5)), "at least 2"), (np.array([[1.0, np.inf], [1, 1]]), "NaN")],
+)
+def test_cosine_similarity_bad_input(patterns, match):
+    with pytest.raises(ValueError, match=match):
+        cosine_similarity(patterns)
