@@ -165,9 +165,13 @@ class RadialContinuity(Constraint):
 
 
 def gaussian_kernel_1d(sigma: float, size: int | None = None) -> np.ndarray:
-    """Normalised 1D Gaussian; ``size`` defaults to ``2 ceil(2 sigma) + 1``."""
+    """Normalised 1D Gaussian; ``size`` defaults to ``2 round(2 sigma) + 1``.
+
+    Truncating at about two sigma gives the paper's 3x3 kernel for its probe
+    (2 nm FWHM) and scan step (1.5 nm).
+    """
     if size is None:
-        size = 2 * math.ceil(2 * sigma) + 1
+        size = 2 * max(1, round(2 * sigma)) + 1
     half = (size - 1) / 2
     x = np.arange(size) - half
     kernel = np.exp(-0.5 * (x / sigma) ** 2) if sigma > 0 else (x == 0).astype(float)
@@ -187,7 +191,7 @@ class GaussianSmoothing(Constraint):
         Standard deviation in scan pixels. Default: the paper's 3x3 Gaussian,
         the binomial kernel ``[1, 2, 1] / 4`` (sigma = 1/sqrt(2)).
     size : int, optional
-        Kernel width in pixels (odd). Default ``2 ceil(2 sigma) + 1``, i.e. 3
+        Kernel width in pixels (odd). Default ``2 round(2 sigma) + 1``, i.e. 3
         for the default sigma.
     probe_fwhm : float, optional
         Probe full width at half maximum in ``probe_units``; with the scan

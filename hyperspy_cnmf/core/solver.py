@@ -390,14 +390,15 @@ def constrained_nmf(
                 f"compression={compression!r} must be None, 'auto' or an integer "
                 f"rank between n_components={k} and min(X.shape)={min(X.shape)}"
             )
-    iterate_on = data if rank is None else sketch(data, int(rank), rng)
 
+    # Initial values first, so that exact and compressed fits share a start.
     R = n_init
     L0 = _initial_loadings(rng, n_nav, R * k, dtype, xp)
     F0 = _initial_factors(rng, n_sig, R * k, dtype, xp) if solver == "mu" else None
     if solver == "mu":  # scale so that L F^T has the data's mean
-        mean = np.sqrt(data.squared_norm / (n_nav * n_sig))
-        L0 = L0 * (mean / np.sqrt(k) / max(float(L0.mean()), 1e-12))
+        mean = float(np.sqrt(data.squared_norm / (n_nav * n_sig)))
+        L0 = L0 * float(mean / np.sqrt(k) / max(float(L0.mean()), 1e-12))
+    iterate_on = data if rank is None else sketch(data, int(rank), rng)
     n_total = max_iter + (n_exact_iter if rank is not None else 0)
     progress = _progress(show_progressbar, n_total)
     try:

@@ -1,0 +1,234 @@
+"""The constrained ALS / MU solver: invariants, history, restarts, safety."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from hyperspy_cnmf.core.constraints import GaussianSmoothing, RadialContinuity
+from hyperspy_cnmf.core.geometry import Geometry
+from hyperspy_cnmf.core.solver import ConvergenceWarning, constrained_nmf
+
+
+def fit(X, k=3, **kwargs):
+    kwargs.setdefault("n_init", 3)
+    kwargs.setdefault("max_iter", 60)
+    kwargs.setdefault("random_state", 0)
+    return constrained_nmf(X, k, **kwargs)
+
+
+@pytest.mark.parametrize("solver", ["als", "mu"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nonnegative_normalised_and_typed(low_rank_problem, solver, dtype):
+    X, _, _ = low_rank_problem
+    result = fit(X.astype(dtype), solver=solver)
+    assert result.factors.shape == (80, 3) and result.loadings.shape == (60, 3)
+    assert result.factors.dtype == dtype and result.loadings.dtype == dtype
+    assert (result.factors >= 0).all() and (result.loadings >= 0).all()
+    np.testing.assert_allclose(np.linalg.norm(result.factors, axis=0), 1, rtol=1e-5)
+
+
+def test_recovers_a_low_rank_nonnegative_matrix(low_rank_problem):
+    X, _, _ = low_rank_problem
+    result = fit(X, max_iter=300)
+    noise_mse = (0.01**2) / 12  # variance of the uniform noise
+    assert result.mse < 3 * noise_mse
+    recon = result.loadings @ result.factors.T
+    assert np.abs(recon - X).mean() < 0.02
+
+
+def test_history_recorded_per_iteration(low_rank_problem):
+    X, _, _ = low_rank_problem
+    result = fit(X, max_iter=40)
+    for key in ("mse", "factor_change_l1", "loading_change_l1", "exact"):
+        assert result.history[key].shape == (40,)
+    mse = result.history["mse"]
+    # Primitive ALS decreases the error overall and its changes die out.
+    assert mse[-1] < mse[0]
+    assert result.history["loading_change_l1"][-1] < 1e-2 * result.history["loading_change_l1"][0]
+    # The recorded last MSE (trace formula) agrees with the exact one.
+    assert mse[-1] == pytest.approx(result.mse, rel=1e-6)
+    assert result.restart_mse.shape == (3,)
+    assert result.restart_mse[result.best_restart] == result.restart_mse.min()
+
+
+def test_components_sorted_by_map_norm(low_rank_problem):
+    X, _, _ = low_rank_problem
+    norms = np.linalg.norm(fit(X).loadings, axis=0)
+    assert (np.diff(norms) <= 0).all()
+
+
+def test_reproducible_with_random_state(low_rank_problem):
+    X, _, _ = low_rank_problem
+    a, b = fit(X, random_state=7), fit(X, random_state=7)
+    np.testing.assert_array_equal(a.factors, b.factors)
+    c = fit(X, n_init=1, max_iter=5, random_state=8)
+    d = fit(X, n_init=1, max_iter=5, random_state=9)
+    assert not np.allclose(c.loadings, d.loadings)
+
+
+def test_batched_restarts_equal_separate_runs(low_rank_problem):
+    """Stacking restarts side by side must not change any of them."""
+    X, _, _ = low_rank_problem
+    batched = fit(X, n_init=4, max_iter=30, random_state=3)
+    rng = np.random.RandomState(3)
+    L0 = rng.uniform(size=(60, 12))
+    for r in range(4):
+        alone = constrained_nmf(X, 3, n_init=1, max_iter=30, random_state=_Fixed(L0[:, 3 * r : 3 * r + 3]))
+        assert alone.restart_mse[0] == pytest.approx(batched.restart_mse[r], rel=1e-8)
+
+
+class _Fixed(np.random.RandomState):
+    """A RandomState whose first uniform draw is a given array."""
+
+    def __init__(self, first):
+        super().__init__(0)
+        self._first = first
+
+    def uniform(self, *args, size=None, **kwargs):
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        return super().uniform(*args, size=size, **kwargs)
+
+
+def test_tol_stops_early_and_flags_convergence(low_rank_problem):
+    X, _, _ = low_rank_problem
+    result = fit(X, max_iter=2000, tol=1e-5)
+    assert result.converged and result.n_iter < 2000
+
+
+def test_convergence_warning_when_max_iter_reached(low_rank_problem):
+    X, _, _ = low_rank_problem
+    with pytest.warns(ConvergenceWarning, match="did not reach tol"):
+        result = fit(X, max_iter=3, tol=1e-12)
+    assert not result.converged and result.n_iter == 3
+
+
+def test_mu_is_slower_than_als_as_in_the_paper(low_rank_problem):
+    X, _, _ = low_rank_problem
+    als = fit(X, solver="als", max_iter=50)
+    mu = fit(X, solver="mu", max_iter=50)
+    assert als.mse < mu.mse
+
+
+def test_constraints_are_applied_and_kept(diffraction_problem):
+    X, geometry, _ = diffraction_problem
+    geometry = Geometry(**geometry)
+    seen = []
+
+    def spy(images, context):
+        seen.append((context.role, images.shape, context.iteration))
+        return images
+
+    result = fit(
+        X,
+        k=2,
+        geometry=geometry,
+        factor_constraints=[RadialContinuity(), spy],
+        loading_constraints=[GaussianSmoothing(), spy],
+        max_iter=5,
+    )
+    assert ("factors", (6, 20, 24), 0) in seen  # 3 restarts x 2 components
+    assert ("loadings", (6, 6, 7), 4) in seen
+    assert (result.factors >= 0).all()
+
+
+def test_constrained_error_is_above_primitive(diffraction_problem):
+    """Constraints are stricter than nonnegativity: MSE cannot be lower."""
+    X, geometry, _ = diffraction_problem
+    geometry = Geometry(**geometry)
+    primitive = fit(X, k=2, geometry=geometry, max_iter=100)
+    constrained = fit(
+        X,
+        k=2,
+        geometry=geometry,
+        factor_constraints=[RadialContinuity()],
+        loading_constraints=[GaussianSmoothing()],
+        max_iter=100,
+    )
+    assert constrained.mse > primitive.mse
+
+
+def test_masked_pixels_reach_constraints_as_zeros(diffraction_problem):
+    X, geometry, _ = diffraction_problem
+    mask = np.zeros(geometry["signal_shape"], bool)
+    mask[8:12, 10:14] = True
+    geometry = Geometry(**geometry, signal_mask=mask)
+    seen = {}
+
+    def spy(images, context):
+        seen["masked_values"] = images[:, context.mask]
+        seen["mask"] = context.mask
+        return images
+
+    result = fit(X[:, ~mask.ravel()], k=2, geometry=geometry, factor_constraints=[spy], max_iter=3)
+    assert result.factors.shape == (int((~mask).sum()), 2)
+    assert (seen["masked_values"] == 0).all() and seen["mask"] is geometry.signal_mask
+
+
+def test_dead_component_gives_warning_not_nan():
+    rng = np.random.default_rng(0)
+    X = np.outer(rng.uniform(size=30), rng.uniform(size=25))  # rank 1
+
+    def kill_second(images, context):
+        out = images.copy()
+        out[1::3] = 0  # the second component of every restart
+        return out
+
+    with pytest.warns(RuntimeWarning, match="became all zero"):
+        result = constrained_nmf(X, 3, factor_constraints=[kill_second], n_init=2, max_iter=20, random_state=0)
+    assert np.isfinite(result.factors).all() and np.isfinite(result.loadings).all()
+    assert len(result.dead_components) == 1
+
+
+def test_compressed_fit_matches_exact_als(diffraction_problem):
+    """The sketch plus a few exact iterations lands within 0.1 % of exact ALS."""
+    X, _, _ = diffraction_problem
+    X = np.tile(X, (4, 1))  # 168 positions
+    exact = constrained_nmf(X, 2, n_init=2, max_iter=100, random_state=0)
+    compressed = constrained_nmf(X, 2, n_init=2, max_iter=100, random_state=0, compression=20, n_exact_iter=10)
+    assert compressed.compression_rank == 20
+    assert compressed.history["exact"].sum() == 10
+    assert compressed.mse == pytest.approx(exact.mse, rel=1e-3)
+
+
+def test_dask_input_matches_numpy(diffraction_problem):
+    da = pytest.importorskip("dask.array")
+    X, _, _ = diffraction_problem
+    in_memory = fit(X, k=2, max_iter=20)
+    lazy = fit(da.from_array(X, chunks=(10, 200)), k=2, max_iter=20)
+    np.testing.assert_allclose(lazy.factors, in_memory.factors, rtol=1e-6, atol=1e-9)
+    assert lazy.mse == pytest.approx(in_memory.mse, rel=1e-9)
+
+
+def test_caller_arrays_are_not_modified(diffraction_problem):
+    X, geometry, _ = diffraction_problem
+    before = X.copy()
+    fit(X, k=2, geometry=Geometry(**geometry), factor_constraints=[RadialContinuity()], max_iter=3)
+    np.testing.assert_array_equal(X, before)
+
+
+def test_progressbar_runs(low_rank_problem, capsys):
+    X, _, _ = low_rank_problem
+    fit(X, max_iter=5, show_progressbar=True)
+    assert "Constrained NMF" in capsys.readouterr().err
+
+
+def test_interrupt_propagates(low_rank_problem):
+    X, _, _ = low_rank_problem
+
+    def interrupt(images, context):
+        if context.iteration == 2:
+            raise KeyboardInterrupt
+        return images
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(X, loading_constraints=[interrupt])
+
+
+def test_no_warnings_on_clean_data(low_rank_problem):
+    X, _, _ = low_rank_problem
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit(X)
