@@ -32,3 +32,10 @@ __all__ = [
     "RadialContinuity",
     "constrained_nmf",
 ]
+
+# HyperSpy adapter: ``s.decomposition(algorithm="constrained_nmf")``.
+from .signals import decomposition, signal_geometry  # noqa: E402
+from .signals.dispatch import install as _install_dispatch  # noqa: E402
+
+_install_dispatch()
+__all__ += ["decomposition", "signal_geometry"]

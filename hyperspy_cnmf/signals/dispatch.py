@@ -1,0 +1,119 @@
+"""Make ``s.decomposition(algorithm="constrained_nmf")`` work on HyperSpy signals.
+
+HyperSpy has no registry of decomposition names: they are hard-coded in
+``hyperspy.learn._mva.MVA.decomposition`` and
+``hyperspy._signals.lazy.LazySignal.decomposition``. :func:`install` wraps
+both methods (it runs on ``import hyperspy_cnmf``): a call naming
+``"constrained_nmf"`` goes to :func:`hyperspy_cnmf.decomposition`; every other
+call goes to HyperSpy untouched (an unknown name still raises HyperSpy's own
+error), and the ``cnmf_`` keys of a previous constrained NMF are removed once
+another decomposition has replaced it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+
+from .decomposition import ALGORITHM, clear_results, decomposition
+
+__all__ = ["install", "uninstall", "is_installed"]
+
+_MARK = "_hyperspy_cnmf_original"
+
+# Arguments of HyperSpy's decomposition passed on to ours.
+_FORWARDED = (
+    "normalize_poissonian_noise",
+    "output_dimension",
+    "centre",
+    "navigation_mask",
+    "signal_mask",
+    "reproject",
+    "return_info",
+    "print_info",
+)
+
+_NOTE = """
+        .. note::
+            ``algorithm="constrained_nmf"`` (added by hyperspy_cnmf) runs the
+            constrained NMF of Kimoto et al. (Sci. Rep. 2025), lazily or not;
+            ``output_dimension`` is required and its own keyword arguments
+            (``factor_constraints``, ``loading_constraints``, ``center``,
+            ``n_init``, ``max_iter``, ``tol``, ``solver``, ``compression``,
+            ``random_state``, ``show_progressbar``) are documented in
+            :func:`hyperspy_cnmf.decomposition`. Numpy masks are then read in
+            array order (rows, cols).
+"""
+
+
+def _targets():
+    from hyperspy._signals.lazy import LazySignal
+    from hyperspy.learn._mva import MVA
+
+    return (MVA, LazySignal)
+
+
+def _is_ours(algorithm) -> bool:
+    return isinstance(algorithm, str) and algorithm == ALGORITHM
+
+
+def _wrap(original):
+    signature = inspect.signature(original)
+    defaults = {
+        name: p.default
+        for name, p in signature.parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    var_keyword = next(
+        (n for n, p in signature.parameters.items() if p.kind is p.VAR_KEYWORD), None
+    )
+
+    @functools.wraps(original)
+    def decomposition_dispatch(self, *args, **kwargs):
+        bound = signature.bind(self, *args, **kwargs)
+        algorithm = bound.arguments.get("algorithm", defaults.get("algorithm"))
+        if not _is_ours(algorithm):
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                results = self.learning_results
+                if getattr(results, "decomposition_algorithm", None) != ALGORITHM:
+                    clear_results(results)
+        options = dict(bound.arguments.pop(var_keyword, {}) if var_keyword else {})
+        for name, value in bound.arguments.items():
+            if name in ("self", "algorithm"):
+                continue
+            if name in _FORWARDED:
+                options[name] = value
+            elif value is not defaults.get(name) and value != defaults.get(name):
+                raise ValueError(
+                    f"{name}={value!r} is not used by algorithm='{ALGORITHM}'; "
+                    f"leave it at its default ({defaults.get(name)!r})"
+                )
+        return decomposition(self, **options)
+
+    decomposition_dispatch.__doc__ = (original.__doc__ or "") + _NOTE
+    setattr(decomposition_dispatch, _MARK, original)
+    return decomposition_dispatch
+
+
+def is_installed() -> bool:
+    """Whether ``algorithm="constrained_nmf"`` is enabled on HyperSpy signals."""
+    return all(hasattr(cls.__dict__["decomposition"], _MARK) for cls in _targets())
+
+
+def install() -> None:
+    """Wrap HyperSpy's ``decomposition`` methods (idempotent)."""
+    for cls in _targets():
+        current = cls.__dict__["decomposition"]
+        if not hasattr(current, _MARK):
+            cls.decomposition = _wrap(current)
+
+
+def uninstall() -> None:
+    """Restore HyperSpy's own ``decomposition`` methods."""
+    for cls in _targets():
+        current = cls.__dict__["decomposition"]
+        original = getattr(current, _MARK, None)
+        if original is not None:
+            cls.decomposition = original

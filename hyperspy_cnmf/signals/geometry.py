@@ -1,0 +1,240 @@
+"""From a HyperSpy/pyxem signal to the core's :class:`~hyperspy_cnmf.core.Geometry`.
+
+HyperSpy lists axes in *natural* order, ``(x, y)``; numpy arrays and the core
+use *array* order, ``(rows, cols) = (y, x)``. Everything returned here is in
+array order:
+
+* ``signal_axes`` / ``navigation_axes``: :class:`~hyperspy_cnmf.core.AxisInfo`
+  per array axis (``axes_manager.signal_axes[::-1]``);
+* the beam centre ``(row, col)`` in detector pixels, read from the signal
+  axes' calibration as pyxem defines it: ``centre_px = -offset / scale``
+  (``pyxem.utils.calibration.Calibration.center``);
+* masks, ``True`` = excluded, of shape ``signal_shape`` /
+  ``navigation_shape`` in array order.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ..core.geometry import AxisInfo, Geometry
+
+__all__ = [
+    "SUPPORTED",
+    "array_shapes",
+    "axis_info",
+    "beam_center",
+    "check_signal",
+    "navigation_mask_array",
+    "signal_geometry",
+    "signal_mask_array",
+]
+
+SUPPORTED = (
+    "a signal with 1 or 2 navigation axes and 1 or 2 signal axes, e.g. a "
+    "pyxem Diffraction2D / ElectronDiffraction2D or a Signal2D with a 1D or "
+    "2D scan, or a Signal1D spectrum image"
+)
+
+# A calibrated centre closer than this fraction of the detector size to an
+# edge is suspicious (an uncalibrated pyxem signal has its centre at (0, 0)).
+_EDGE_FRACTION = 0.1
+
+
+def check_signal(signal) -> None:
+    """Raise a ValueError naming what is supported if ``signal`` is not."""
+    am = signal.axes_manager
+    nav, sig = am.navigation_dimension, am.signal_dimension
+    if not (1 <= nav <= 2 and 1 <= sig <= 2):
+        raise ValueError(
+            f"constrained_nmf needs {SUPPORTED}; this {type(signal).__name__} "
+            f"has {nav} navigation and {sig} signal axes "
+            f"(axes_manager: {am.navigation_shape} | {am.signal_shape})"
+        )
+    if am.navigation_size < 2:
+        raise ValueError(
+            "constrained_nmf needs at least 2 navigation positions; this "
+            f"signal has navigation shape {am.navigation_shape}"
+        )
+    if getattr(am, "ragged", False):
+        raise ValueError("constrained_nmf does not support ragged signals")
+
+
+def array_shapes(signal) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``(navigation_shape, signal_shape)`` in array order."""
+    am = signal.axes_manager
+    return tuple(am.navigation_shape[::-1]), tuple(am.signal_shape[::-1])
+
+
+def axis_info(axis) -> AxisInfo:
+    """An :class:`AxisInfo` from a HyperSpy axis (uniform axes only)."""
+    if not getattr(axis, "is_uniform", True):
+        raise ValueError(
+            f"axis {axis.name!r} is non-uniform (e.g. a curved Ewald sphere "
+            "calibration); constrained_nmf needs uniform axes: calibrate with a "
+            "reciprocal pixel size (pyxem: s.calibration.scale = ...) or "
+            "convert the axis (axis.convert_to_uniform_axis())"
+        )
+    units = axis.units
+    if units is None or (
+        isinstance(units, str) and units.strip() in ("", "<undefined>")
+    ):
+        units = "px"
+    name = axis.name if isinstance(axis.name, str) else ""
+    return AxisInfo(
+        size=int(axis.size),
+        scale=float(axis.scale),
+        offset=float(axis.offset),
+        units=str(units),
+        name=name,
+    )
+
+
+def beam_center(signal) -> tuple[float, float]:
+    """Calibrated beam centre ``(row, col)`` in detector pixels.
+
+    pyxem stores the centre in the signal axes: the pixel whose calibrated
+    value is zero, ``-offset / scale`` per axis.
+    """
+    row_axis, col_axis = (axis_info(a) for a in signal.axes_manager.signal_axes[::-1])
+    return (-row_axis.offset / row_axis.scale, -col_axis.offset / col_axis.scale)
+
+
+def check_center(center, signal_shape) -> None:
+    """Warn when the centre sits at pixel (0, 0) or near an edge.
+
+    A centre outside the pattern is left to :class:`Geometry` (ValueError).
+    """
+    rows, cols = signal_shape
+    r, c = center
+    inside = -0.5 <= r <= rows - 0.5 and -0.5 <= c <= cols - 0.5
+    if not inside:
+        return
+    near = (
+        min(r, rows - 1 - r) < _EDGE_FRACTION * rows
+        or min(c, cols - 1 - c) < _EDGE_FRACTION * cols
+    )
+    if near:
+        warnings.warn(
+            f"the calibrated beam centre (row, col) = ({r:.3g}, {c:.3g}) px is "
+            f"at or near the edge of the {rows}x{cols} pattern; the signal is "
+            "probably uncalibrated. The radial constraint works about this "
+            "centre: set it first (pyxem: s.calibration.center = None for the "
+            "middle, or s.calibration.center = (x, y); HyperSpy: set the signal "
+            "axes offsets to -centre * scale), or pass center=(row, col)",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
+def _mask_data(mask):
+    """A mask's values as a numpy bool array (BaseSignal, dask or numpy)."""
+    if hasattr(mask, "axes_manager"):  # a BaseSignal: its data is in array order
+        mask = mask.data
+    if type(mask).__module__.startswith("dask"):
+        mask = mask.compute()
+    return np.asarray(mask, dtype=bool)
+
+
+def _mask_array(mask, shape, natural_shape, what):
+    if mask is None:
+        return None
+    is_signal = hasattr(mask, "axes_manager")
+    values = _mask_data(mask)
+    if values.shape != tuple(shape):
+        hint = ""
+        if (
+            not is_signal
+            and values.shape == tuple(natural_shape)
+            and shape != natural_shape
+        ):
+            hint = (
+                f"; this looks like HyperSpy's (x, y) order {tuple(natural_shape)}: "
+                "transpose it (mask.T)"
+            )
+        raise ValueError(
+            f"the {what} mask has shape {values.shape} but the {what} shape is "
+            f"{tuple(shape)} in array order (rows, cols) = (y, x){hint}"
+        )
+    if values.all():
+        raise ValueError(
+            f"the {what} mask hides every {'pixel' if what == 'signal' else 'position'}; "
+            "True marks excluded ones, so invert it (~mask) if you marked the ones "
+            "to keep"
+        )
+    return values
+
+
+def signal_mask_array(signal, mask) -> np.ndarray | None:
+    """The signal mask as a bool array of shape ``signal_shape`` (array order).
+
+    ``mask`` is None, a :class:`~hyperspy.signal.BaseSignal` (its ``data``, in
+    array order) or an array of shape ``s.data.shape[-sig_dim:]`` (array
+    order, as ``s.data`` is indexed).
+    """
+    nav, sig = array_shapes(signal)
+    return _mask_array(mask, sig, signal.axes_manager.signal_shape, "signal")
+
+
+def navigation_mask_array(signal, mask) -> np.ndarray | None:
+    """The navigation mask as a bool array of ``navigation_shape`` (array order)."""
+    nav, sig = array_shapes(signal)
+    return _mask_array(mask, nav, signal.axes_manager.navigation_shape, "navigation")
+
+
+def signal_geometry(
+    signal,
+    *,
+    signal_mask=None,
+    navigation_mask=None,
+    center=None,
+    check_beam_center=True,
+) -> Geometry:
+    """The core :class:`Geometry` of a HyperSpy/pyxem signal.
+
+    Parameters
+    ----------
+    signal : hyperspy.signal.BaseSignal
+        1 or 2 navigation axes and 1 or 2 signal axes.
+    signal_mask, navigation_mask : BaseSignal, array or None
+        ``True`` = excluded. Arrays are in array order (rows, cols), the
+        order of ``s.data``; see :func:`signal_mask_array`.
+    center : (float, float), optional
+        Beam centre ``(row, col)`` in pixels; default the calibrated one
+        (:func:`beam_center`). Only for 2D signals.
+    check_beam_center : bool
+        Warn when the centre is at (0, 0) or near an edge.
+
+    Returns
+    -------
+    Geometry
+
+    Raises
+    ------
+    ValueError
+        For unsupported signals, bad masks or a centre outside the pattern.
+    """
+    check_signal(signal)
+    nav_shape, sig_shape = array_shapes(signal)
+    am = signal.axes_manager
+    signal_axes = tuple(axis_info(a) for a in am.signal_axes[::-1])
+    navigation_axes = tuple(axis_info(a) for a in am.navigation_axes[::-1])
+    if len(sig_shape) == 2:
+        if center is None:
+            center = beam_center(signal)
+        center = (float(center[0]), float(center[1]))
+        if check_beam_center:
+            check_center(center, sig_shape)
+    elif center is not None:
+        raise ValueError("center is only used for 2D signals (diffraction patterns)")
+    return Geometry(
+        signal_shape=sig_shape,
+        navigation_shape=nav_shape,
+        signal_axes=signal_axes,
+        navigation_axes=navigation_axes,
+        center=center,
+        signal_mask=signal_mask_array(signal, signal_mask),
+        navigation_mask=navigation_mask_array(signal, navigation_mask),
+    )
