@@ -1,0 +1,483 @@
+"""Tests of the GUI: extension registration, parameters, ipywidgets form, traitsui."""
+
+import numpy as np
+import pytest
+import traits.api as t
+
+import hyperspy_cnmf
+from hyperspy_cnmf.core.constraints import GaussianSmoothing, RadialContinuity
+from hyperspy_cnmf.gui import (
+    ConstrainedNMFParameters,
+    calibrated_center,
+    constrained_nmf_gui,
+)
+from hyperspy_cnmf.gui.traitsui import constrained_nmf_traitsui, traitsui_available
+
+pxm = pytest.importorskip("pyxem")
+pytest.importorskip("ipywidgets")
+pytest.importorskip("link_traits")
+
+TOOLKEY = "hyperspy_cnmf.ConstrainedNMF"
+KWARGS = {"toolkit": "ipywidgets", "display": False}
+
+
+@pytest.fixture
+def signal():
+    """A 4 x 5 scan of 16 x 12 patterns, centre at (row, col) = (7, 3)."""
+    rng = np.random.default_rng(0)
+    s = pxm.signals.Diffraction2D(rng.random((4, 5, 16, 12)))
+    kx, ky = s.axes_manager.signal_axes  # HyperSpy order: (x, y) = (col, row)
+    kx.scale, kx.offset = 0.5, -1.5  # col centre 3
+    ky.scale, ky.offset = 0.5, -3.5  # row centre 7
+    for axis in s.axes_manager.navigation_axes:
+        axis.scale, axis.units = 2.0, "nm"
+    return s
+
+
+@pytest.fixture
+def fake_decomposition(monkeypatch):
+    """Replace hyperspy_cnmf.decomposition by a recorder."""
+    calls = []
+
+    def decomposition(signal, **kwargs):
+        calls.append((signal, kwargs))
+        return "result"
+
+    monkeypatch.setattr(hyperspy_cnmf, "decomposition", decomposition, raising=False)
+    return calls
+
+
+def ipy(params):
+    return params.gui(**KWARGS)["ipywidgets"]
+
+
+# -- registration -------------------------------------------------------------
+
+
+def test_extension_registers_toolkey_and_widgets():
+    from hyperspy.extensions import ALL_EXTENSIONS
+    from hyperspy.ui_registry import UI_REGISTRY
+
+    assert TOOLKEY in ALL_EXTENSIONS["GUI"]["toolkeys"]
+    widgets = ALL_EXTENSIONS["GUI"]["widgets"]
+    assert widgets["ipywidgets"][TOOLKEY] == {
+        "module": "hyperspy_cnmf.gui.ipywidgets",
+        "function": "constrained_nmf_ipy",
+    }
+    assert widgets["traitsui"][TOOLKEY] == {
+        "module": "hyperspy_cnmf.gui.traitsui",
+        "function": "constrained_nmf_traitsui",
+    }
+    assert set(UI_REGISTRY[TOOLKEY]) == {"ipywidgets", "traitsui"}
+
+
+def test_registered_functions_exist():
+    import importlib
+
+    from hyperspy.ui_registry import UI_REGISTRY
+
+    for specs in UI_REGISTRY[TOOLKEY].values():
+        assert callable(
+            getattr(importlib.import_module(specs["module"]), specs["function"])
+        )
+
+
+def test_gui_method_added():
+    assert callable(ConstrainedNMFParameters.gui)
+    assert "toolkit" in ConstrainedNMFParameters.gui.__doc__
+
+
+# -- parameters -----------------------------------------------------------------
+
+
+def test_calibrated_center_follows_pyxem(signal):
+    assert calibrated_center(signal) == (7.0, 3.0)
+    col, row = signal.calibration.center  # pyxem gives (x, y)
+    assert (row, col) == calibrated_center(signal)
+
+
+def test_defaults(signal):
+    params = ConstrainedNMFParameters(signal)
+    assert params.output_dimension == 2
+    assert params.radial_continuity
+    assert params.outlier_factor == 2.0
+    assert params.center == (7.0, 3.0)
+    assert params.smoothing == "paper"
+    assert params.probe_units == "nm"
+    assert params.random_state is None
+    assert params.signal is signal
+    assert params.kwargs() == {
+        "output_dimension": 2,
+        "factor_constraints": params.factor_constraints(),
+        "loading_constraints": params.loading_constraints(),
+        "center": None,
+        "n_init": 10,
+        "max_iter": 500,
+        "tol": 0.0,
+        "random_state": None,
+    }
+    assert "output_dimension=2" in repr(params)
+
+
+def test_initial_traits(signal):
+    params = ConstrainedNMFParameters(
+        signal, output_dimension=4, smoothing="none", n_init=1
+    )
+    assert (params.output_dimension, params.smoothing, params.n_init) == (4, "none", 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("output_dimension", 0),
+        ("outlier_factor", 1.0),
+        ("smoothing", "5x5"),
+        ("probe_fwhm", 0.0),
+        ("n_init", 0),
+        ("max_iter", 0),
+        ("tol", -1.0),
+        ("random_state", "seed"),
+    ],
+)
+def test_invalid_values_rejected(signal, name, value):
+    params = ConstrainedNMFParameters(signal)
+    with pytest.raises(t.TraitError):
+        setattr(params, name, value)
+
+
+def test_factor_constraints_and_center(signal):
+    params = ConstrainedNMFParameters(signal, outlier_factor=3.0)
+    (constraint,) = params.factor_constraints()
+    assert isinstance(constraint, RadialContinuity)
+    assert constraint.outlier_factor == 3.0
+    assert constraint.center is None  # the fit context gives the centre
+    assert params.kwargs()["center"] is None  # calibrated: read at fit time
+    params.center_row = 8.0
+    assert params.kwargs()["center"] == (8.0, 3.0)
+    params.reset_center()
+    assert params.center == (7.0, 3.0)
+    assert params.kwargs()["center"] is None
+    params.center_to_middle()
+    assert params.center == (7.5, 5.5)
+    assert params.kwargs()["center"] == (7.5, 5.5)
+    params.radial_continuity = False
+    assert params.factor_constraints() == []
+    assert params.kwargs()["center"] is None
+
+
+def test_reset_center_reads_new_calibration(signal):
+    params = ConstrainedNMFParameters(signal)
+    signal.calibration.center = None
+    params.reset_center()
+    assert params.center == (7.5, 5.5)
+    assert params.kwargs()["center"] is None
+
+
+def test_loading_constraints(signal):
+    params = ConstrainedNMFParameters(signal)
+    (paper,) = params.loading_constraints()
+    assert isinstance(paper, GaussianSmoothing)
+    assert (paper.sigma, paper.size, paper.probe_fwhm) == (None, None, None)
+    params.smoothing = "probe_fwhm"
+    params.probe_fwhm = 3.0
+    (probe,) = params.loading_constraints()
+    assert (probe.probe_fwhm, probe.probe_units) == (3.0, None)  # nav units
+    params.probe_units = "Å"
+    assert params.loading_constraints()[0].probe_units == "Å"
+    params.probe_units = " "
+    assert params.loading_constraints()[0].probe_units is None
+    params.smoothing = "none"
+    assert params.loading_constraints() == []
+
+
+def test_signal_without_2d_patterns():
+    hs = pytest.importorskip("hyperspy.api")
+    s = hs.signals.Signal1D(np.ones((3, 4, 10)))
+    params = ConstrainedNMFParameters(s)
+    assert calibrated_center(s) is None
+    assert not params.radial_continuity
+    assert params.factor_constraints() == []
+    assert params.probe_units == ""  # undefined navigation units
+
+
+def test_run_calls_decomposition(signal, fake_decomposition):
+    params = ConstrainedNMFParameters(signal, output_dimension=3, random_state=1)
+    assert params.run() == "result"
+    ((passed, kwargs),) = fake_decomposition
+    assert passed is signal
+    assert kwargs["output_dimension"] == 3
+    assert kwargs["random_state"] == 1
+    assert repr(kwargs["factor_constraints"]) == repr(params.factor_constraints())
+    assert repr(kwargs["loading_constraints"]) == repr(params.loading_constraints())
+    params.apply(max_iter=7)
+    assert fake_decomposition[-1][1]["max_iter"] == 7
+
+
+# -- ipywidgets form ------------------------------------------------------------
+
+
+def test_ipywidgets_form_structure(signal):
+    import ipywidgets
+
+    form = ipy(ConstrainedNMFParameters(signal))
+    assert isinstance(form["widget"], ipywidgets.VBox)
+    for name in (
+        "output_dimension",
+        "radial_continuity",
+        "outlier_factor",
+        "center_row",
+        "center_col",
+        "smoothing",
+        "probe_fwhm",
+        "probe_units",
+        "n_init",
+        "max_iter",
+        "tol",
+        "random_state",
+        "run_button",
+        "close_button",
+        "center_reset_button",
+        "center_middle_button",
+        "status",
+    ):
+        assert name in form["wdict"]
+
+
+def test_widgets_show_initial_values(signal):
+    params = ConstrainedNMFParameters(signal, n_init=3, random_state=5)
+    wd = ipy(params)["wdict"]
+    assert wd["output_dimension"].value == 2
+    assert wd["center_row"].value == 7.0
+    assert wd["center_col"].value == 3.0
+    assert wd["probe_units"].value == "nm"
+    assert wd["n_init"].value == 3
+    assert wd["random_state"].value == "5"
+    assert wd["smoothing"].value == "paper"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("output_dimension", 5),
+        ("radial_continuity", False),
+        ("outlier_factor", 2.5),
+        ("center_row", 6.0),
+        ("center_col", 4.5),
+        ("smoothing", "probe_fwhm"),
+        ("smoothing", "none"),
+        ("probe_fwhm", 1.5),
+        ("probe_units", "pm"),
+        ("n_init", 2),
+        ("max_iter", 50),
+        ("tol", 1e-6),
+    ],
+)
+def test_widgets_linked_both_ways(signal, name, value):
+    params = ConstrainedNMFParameters(signal)
+    wd = ipy(params)["wdict"]
+    wd[name].value = value
+    assert getattr(params, name) == value
+    other = ConstrainedNMFParameters(signal)
+    wd = ipy(other)["wdict"]
+    setattr(other, name, value)
+    assert wd[name].value == value
+
+
+def test_random_state_text(signal):
+    params = ConstrainedNMFParameters(signal)
+    wd = ipy(params)["wdict"]
+    assert wd["random_state"].value == ""
+    wd["random_state"].value = " 42 "
+    assert params.random_state == 42
+    wd["random_state"].value = "not a seed"
+    assert params.random_state == 42  # the last valid seed is kept
+    wd["random_state"].value = ""
+    assert params.random_state is None
+    params.random_state = 7
+    assert wd["random_state"].value == "7"
+
+
+def test_center_buttons(signal):
+    params = ConstrainedNMFParameters(signal)
+    wd = ipy(params)["wdict"]
+    wd["center_middle_button"].click()
+    assert (wd["center_row"].value, wd["center_col"].value) == (7.5, 5.5)
+    assert params.center == (7.5, 5.5)
+    wd["center_reset_button"].click()
+    assert params.center == (7.0, 3.0)
+    assert wd["center_row"].value == 7.0
+
+
+def test_fields_hidden_when_unused(signal):
+    params = ConstrainedNMFParameters(signal)
+    form = ipy(params)
+    wd = form["wdict"]
+
+    def shown(widget):
+        box = next(
+            child
+            for child in form["widget"].children
+            if widget in getattr(child, "children", ())
+            or any(
+                widget in getattr(c, "children", ())
+                for c in getattr(child, "children", ())
+            )
+        )
+        return box.layout.display != "none"
+
+    assert shown(wd["outlier_factor"])
+    assert not shown(wd["probe_fwhm"])
+    params.radial_continuity = False
+    assert not shown(wd["outlier_factor"])
+    wd["smoothing"].value = "probe_fwhm"
+    assert shown(wd["probe_fwhm"])
+
+
+def test_run_button(signal, fake_decomposition):
+    params = ConstrainedNMFParameters(signal)
+    wd = ipy(params)["wdict"]
+    wd["output_dimension"].value = 4
+    wd["radial_continuity"].value = False
+    wd["smoothing"].value = "none"
+    wd["n_init"].value = 2
+    wd["max_iter"].value = 20
+    wd["tol"].value = 1e-3
+    wd["random_state"].value = "3"
+    wd["run_button"].click()
+    ((passed, kwargs),) = fake_decomposition
+    assert passed is signal
+    assert kwargs == {
+        "output_dimension": 4,
+        "factor_constraints": [],
+        "loading_constraints": [],
+        "center": None,
+        "n_init": 2,
+        "max_iter": 20,
+        "tol": 1e-3,
+        "random_state": 3,
+    }
+    assert wd["status"].value.startswith("Done")
+    assert not wd["run_button"].disabled
+
+
+def test_run_button_click_handlers(signal, fake_decomposition):
+    wd = ipy(ConstrainedNMFParameters(signal))["wdict"]
+    wd["run_button"]._click_handlers(wd["run_button"])
+    assert len(fake_decomposition) == 1
+
+
+def test_run_button_reports_errors(signal, monkeypatch):
+    def failing(signal, **kwargs):
+        raise ValueError("bad <input>")
+
+    monkeypatch.setattr(hyperspy_cnmf, "decomposition", failing, raising=False)
+    params = ConstrainedNMFParameters(signal)
+    wd = ipy(params)["wdict"]
+    # ipywidgets logs exceptions raised in click callbacks instead of raising.
+    wd["run_button"].click()
+    assert "Failed: ValueError: bad &lt;input&gt;" in wd["status"].value
+    assert not wd["run_button"].disabled
+    with pytest.raises(ValueError, match="bad"):
+        params.run()
+
+
+def test_close_button(signal):
+    form = ipy(ConstrainedNMFParameters(signal))
+    form["wdict"]["close_button"].click()
+    assert form["widget"].comm is None  # closed
+
+
+def test_display_true_returns_none(signal):
+    assert ConstrainedNMFParameters(signal).gui(toolkit="ipywidgets") is None
+
+
+# -- convenience function -----------------------------------------------------------
+
+
+def test_constrained_nmf_gui(signal, fake_decomposition):
+    params = constrained_nmf_gui(
+        signal, toolkit="ipywidgets", display=False, output_dimension=3
+    )
+    assert isinstance(params, ConstrainedNMFParameters)
+    assert params.output_dimension == 3
+    wd = params.widgets["ipywidgets"]["wdict"]
+    wd["run_button"].click()
+    assert fake_decomposition[0][1]["output_dimension"] == 3
+
+
+def test_constrained_nmf_gui_default_toolkit(signal):
+    params = constrained_nmf_gui(signal, display=False)
+    assert "ipywidgets" in params.widgets
+    if not traitsui_available():
+        assert "traitsui" not in params.widgets
+    params = constrained_nmf_gui(signal)  # displays (as text outside Jupyter)
+    assert params.widgets is None
+
+
+# -- traitsui ------------------------------------------------------------------
+
+
+@pytest.mark.skipif(traitsui_available(), reason="traitsui is installed")
+def test_traitsui_missing_raises(signal):
+    params = ConstrainedNMFParameters(signal)
+    with pytest.raises(NotImplementedError, match="traitsui"):
+        constrained_nmf_traitsui(params)
+    with pytest.raises(NotImplementedError, match="toolkit='ipywidgets'"):
+        constrained_nmf_traitsui(params, display=False)
+    with pytest.raises(NotImplementedError, match="traitsui"):
+        constrained_nmf_gui(signal, toolkit="traitsui")
+    # HyperSpy's gui() treats the error as "toolkit unavailable".
+    assert params.gui(toolkit="traitsui") is None
+
+
+@pytest.mark.skipif(not traitsui_available(), reason="traitsui is not installed")
+def test_traitsui_view(signal):  # pragma: no cover - traitsui is not a test dependency
+    params = ConstrainedNMFParameters(signal)
+    result = constrained_nmf_traitsui(params, display=False)
+    assert "view" in result
+
+
+# -- end to end -------------------------------------------------------------------
+
+
+def _has_decomposition():
+    try:
+        from hyperspy_cnmf.gui.parameters import _get_decomposition
+
+        _get_decomposition()
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(
+    not _has_decomposition(), reason="hyperspy_cnmf.decomposition missing"
+)
+@pytest.mark.filterwarnings("ignore::hyperspy_cnmf.ConvergenceWarning")
+def test_run_button_end_to_end():
+    rng = np.random.default_rng(1)
+    s = pxm.signals.Diffraction2D(rng.random((4, 5, 16, 16)))
+    s.calibration.center = None
+    params = ConstrainedNMFParameters(s, n_init=1, max_iter=10, random_state=0)
+    wd = ipy(params)["wdict"]
+    wd["output_dimension"].value = 2
+    wd["run_button"].click()
+    assert wd["status"].value.startswith("Done"), wd["status"].value
+    assert s.learning_results.decomposition_algorithm == "constrained_nmf"
+    assert s.learning_results.factors.shape[1] == 2
+
+
+@pytest.mark.skipif(
+    not _has_decomposition(), reason="hyperspy_cnmf.decomposition missing"
+)
+def test_moved_center_reaches_the_fit():
+    rng = np.random.default_rng(2)
+    s = pxm.signals.Diffraction2D(rng.random((4, 5, 16, 12)))  # centre at (0, 0)
+    params = ConstrainedNMFParameters(s, n_init=1, max_iter=5, random_state=0)
+    wd = ipy(params)["wdict"]
+    wd["center_middle_button"].click()
+    wd["smoothing"].value = "none"
+    wd["run_button"].click()
+    assert wd["status"].value.startswith("Done"), wd["status"].value
+    np.testing.assert_allclose(s.learning_results.cnmf_center, [7.5, 5.5])
+    assert s.axes_manager.signal_axes[0].offset == 0  # calibration untouched
