@@ -138,19 +138,26 @@ class RadialContinuity(Constraint):
         )
 
     def baseline(self, images, context):
-        """Per-radius baseline ``(n, n_radial)`` with bright outliers excluded."""
+        """Per-radius baseline ``(n, n_radial)`` with bright outliers excluded.
+
+        Works on the valid polar samples only, laid out (n_valid, n) so that
+        the per-radius sums are sparse products.
+        """
         xp = context.xp
         op = self._operator(context)
-        polar = op.to_polar(images, xp)
-        valid = xp.asarray(op.valid)
-        count = valid.sum(axis=1)
-        mean = (polar * valid).sum(axis=2) / xp.maximum(count, 1)
-        keep = valid & (polar <= self.outlier_factor * mean[:, :, None])
-        kept = keep.sum(axis=2)
-        mean = xp.where(kept > 0, (polar * keep).sum(axis=2) / xp.maximum(kept, 1), mean)
+        sampler, radius_index, radial_sum = op.radial_statistics(xp, images.dtype)
+        n = images.shape[0]
+        # A contiguous (n_pixels, n) copy makes the sparse product twice as fast.
+        samples = sampler @ xp.ascontiguousarray(images.reshape(n, -1).T)
+        count = xp.asarray(radial_sum.sum(axis=1)).reshape(-1, 1)
+        mean = (radial_sum @ samples) / xp.maximum(count, 1)
+        keep = samples <= self.outlier_factor * mean[radius_index]
+        kept = radial_sum @ keep.astype(samples.dtype)
+        kept_sum = radial_sum @ (samples * keep)
+        mean = xp.where(kept > 0, kept_sum / xp.maximum(kept, 1), mean)
         if self.r_min > 0:
-            mean = mean * xp.asarray(op.radii >= self.r_min)
-        return mean
+            mean = mean * xp.asarray(op.radii >= self.r_min)[:, None]
+        return mean.T
 
     def __call__(self, images, context):
         if self.outlier_factor <= 1:

@@ -99,16 +99,17 @@ class PolarOperator:
     def polar_shape(self) -> tuple[int, int]:
         return (self.radii.size, self.angles.size)
 
-    def _matrix_for(self, name, xp):
-        """The sparse matrix on the array module ``xp`` (cupy copies cached)."""
-        matrix = getattr(self, name)
-        if xp is np:
-            return matrix
-        key = (name, xp.__name__)
+    def _matrix_for(self, name, xp, dtype=np.float64):
+        """The sparse matrix in ``dtype`` on the array module ``xp`` (cached)."""
+        dtype = np.dtype(dtype)
+        key = (name, xp.__name__, dtype.str)
         if key not in self._device_cache:
-            import cupyx.scipy.sparse as xsp  # only reached with cupy inputs
+            matrix = getattr(self, name).astype(dtype)
+            if xp is not np:
+                import cupyx.scipy.sparse as xsp  # only reached with cupy inputs
 
-            self._device_cache[key] = xsp.csr_matrix(matrix)
+                matrix = xsp.csr_matrix(matrix)
+            self._device_cache[key] = matrix
         return self._device_cache[key]
 
     def to_polar(self, images, xp=np):
@@ -118,13 +119,46 @@ class PolarOperator:
         """
         n = images.shape[0]
         flat = images.reshape(n, -1)
-        polar = self._matrix_for("matrix", xp) @ flat.T
+        polar = self._matrix_for("matrix", xp, images.dtype) @ flat.T
         return polar.T.reshape((n, *self.polar_shape))
+
+    def radial_statistics(self, xp=np, dtype=np.float64):
+        """Sparse pieces for per-radius statistics over the valid samples.
+
+        Returns ``(sampler, radius_index, radial_sum)``: ``sampler`` holds the
+        rows of :attr:`matrix` of valid samples only (n_valid, n_pixels),
+        ``radius_index`` the radius bin of each valid sample and
+        ``radial_sum`` (n_radial, n_valid) sums samples per radius; in
+        ``dtype`` on the array module ``xp``. Built on first use and kept.
+        """
+        dtype = np.dtype(dtype)
+        key = ("radial_statistics", xp.__name__, dtype.str)
+        if key not in self._device_cache:
+            flat_valid = np.flatnonzero(self.valid.ravel())
+            radius_index = flat_valid // self.angles.size
+            radial_sum = sp.csr_matrix(
+                (
+                    np.ones(flat_valid.size, dtype=dtype),
+                    (radius_index, np.arange(flat_valid.size)),
+                ),
+                shape=(self.radii.size, flat_valid.size),
+            )
+            pieces = (self.matrix[flat_valid].astype(dtype), radius_index, radial_sum)
+            if xp is not np:
+                import cupyx.scipy.sparse as xsp  # only reached with cupy inputs
+
+                pieces = (
+                    xsp.csr_matrix(pieces[0]),
+                    xp.asarray(radius_index),
+                    xsp.csr_matrix(radial_sum),
+                )
+            self._device_cache[key] = pieces
+        return self._device_cache[key]
 
     def profile_to_image(self, profiles, xp=np):
         """Spread radial ``profiles`` (n, n_radial) over ``(n, rows, cols)``."""
         n = profiles.shape[0]
-        images = self._matrix_for("radial_matrix", xp) @ profiles.T
+        images = self._matrix_for("radial_matrix", xp, profiles.dtype) @ profiles.T
         return images.T.reshape((n, *self.shape))
 
 

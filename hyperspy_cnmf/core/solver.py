@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data import as_data, sketch
+from .data import array_module, as_data, sketch
 from .geometry import Geometry
 from .validation import (
     check_constraint_output,
@@ -109,16 +109,19 @@ def _blocks(M, n_blocks):
     return M.reshape(n, n_blocks, -1).transpose(1, 0, 2)
 
 
-def _unblocks(M):
-    """Inverse of :func:`_blocks`: ``(R, n, k)`` to contiguous ``(n, R k)``."""
-    R, n, k = M.shape
-    return M.transpose(1, 0, 2).reshape(n, R * k)
-
-
 def _gram(M, n_blocks):
-    """Per-restart Gram matrices ``M_b^T M_b``: (R, k, k)."""
-    B = _blocks(M, n_blocks)
-    return B.transpose(0, 2, 1) @ B
+    """Per-restart Gram matrices ``M_b^T M_b``: (R, k, k).
+
+    A loop of 2D products on column slices: BLAS takes strided columns
+    directly, whereas a batched 3D matmul on the transposed view does not.
+    """
+    k = M.shape[1] // n_blocks
+    xp = _module_of(M)
+    G = xp.empty((n_blocks, k, k), dtype=M.dtype)
+    for b in range(n_blocks):
+        block = M[:, b * k : (b + 1) * k]
+        G[b] = block.T @ block
+    return G
 
 
 def _safe_inverse(G, xp):
@@ -137,7 +140,27 @@ def _safe_inverse(G, xp):
 
 def _solve_blocks(A, G, n_blocks, xp):
     """``A_b G_b^-1`` for every restart block of ``A`` (n, R k)."""
-    return _unblocks(_blocks(A, n_blocks) @ _safe_inverse(G, xp))
+    inverse = _safe_inverse(G, xp)
+    k = A.shape[1] // n_blocks
+    out = xp.empty_like(A)
+    for b in range(n_blocks):
+        cols = slice(b * k, (b + 1) * k)
+        out[:, cols] = A[:, cols] @ inverse[b]
+    return out
+
+
+def _times_blocks(A, G, n_blocks):
+    """``A_b G_b`` for every restart block (MU denominators)."""
+    k = A.shape[1] // n_blocks
+    out = _module_of(A).empty_like(A)
+    for b in range(n_blocks):
+        cols = slice(b * k, (b + 1) * k)
+        out[:, cols] = A[:, cols] @ G[b]
+    return out
+
+
+def _module_of(a):
+    return np if isinstance(a, np.ndarray) else array_module(a)
 
 
 class _Projector:
@@ -212,7 +235,7 @@ class _State:
         if self.solver == "als":
             F = _solve_blocks(XtL, self.GL, R, xp)
         else:  # multiplicative update, paper eq. 3
-            denom = _unblocks(_blocks(F_old, R) @ self.GL)
+            denom = _times_blocks(F_old, self.GL, R)
             F = F_old * XtL / xp.maximum(denom, _eps(F_old.dtype))
         F = self.project_f(F, iteration)
         F, norms = _normalise_columns(F, xp)
@@ -222,7 +245,7 @@ class _State:
             L = _solve_blocks(XF, GF, R, xp)
         else:  # paper eq. 4, with the loadings rescaled by the factor norms
             L_scaled = L_old * norms
-            denom = _unblocks(_blocks(L_scaled, R) @ GF)
+            denom = _times_blocks(L_scaled, GF, R)
             L = L_scaled * XF / xp.maximum(denom, _eps(L_old.dtype))
         L = self.project_l(L, iteration)
         self.GL = _gram(L, R)
