@@ -57,6 +57,15 @@ def _is_ours(algorithm) -> bool:
     return isinstance(algorithm, str) and algorithm == ALGORITHM
 
 
+def _is_default(value, default) -> bool:
+    if value is default:
+        return True
+    try:
+        return bool(value == default)
+    except (TypeError, ValueError):  # arrays and other objects
+        return False
+
+
 def _wrap(original):
     signature = inspect.signature(original)
     defaults = {
@@ -85,7 +94,7 @@ def _wrap(original):
                 continue
             if name in _FORWARDED:
                 options[name] = value
-            elif value is not defaults.get(name) and value != defaults.get(name):
+            elif not _is_default(value, defaults.get(name)):
                 raise ValueError(
                     f"{name}={value!r} is not used by algorithm='{ALGORITHM}'; "
                     f"leave it at its default ({defaults.get(name)!r})"
