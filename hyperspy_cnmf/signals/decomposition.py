@@ -88,6 +88,8 @@ def _unfolded_matrix(signal, nav_keep, sig_keep):
         n_nav_dims = len(nav_shape)
         data = data.rechunk({i: -1 for i in range(n_nav_dims, data.ndim)})
     X = data.reshape((n_nav, n_sig))
+    if nav_keep is not None and sig_keep is not None and not _is_dask(X):
+        return X[np.ix_(nav_keep, sig_keep)]  # one copy instead of two
     if nav_keep is not None:
         X = X[nav_keep]
     if sig_keep is not None:

@@ -300,10 +300,13 @@ def test_masked_results_match_hyperspy_svd_convention():
     np.testing.assert_array_equal(np.ravel(a.signal_mask), b.signal_mask.ravel())
 
 
-@pytest.mark.parametrize("reproject", ["navigation", "signal", "both"])
-def test_reproject_fills_masked_entries(reproject):
+@pytest.mark.parametrize(
+    ("reproject", "lazy"),
+    [("navigation", False), ("signal", False), ("both", False), ("both", True)],
+)
+def test_reproject_fills_masked_entries(reproject, lazy):
     nav, sig = _masks()
-    s, plain = make_signal(), make_signal()
+    s, plain = make_signal(lazy=lazy), make_signal()
     run(plain, navigation_mask=nav, signal_mask=sig)
     run(s, navigation_mask=nav, signal_mask=sig, reproject=reproject)
     a, b = plain.learning_results, s.learning_results
@@ -311,8 +314,12 @@ def test_reproject_fills_masked_entries(reproject):
     fill_sig = reproject in ("signal", "both")
     assert np.isfinite(b.loadings).all() == fill_nav
     assert np.isfinite(b.factors).all() == fill_sig
-    np.testing.assert_array_equal(b.loadings[~nav.ravel()], a.loadings[~nav.ravel()])
-    np.testing.assert_array_equal(b.factors[~sig.ravel()], a.factors[~sig.ravel()])
+    np.testing.assert_allclose(
+        b.loadings[~nav.ravel()], a.loadings[~nav.ravel()], rtol=1e-9
+    )
+    np.testing.assert_allclose(
+        b.factors[~sig.ravel()], a.factors[~sig.ravel()], rtol=1e-9
+    )
     if fill_nav:
         assert (b.loadings >= 0).all()
         data = make_data().reshape(N_NAV, N_SIG)[:, ~sig.ravel()]
@@ -522,6 +529,15 @@ def test_unsupported_signals_name_what_is_supported():
     single = hs.signals.Signal2D(np.ones((8, 9)))
     with pytest.raises(ValueError, match="1 or 2 navigation axes"):
         run(single, k=2)
+
+
+def test_line_scan_of_patterns():
+    s = make_signal()
+    line = s.inav[2, :]  # 6 positions along y
+    assert line.axes_manager.navigation_dimension == 1
+    run(line, k=2)
+    assert line.learning_results.loadings.shape == (6, 2)
+    assert line.get_decomposition_loadings().data.shape == (2, 6)
 
 
 def test_spectrum_image_gets_geometry_free_defaults(lazy):
