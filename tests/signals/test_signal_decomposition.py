@@ -391,6 +391,7 @@ def test_save_load_round_trip(tmp_path, ext):
 # -- dispatch ---------------------------------------------------------------
 
 
+@pytest.mark.filterwarnings("ignore:Maximum number of iterations")
 @pytest.mark.parametrize("algorithm", ["SVD", "NMF"])
 def test_other_algorithms_pass_through_and_clear_cnmf_keys(signal, algorithm):
     run(signal)
@@ -552,6 +553,7 @@ def test_spectrum_image_gets_geometry_free_defaults(lazy):
     assert s.get_decomposition_factors().data.shape == (2, 30)
 
 
+@pytest.mark.filterwarnings("ignore:X has 0 all-zero rows")
 def test_integer_data_are_converted_on_a_copy(lazy):
     s = make_signal(lazy=lazy)
     s.data = (s.data * 100).astype(np.uint16)
