@@ -1,0 +1,897 @@
+"""Rotation-invariant clustering of decomposition components on signals.
+
+The signal-level side of Kimoto et al. 2025, Fig. 9 (eqs. 9-11): after any
+decomposition of a 4D-STEM signal (``algorithm="constrained_nmf"`` or one of
+HyperSpy's), :func:`cluster_components` refolds the factors (the component
+diffraction patterns, the paper's ``W``) to the detector shape, computes the
+cosine similarity (eq. 9) and the rotation-invariant diffraction similarity
+with the rotation between every pair (eqs. 10-11) about the calibrated beam
+centre, and clusters the components hierarchically on ``1 - similarity``.
+:func:`get_cluster_components` merges the members of each cluster into one
+rotation-corrected, map-weighted diffraction pattern and one summed map.
+
+All numerics live in :mod:`hyperspy_cnmf.core.similarity` and
+:mod:`hyperspy_cnmf.core.clustering`; this module only reads the signal's
+``learning_results``, axes and masks, and stores flat ``cnmf_cluster_*`` keys
+in ``learning_results`` (they survive ``s.save`` / ``hs.load`` in the hspy
+and zspy formats, and are removed when another decomposition replaces the
+factors):
+
+``cnmf_cluster_labels`` (k,) int
+    Cluster of each component, 0-based in order of first appearance.
+``cnmf_cluster_linkage`` (k - 1, 4)
+    SciPy linkage matrix (:func:`scipy.cluster.hierarchy.dendrogram`).
+``cnmf_cluster_similarity`` (k, k)
+    Diffraction similarity (eq. 10), 1 on the diagonal.
+``cnmf_cluster_cosine_similarity`` (k, k)
+    Cosine similarity of the flattened patterns (eq. 9).
+``cnmf_cluster_rotation`` (k, k)
+    ``rotation[i, j]``: degrees by which component ``j`` must be rotated
+    (:func:`~hyperspy_cnmf.core.polar.rotate_images`) to match ``i``.
+``cnmf_cluster_params`` str
+    JSON: the arguments, the resolved radial range, centre and cut height,
+    and a fingerprint of the factors the clustering was computed from.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core.clustering import (
+    DEFAULT_DISTANCE_THRESHOLD,
+    cluster_patterns,
+    merge_components,
+)
+from ..core.similarity import cosine_similarity, diffraction_similarity
+from .geometry import axis_info, beam_center, check_center, signal_mask_array
+
+__all__ = [
+    "AUTO_THRESHOLD_RANGE",
+    "PREFIX",
+    "ComponentClusters",
+    "cluster_components",
+    "cluster_results",
+    "get_cluster_components",
+    "install",
+    "is_installed",
+    "uninstall",
+]
+
+PREFIX = "cnmf_cluster_"
+_KEYS = ("labels", "linkage", "similarity", "cosine_similarity", "rotation", "params")
+
+#: Range of the automatic dendrogram cut (``distance_threshold="auto"``), in
+#: units of ``1 - similarity``: components joined below 0.05 (similarity
+#: >= 0.95, e.g. rotated copies of one pattern) are always merged, those
+#: joined above 0.3 (similarity < 0.7, the core's fixed default) never are.
+AUTO_THRESHOLD_RANGE = (0.05, DEFAULT_DISTANCE_THRESHOLD)
+
+_MARK = "_hyperspy_cnmf_method"
+
+
+# --------------------------------------------------------------------------
+# Result object
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class ComponentClusters:
+    """Result of :func:`cluster_components` (also stored in ``learning_results``).
+
+    Attributes
+    ----------
+    labels : ndarray of int, shape (k,)
+        Cluster of each component, 0-based in order of first appearance.
+    linkage : ndarray, shape (k - 1, 4)
+        SciPy linkage matrix.
+    similarity : ndarray, shape (k, k)
+        Diffraction similarity (eq. 10).
+    cosine_similarity : ndarray, shape (k, k)
+        Cosine similarity (eq. 9).
+    rotation : ndarray, shape (k, k)
+        ``rotation[i, j]``: degrees rotating component ``j`` onto ``i``.
+    params : dict
+        Arguments and resolved values (``r_min``, ``r_max`` in pixels,
+        ``center`` (row, col) px, ``cut_height``, ...).
+    """
+
+    labels: np.ndarray
+    linkage: np.ndarray
+    similarity: np.ndarray
+    cosine_similarity: np.ndarray
+    rotation: np.ndarray
+    params: dict = field(default_factory=dict)
+
+    @property
+    def n_clusters(self) -> int:
+        """Number of clusters."""
+        return int(self.labels.max()) + 1
+
+    @property
+    def members(self) -> list[np.ndarray]:
+        """Component indices of each cluster."""
+        return [np.flatnonzero(self.labels == c) for c in range(self.n_clusters)]
+
+    def __repr__(self) -> str:
+        groups = ", ".join(
+            "{" + ", ".join(str(i) for i in m) + "}" for m in self.members
+        )
+        return (
+            f"<ComponentClusters: {self.labels.size} components in "
+            f"{self.n_clusters} clusters {groups}, cut at 1 - similarity = "
+            f"{self.params.get('cut_height', float('nan')):.3g}>"
+        )
+
+
+# --------------------------------------------------------------------------
+# Reading the signal
+# --------------------------------------------------------------------------
+
+
+def _check_2d(signal, what="component clustering"):
+    if not hasattr(signal, "axes_manager") or not hasattr(signal, "learning_results"):
+        raise TypeError(
+            f"{what} needs a HyperSpy signal (e.g. a pyxem Diffraction2D), got "
+            f"{type(signal).__name__}"
+        )
+    sig_dim = signal.axes_manager.signal_dimension
+    if sig_dim != 2:
+        raise ValueError(
+            f"{what} compares 2D diffraction patterns: it needs a signal with "
+            f"2 signal axes (a Signal2D, e.g. a pyxem Diffraction2D), but this "
+            f"{type(signal).__name__} has {sig_dim} signal "
+            f"axis{'es' if sig_dim != 1 else ''} "
+            f"(axes_manager: {signal.axes_manager.navigation_shape} | "
+            f"{signal.axes_manager.signal_shape})"
+        )
+
+
+def _shapes(signal):
+    am = signal.axes_manager
+    return tuple(am.navigation_shape[::-1]), tuple(am.signal_shape[::-1])
+
+
+def _stored_mask(learning_results, shape, name):
+    mask = getattr(learning_results, name, None)
+    if mask is None:
+        return None
+    mask = np.asarray(mask, dtype=bool)
+    if mask.size != int(np.prod(shape)):
+        return None
+    return mask.reshape(shape)
+
+
+def _pyxem_signal_mask(signal, sig_shape):
+    mask = signal.metadata.get_item("General.mask", None)
+    if mask is None:
+        return None
+    if hasattr(mask, "axes_manager"):
+        mask = mask.data
+    mask = np.asarray(mask)
+    if mask.dtype == object or mask.shape != sig_shape:
+        return None
+    return mask.astype(bool)
+
+
+def _combine(*masks):
+    masks = [m for m in masks if m is not None]
+    if not masks:
+        return None
+    out = np.zeros_like(masks[0], dtype=bool)
+    for m in masks:
+        out |= m
+    return out
+
+
+def _check_decomposition(signal, min_components=2):
+    lr = signal.learning_results
+    factors = getattr(lr, "factors", None)
+    loadings = getattr(lr, "loadings", None)
+    if factors is None or loadings is None:
+        raise RuntimeError(
+            "no decomposition results on this signal: run s.decomposition(...) "
+            "first, e.g. s.decomposition(algorithm='constrained_nmf', "
+            "output_dimension=k) or s.decomposition(algorithm='NMF', "
+            "output_dimension=k)"
+        )
+    factors = np.asarray(factors)
+    loadings = np.asarray(loadings)
+    if factors.ndim != 2 or loadings.ndim != 2 or factors.shape[1] != loadings.shape[1]:
+        raise ValueError(
+            f"learning_results has factors of shape {factors.shape} and loadings "
+            f"of shape {loadings.shape}; expected (n_pixels, k) and "
+            "(n_positions, k): re-run s.decomposition(...)"
+        )
+    k = factors.shape[1]
+    if k < min_components:
+        raise ValueError(
+            f"the decomposition has {k} component; clustering needs at least 2 "
+            "components: re-run s.decomposition(..., output_dimension=k) with "
+            "k >= 2"
+        )
+    return factors, loadings
+
+
+def _expand(values, keep, n_total):
+    out = np.full((n_total, values.shape[1]), np.nan)
+    out[keep] = values
+    return out
+
+
+def _component_patterns(signal, signal_mask=None):
+    """The factors as ``(k, rows, cols)`` patterns and the combined mask.
+
+    Masked pixels (``learning_results.signal_mask``, pyxem's mask, the
+    ``signal_mask`` argument) are set to 0; NaN anywhere else is an error.
+    """
+    _check_2d(signal)
+    factors, _ = _check_decomposition(signal)
+    k = factors.shape[1]
+    _, sig_shape = _shapes(signal)
+    n_sig = int(np.prod(sig_shape))
+    lr = signal.learning_results
+    stored = _stored_mask(lr, sig_shape, "signal_mask")
+    if factors.shape[0] != n_sig:
+        if stored is not None and factors.shape[0] == int((~stored).sum()):
+            factors = _expand(factors.astype(np.float64), ~stored.ravel(), n_sig)
+        else:
+            raise ValueError(
+                f"the factors have {factors.shape[0]} rows but the signal has "
+                f"{n_sig} pixels {sig_shape}; the decomposition does not belong "
+                "to this signal's current shape: re-run s.decomposition(...)"
+            )
+    user = None if signal_mask is None else signal_mask_array(signal, signal_mask)
+    mask = _combine(stored, _pyxem_signal_mask(signal, sig_shape), user)
+    patterns = np.array(factors, dtype=np.float64).T.reshape((k, *sig_shape))
+    bad = ~np.isfinite(patterns)
+    if mask is not None:
+        bad &= ~mask
+    if bad.any():
+        comps = np.flatnonzero(bad.reshape(k, -1).any(axis=1)).tolist()
+        raise ValueError(
+            f"the factors of components {comps} contain NaN or infinite values "
+            "outside the signal mask (the decomposition failed or diverged): "
+            "re-run s.decomposition(...), or pass signal_mask= to exclude those "
+            "pixels"
+        )
+    patterns[~np.isfinite(patterns)] = 0.0
+    if mask is not None:
+        if mask.all():
+            raise ValueError("the signal mask excludes every pixel; True = excluded")
+        patterns[:, mask] = 0.0
+    return patterns, mask
+
+
+def _component_maps(signal):
+    """The loadings as ``(k, *nav_shape)`` maps (NaN -> 0) and the NaN positions."""
+    _, loadings = _check_decomposition(signal)
+    k = loadings.shape[1]
+    nav_shape, _ = _shapes(signal)
+    n_nav = int(np.prod(nav_shape))
+    lr = signal.learning_results
+    stored = _stored_mask(lr, nav_shape, "navigation_mask")
+    if loadings.shape[0] != n_nav:
+        if stored is not None and loadings.shape[0] == int((~stored).sum()):
+            loadings = _expand(loadings.astype(np.float64), ~stored.ravel(), n_nav)
+        else:
+            raise ValueError(
+                f"the loadings have {loadings.shape[0]} rows but the signal has "
+                f"{n_nav} positions {nav_shape}: re-run s.decomposition(...)"
+            )
+    maps = np.array(loadings, dtype=np.float64).T.reshape((k, *nav_shape))
+    missing = ~np.isfinite(maps).any(axis=0)
+    if not np.isfinite(maps[:, ~missing]).all():
+        raise ValueError(
+            "the loadings contain NaN or infinite values outside the navigation "
+            "mask: re-run s.decomposition(...)"
+        )
+    return np.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0), missing
+
+
+def _fingerprint(signal):
+    """A cheap checksum of the factors, to detect stale clustering results."""
+    factors = np.asarray(signal.learning_results.factors, dtype=np.float64)
+    finite = np.where(np.isfinite(factors), factors, 0.0)
+    weights = np.linspace(1.0, 2.0, finite.shape[0])
+    return [int(factors.shape[1]), float(weights @ finite.sum(axis=1))]
+
+
+def _center(signal, center):
+    """Beam centre (row, col) px: argument > the decomposition's > calibrated."""
+    _, sig_shape = _shapes(signal)
+    if center is None:
+        stored = getattr(signal.learning_results, "cnmf_center", None)
+        if stored is not None and np.size(stored) == 2:
+            center = tuple(float(c) for c in np.ravel(stored))
+        else:
+            center = beam_center(signal)
+            check_center(center, sig_shape)
+    center = (float(center[0]), float(center[1]))
+    rows, cols = sig_shape
+    if not (0 <= center[0] <= rows - 1 and 0 <= center[1] <= cols - 1):
+        raise ValueError(
+            f"the beam centre (row, col) = {center} px lies outside the "
+            f"{rows}x{cols} pattern: calibrate it (pyxem: s.calibration.center "
+            "= None for the middle) or pass center=(row, col)"
+        )
+    return center
+
+
+def _pixel_scale(signal):
+    """Mean calibrated size of one detector pixel (signal-axis units)."""
+    row_axis, col_axis = (axis_info(a) for a in signal.axes_manager.signal_axes[::-1])
+    scales = np.abs([row_axis.scale, col_axis.scale])
+    if not np.isclose(scales[0], scales[1], rtol=1e-3):
+        warnings.warn(
+            f"the detector pixels are not square (scales {scales.tolist()}); "
+            "calibrated radii are converted with their mean",
+            UserWarning,
+            stacklevel=4,
+        )
+    return float(scales.mean()), row_axis.units
+
+
+def _masked_disc_radius(mask, center):
+    """Radius (px) of the largest disc about ``center`` that ``mask`` covers."""
+    if mask is None:
+        return 0.0
+    rows, cols = np.indices(mask.shape)
+    radius = np.hypot(rows - center[0], cols - center[1])
+    if not mask[radius <= 1.0].all():
+        return 0.0
+    return float(radius[~mask].min())
+
+
+def _direct_beam_radius(patterns, center, r_max):
+    """Radius (px) of a bright, unmasked direct beam common to the patterns.
+
+    The azimuthal mean of the normalised patterns is searched for a central
+    peak standing at least 3 times above the median level; the radius is
+    2.5 times its half-width at half-maximum (about 3 sigma of a Gaussian).
+    0 when no such peak is found.
+    """
+    total = (
+        patterns / np.maximum(np.abs(patterns).sum(axis=(1, 2)), 1e-300)[:, None, None]
+    )
+    total = np.abs(total).sum(axis=0)
+    rows, cols = np.indices(total.shape)
+    radius = np.hypot(rows - center[0], cols - center[1])
+    bins = np.floor(radius).astype(int)
+    n_bins = int(min(r_max, bins.max())) + 1
+    inside = bins < n_bins
+    counts = np.bincount(bins[inside], minlength=n_bins)
+    profile = np.bincount(bins[inside], total[inside], minlength=n_bins)
+    profile = profile / np.maximum(counts, 1)
+    base = float(np.median(profile))
+    peak = float(profile[:2].max())
+    if n_bins < 4 or peak <= 3 * max(base, 1e-300) or profile.argmax() > 1:
+        return 0.0
+    below = np.flatnonzero(profile - base < 0.5 * (peak - base))
+    if below.size == 0:
+        return 0.0
+    return float(min(2.5 * below[0], r_max / 3))
+
+
+def _radial_range(signal, patterns, mask, center, r_min, r_max, radius_units):
+    """Resolve ``r_min`` / ``r_max`` to pixels; say where ``r_min`` came from."""
+    _, sig_shape = _shapes(signal)
+    if radius_units not in ("px", "calibrated"):
+        raise ValueError(
+            f"radius_units must be 'px' or 'calibrated', got {radius_units!r}"
+        )
+    scale = 1.0
+    if radius_units == "calibrated":
+        scale, _ = _pixel_scale(signal)
+    fit = min(
+        center[0], center[1], sig_shape[0] - 1 - center[0], sig_shape[1] - 1 - center[1]
+    )
+    if r_max is None:
+        r_max_px = float(fit)
+    else:
+        r_max_px = float(r_max) / scale
+    if not r_max_px > 0:
+        raise ValueError(
+            f"r_max = {r_max_px:.3g} px; the beam centre {center} is on the "
+            "pattern edge or r_max is not positive: calibrate the centre"
+        )
+    if r_min is None or (isinstance(r_min, str) and r_min == "auto"):
+        disc = _masked_disc_radius(mask, center)
+        if disc > 0:
+            return disc, r_max_px, "signal mask"
+        beam = _direct_beam_radius(patterns, center, r_max_px)
+        if beam > 0:
+            return beam, r_max_px, "direct beam"
+        return 0.0, r_max_px, "none"
+    if isinstance(r_min, str):
+        raise ValueError(f"r_min must be a number, None or 'auto', got {r_min!r}")
+    r_min_px = float(r_min) / scale
+    if not 0 <= r_min_px < r_max_px:
+        raise ValueError(
+            f"r_min = {r_min_px:.3g} px must lie in [0, r_max = {r_max_px:.3g} px)"
+        )
+    return r_min_px, r_max_px, "argument"
+
+
+def _auto_cut(linkage, low, high):
+    """Cut height in the largest gap between merge heights inside ``[low, high]``."""
+    heights = np.sort(linkage[:, 2])
+    points = np.concatenate(
+        ([low], heights[(heights > low) & (heights < high)], [high])
+    )
+    gaps = np.diff(points)
+    i = int(np.argmax(gaps))
+    return float(0.5 * (points[i] + points[i + 1]))
+
+
+def _cut_height(linkage, n_clusters):
+    """A height between the merges that leave ``n_clusters`` clusters."""
+    heights = linkage[:, 2]
+    k = heights.size + 1
+    below = heights[k - 1 - n_clusters] if n_clusters < k else 0.0
+    above = heights[k - n_clusters] if n_clusters > 1 else below + 0.1
+    return float(0.5 * (below + above))
+
+
+# --------------------------------------------------------------------------
+# Public functions
+# --------------------------------------------------------------------------
+
+
+def cluster_components(
+    signal,
+    n_clusters=None,
+    distance_threshold=None,
+    method="average",
+    n_azimuthal=360,
+    r_min=None,
+    r_max=None,
+    *,
+    radius_units="px",
+    center=None,
+    signal_mask=None,
+    subtract_mean=False,
+    refine=True,
+):
+    """Cluster the decomposition components by rotation-invariant similarity.
+
+    Kimoto et al. 2025, Fig. 9 and eqs. 9-11. The factors of the last
+    decomposition (any algorithm) are refolded to ``(k, rows, cols)``
+    diffraction patterns; the diffraction similarity (peak of the azimuthal
+    cross-correlation of the polar-transformed patterns about the beam
+    centre) and the rotation between every pair are computed with
+    :func:`~hyperspy_cnmf.core.similarity.diffraction_similarity`, the cosine
+    similarity with :func:`~hyperspy_cnmf.core.similarity.cosine_similarity`,
+    and the components are clustered hierarchically on ``1 - similarity``
+    (:func:`~hyperspy_cnmf.core.clustering.cluster_patterns`). Also available
+    as ``s.cluster_components(...)`` once :mod:`hyperspy_cnmf` is imported.
+
+    Parameters
+    ----------
+    signal : hyperspy.signal.BaseSignal
+        A signal with 2 signal axes (pyxem ``Diffraction2D``, ``Signal2D``),
+        lazy or not, after ``s.decomposition(...)`` with ``k >= 2``.
+    n_clusters : int, optional
+        Cut the dendrogram into at most this many clusters.
+    distance_threshold : float or "auto", optional
+        Cut the dendrogram at this ``1 - similarity``. ``"auto"`` (default
+        when neither ``n_clusters`` nor ``distance_threshold`` is given): in
+        the middle of the largest gap between the merge heights that lie in
+        :data:`AUTO_THRESHOLD_RANGE` = (0.05, 0.3), so that components with a
+        similarity >= 0.95 (rotated copies) are always merged and those below
+        0.7 never are. The core's fixed default is 0.3; pass it for the fixed
+        cut. Decompositions whose crystalline components keep much amorphous
+        intensity (e.g. with smoothing constraints) give crystal-vs-amorphous
+        similarities around 0.85-0.95, which a fixed 0.3 cut merges.
+    method : str, default "average"
+        Linkage method (:func:`scipy.cluster.hierarchy.linkage`).
+    n_azimuthal : int, default 360
+        Azimuthal bins of the polar transform (the rotation resolution is
+        ``360 / n_azimuthal`` degrees before sub-bin refinement).
+    r_min, r_max : float, "auto" or None
+        Radial range of the comparison, in pixels (``radius_units="px"``) or
+        in the signal axes' calibrated units (``"calibrated"``, e.g. 1/nm).
+        ``r_min=None`` / ``"auto"``: the radius of the masked direct-beam
+        disc if the signal mask covers the centre, else 2.5 half-widths of a
+        bright unmasked direct beam found in the components' mean radial
+        profile, else 0. An unmasked direct beam is shared by all components
+        and makes every pair look alike, so it must be left out. ``r_max``
+        defaults to the largest circle about the centre inside the pattern.
+    radius_units : {"px", "calibrated"}, default "px"
+    center : (float, float), optional
+        Beam centre ``(row, col)`` in pixels. Default: the centre the
+        constrained NMF used (``learning_results.cnmf_center``) or else the
+        calibrated one, ``-offset / scale`` of each signal axis (pyxem's
+        ``s.calibration.center``, in array order).
+    signal_mask : BaseSignal or bool array (rows, cols), optional
+        Extra pixels to exclude (``True`` = excluded, array order). The
+        decomposition's ``learning_results.signal_mask`` and pyxem's
+        ``s.calibration.mask`` are always excluded.
+    subtract_mean, refine : bool
+        See :func:`~hyperspy_cnmf.core.similarity.diffraction_similarity`.
+
+    Returns
+    -------
+    ComponentClusters
+        Labels, linkage, both similarity matrices, rotations and the
+        resolved parameters; the same values are stored in
+        ``s.learning_results`` under ``cnmf_cluster_*`` keys (see
+        :mod:`hyperspy_cnmf.signals.clustering`).
+
+    Raises
+    ------
+    RuntimeError
+        No decomposition on the signal.
+    ValueError
+        A signal without 2 signal axes, fewer than 2 components, NaN
+        factors outside the signal mask, a centre outside the pattern, an
+        empty radial range or bad clustering arguments.
+
+    See Also
+    --------
+    get_cluster_components, hyperspy_cnmf.plotting.plot_dendrogram,
+    hyperspy_cnmf.plotting.plot_similarity_matrices
+
+    Examples
+    --------
+    >>> s.decomposition(algorithm="constrained_nmf", output_dimension=8)
+    >>> result = s.cluster_components()
+    >>> diffractions, maps = s.get_cluster_components()
+    """
+    patterns, mask = _component_patterns(signal, signal_mask)
+    k = patterns.shape[0]
+    if n_clusters is not None and distance_threshold is not None:
+        raise ValueError("give either n_clusters or distance_threshold, not both")
+    auto = n_clusters is None and (
+        distance_threshold is None
+        or (isinstance(distance_threshold, str) and distance_threshold == "auto")
+    )
+    if isinstance(distance_threshold, str) and not auto:
+        raise ValueError(
+            f"distance_threshold must be a number or 'auto', got {distance_threshold!r}"
+        )
+    center = _center(signal, center)
+    r_min_px, r_max_px, r_min_source = _radial_range(
+        signal, patterns, mask, center, r_min, r_max, radius_units
+    )
+    similarity, rotation = diffraction_similarity(
+        patterns,
+        center=center,
+        mask=mask,
+        n_azimuthal=n_azimuthal,
+        r_min=r_min_px,
+        r_max=r_max_px,
+        subtract_mean=subtract_mean,
+        refine=refine,
+    )
+    cosine = cosine_similarity(patterns if mask is None else patterns[:, ~mask])
+    if auto:
+        probe = cluster_patterns(similarity, n_clusters=k, method=method)
+        distance_threshold = _auto_cut(probe.linkage, *AUTO_THRESHOLD_RANGE)
+    clustering = cluster_patterns(
+        similarity,
+        n_clusters=n_clusters,
+        distance_threshold=distance_threshold,
+        method=method,
+    )
+    if n_clusters is not None:
+        cut = _cut_height(clustering.linkage, int(clustering.labels.max()) + 1)
+    else:
+        cut = float(distance_threshold)
+    params = {
+        "n_clusters": None if n_clusters is None else int(n_clusters),
+        "distance_threshold": "auto" if auto else distance_threshold,
+        "cut_height": cut,
+        "method": method,
+        "n_azimuthal": int(n_azimuthal),
+        "r_min": r_min_px,
+        "r_max": r_max_px,
+        "r_min_source": r_min_source,
+        "radius_units": "px",
+        "center": list(center),
+        "subtract_mean": bool(subtract_mean),
+        "refine": bool(refine),
+        "masked_pixels": 0 if mask is None else int(mask.sum()),
+        "n_components": int(k),
+        "decomposition_algorithm": str(
+            getattr(signal.learning_results, "decomposition_algorithm", None)
+        ),
+        "factors_fingerprint": _fingerprint(signal),
+    }
+    result = ComponentClusters(
+        labels=np.asarray(clustering.labels, dtype=np.int64),
+        linkage=np.asarray(clustering.linkage, dtype=np.float64),
+        similarity=similarity,
+        cosine_similarity=cosine,
+        rotation=rotation,
+        params=params,
+    )
+    _store(signal.learning_results, result)
+    return result
+
+
+def _store(learning_results, result):
+    clear_cluster_results(learning_results)
+    values = {
+        "labels": result.labels,
+        "linkage": result.linkage,
+        "similarity": result.similarity,
+        "cosine_similarity": result.cosine_similarity,
+        "rotation": result.rotation,
+        "params": json.dumps(result.params),
+    }
+    for key, value in values.items():
+        setattr(learning_results, PREFIX + key, value)
+
+
+def clear_cluster_results(learning_results) -> list[str]:
+    """Delete the ``cnmf_cluster_*`` keys; return their names."""
+    keys = [k for k in vars(learning_results) if k.startswith(PREFIX)]
+    for key in keys:
+        delattr(learning_results, key)
+    return keys
+
+
+def cluster_results(signal, *, check_current=True) -> ComponentClusters:
+    """The stored clustering of ``signal`` as a :class:`ComponentClusters`.
+
+    Parameters
+    ----------
+    signal : hyperspy.signal.BaseSignal
+    check_current : bool, default True
+        Raise if the factors changed since the clustering (a new
+        decomposition ran).
+
+    Raises
+    ------
+    RuntimeError
+        No clustering stored, or it is stale.
+    """
+    lr = signal.learning_results
+    missing = [k for k in _KEYS if getattr(lr, PREFIX + k, None) is None]
+    if missing:
+        raise RuntimeError(
+            "no component clustering on this signal: run "
+            "s.cluster_components(...) (hyperspy_cnmf.cluster_components(s)) "
+            "after s.decomposition(...) first"
+        )
+    params = getattr(lr, PREFIX + "params")
+    if isinstance(params, bytes):
+        params = params.decode()
+    params = json.loads(str(params))
+    if check_current:
+        if getattr(lr, "factors", None) is None:
+            raise RuntimeError(
+                "the signal has a stored clustering but no decomposition: run "
+                "s.decomposition(...) and s.cluster_components(...) again"
+            )
+        now = _fingerprint(signal)
+        then = params.get("factors_fingerprint")
+        if (
+            then is None
+            or now[0] != then[0]
+            or not np.isclose(now[1], then[1], rtol=1e-6)
+        ):
+            raise RuntimeError(
+                "the stored clustering belongs to an earlier decomposition: run "
+                "s.cluster_components(...) again"
+            )
+    return ComponentClusters(
+        labels=np.asarray(getattr(lr, PREFIX + "labels")).astype(np.int64),
+        linkage=np.asarray(getattr(lr, PREFIX + "linkage"), dtype=np.float64),
+        similarity=np.asarray(getattr(lr, PREFIX + "similarity"), dtype=np.float64),
+        cosine_similarity=np.asarray(
+            getattr(lr, PREFIX + "cosine_similarity"), dtype=np.float64
+        ),
+        rotation=np.asarray(getattr(lr, PREFIX + "rotation"), dtype=np.float64),
+        params=params,
+    )
+
+
+def merged_arrays(signal, weights=None):
+    """Merged patterns and maps as arrays (:func:`merge_components` result).
+
+    Returns
+    -------
+    merged : MergedComponents
+        ``patterns`` (c, rows, cols), ``maps`` (c, *nav_shape) with NaN at
+        positions the decomposition left out, ``members``, ``reference``,
+        ``angles``, ``weights``.
+    """
+    _check_2d(signal)
+    result = cluster_results(signal)
+    patterns, mask = _component_patterns(signal)
+    maps, missing = _component_maps(signal)
+    merged = merge_components(
+        patterns,
+        maps,
+        result.labels,
+        result.rotation,
+        center=tuple(result.params["center"]),
+        weights=weights,
+    )
+    merged_maps = merged.maps
+    if missing.any():
+        merged_maps = merged_maps.copy()
+        merged_maps[:, missing] = np.nan
+    merged_patterns = merged.patterns
+    if mask is not None:
+        merged_patterns = merged_patterns.copy()
+        merged_patterns[:, mask] = np.nan
+    return merged._replace(patterns=merged_patterns, maps=merged_maps)
+
+
+def get_cluster_components(signal, weights=None):
+    """Merged diffractions and summed maps of the component clusters.
+
+    Each cluster's members are rotated onto its reference member (the one
+    with the largest map, by the stored ``cnmf_cluster_rotation``) and
+    averaged with their map norms as weights; their maps are summed
+    (:func:`~hyperspy_cnmf.core.clustering.merge_components`). Also available
+    as ``s.get_cluster_components()``.
+
+    Parameters
+    ----------
+    signal : hyperspy.signal.BaseSignal
+        A signal on which :func:`cluster_components` has run.
+    weights : {"l2", "sum"} or array_like, optional
+        Component weights, see
+        :func:`~hyperspy_cnmf.core.clustering.merge_components`; default the
+        L2 norm of each map.
+
+    Returns
+    -------
+    diffractions : BaseSignal
+        Same class and signal axes (calibration, beam centre) as ``signal``
+        (e.g. a pyxem ``ElectronDiffraction2D``), with one navigation
+        position per cluster (axis ``"Cluster index"``). Pixels of the
+        signal mask are NaN. Not lazy.
+    maps : BaseSignal
+        One summed map per cluster with ``signal``'s navigation axes as its
+        signal axes (a ``Signal2D`` for a 2D scan, ``Signal1D`` for a line
+        scan), navigated by ``"Cluster index"``. Positions the decomposition
+        left out are NaN.
+
+    Raises
+    ------
+    RuntimeError
+        No (or a stale) clustering: run :func:`cluster_components` first.
+    """
+    merged = merged_arrays(signal, weights=weights)
+    return _diffraction_signal(signal, merged.patterns), _map_signal(
+        signal, merged.maps
+    )
+
+
+def _index_axis(n):
+    return {"size": int(n), "navigate": True, "name": "Cluster index", "units": None}
+
+
+def _diffraction_signal(signal, patterns):
+    import hyperspy.api as hs
+
+    axes = [
+        _index_axis(patterns.shape[0])
+    ] + signal.axes_manager._get_signal_axes_dicts()
+    out = hs.signals.Signal2D(patterns.astype(np.float64), axes=axes)
+    signal_type = signal.metadata.get_item("Signal.signal_type", "")
+    if signal_type:
+        out.set_signal_type(signal_type)
+    if type(out) is not type(signal) and not getattr(signal, "_lazy", False):
+        try:  # e.g. a subclass without its own signal_type
+            out = type(signal)(out.data, axes=axes)
+        except Exception:  # noqa: BLE001 - keep the generic signal
+            pass
+    instrument = signal.metadata.get_item("Acquisition_instrument", None)
+    if instrument is not None:
+        out.metadata.set_item("Acquisition_instrument", instrument.deepcopy())
+    title = signal.metadata.get_item("General.title", "")
+    out.metadata.General.title = f"Merged cluster diffractions of {title}".strip()
+    return out
+
+
+def _map_signal(signal, maps):
+    import hyperspy.api as hs
+
+    nav_axes = signal.axes_manager._get_navigation_axes_dicts()
+    for axis in nav_axes:
+        axis["navigate"] = False
+    axes = [_index_axis(maps.shape[0])] + nav_axes
+    cls = hs.signals.Signal2D if len(nav_axes) == 2 else hs.signals.Signal1D
+    out = cls(maps, axes=axes)
+    title = signal.metadata.get_item("General.title", "")
+    out.metadata.General.title = f"Summed cluster maps of {title}".strip()
+    return out
+
+
+# --------------------------------------------------------------------------
+# Signal methods
+# --------------------------------------------------------------------------
+
+
+def _plot_component_clusters(self, **kwargs):
+    """Similarity matrices and dendrogram of the component clustering.
+
+    Runs :func:`hyperspy_cnmf.plotting.plot_similarity_matrices` and
+    :func:`hyperspy_cnmf.plotting.plot_dendrogram` on this signal after
+    ``s.cluster_components()``; keyword arguments go to ``plot_dendrogram``.
+
+    Returns
+    -------
+    (matplotlib.figure.Figure, matplotlib.figure.Figure)
+        The similarity figure and the dendrogram figure.
+    """
+    from ..plotting.clustering import plot_dendrogram, plot_similarity_matrices
+
+    return plot_similarity_matrices(self), plot_dendrogram(self, **kwargs)
+
+
+def _method(function):
+    def method(self, *args, **kwargs):
+        return function(self, *args, **kwargs)
+
+    method.__name__ = function.__name__
+    method.__qualname__ = function.__name__
+    method.__doc__ = function.__doc__
+    setattr(method, _MARK, True)
+    return method
+
+
+def _methods():
+    return {
+        "cluster_components": _method(cluster_components),
+        "get_cluster_components": _method(get_cluster_components),
+        "plot_component_clusters": _method(_plot_component_clusters),
+    }
+
+
+def _target():
+    from hyperspy.learn._mva import MVA
+
+    return MVA
+
+
+def _signal_class():
+    from hyperspy.signal import BaseSignal
+
+    return BaseSignal
+
+
+def install() -> None:
+    """Add ``cluster_components``, ``get_cluster_components`` and
+    ``plot_component_clusters`` to HyperSpy signals (idempotent).
+
+    A name that HyperSpy (or another package) already defines is left alone,
+    with a warning.
+    """
+    cls = _target()
+    for name, method in _methods().items():
+        current = getattr(_signal_class(), name, None)
+        if current is None:
+            setattr(cls, name, method)
+        elif not getattr(current, _MARK, False):
+            warnings.warn(
+                f"{cls.__name__}.{name} already exists; hyperspy_cnmf leaves it "
+                "alone: call the functions hyperspy_cnmf.cluster_components(s), "
+                "get_cluster_components(s) and hyperspy_cnmf.plotting."
+                "plot_dendrogram(s) instead",
+                UserWarning,
+                stacklevel=2,
+            )
+
+
+def is_installed() -> bool:
+    """Whether the clustering methods are installed on HyperSpy signals."""
+    cls = _signal_class()
+    return all(getattr(getattr(cls, n, None), _MARK, False) for n in _methods())
+
+
+def uninstall() -> None:
+    """Remove the methods that :func:`install` added."""
+    cls = _target()
+    for name in _methods():
+        if getattr(cls.__dict__.get(name), _MARK, False):
+            delattr(cls, name)
