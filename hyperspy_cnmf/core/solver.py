@@ -208,28 +208,37 @@ def _normalise_columns(F, xp):
 
 
 def _block_sums(M, n_blocks):
-    """Sum of ``M`` over rows and within each restart block: (R,)."""
-    return _blocks(M, n_blocks).sum(axis=(1, 2))
+    """Sum of ``M`` over rows and within each restart block, in float64: (R,)."""
+    n = M.shape[0]
+    return M.reshape(n, n_blocks, -1).sum(axis=(0, 2), dtype=np.float64)
 
 
 class _State:
-    """Iterates stacked restarts on one data object; records history."""
+    """Iterates stacked restarts on one data object; records their history.
+
+    With ``tol > 0`` a restart that has converged is retired: its factors and
+    maps are kept aside and the remaining restarts iterate without it.
+    """
 
     def __init__(self, data, F, L, n_blocks, project_f, project_l, solver):
         self.data = data
         self.xp = data.xp
         self.F = F
         self.L = L
-        self.R = n_blocks
+        self.k = L.shape[1] // n_blocks
+        self.active = np.arange(n_blocks)
         self.project_f = project_f
         self.project_l = project_l
         self.solver = solver
         self.n_entries = float(data.shape[0]) * float(data.shape[1])
         self.GL = _gram(L, n_blocks)
-        self.mse, self.dF, self.dL = [], [], []
+        self.history = [{"mse": [], "dF": [], "dL": []} for _ in range(n_blocks)]
+        self.converged = np.zeros(n_blocks, dtype=bool)
+        self.retired = {}
 
     def step(self, iteration):
-        xp, R = self.xp, self.R
+        """One iteration of every active restart; returns their relative changes."""
+        xp, R = self.xp, self.active.size
         F_old, L_old = self.F, self.L
         XtL = self.data.XtL(L_old)
         if self.solver == "als":
@@ -249,34 +258,66 @@ class _State:
             L = L_scaled * XF / xp.maximum(denom, _eps(L_old.dtype))
         L = self.project_l(L, iteration)
         self.GL = _gram(L, R)
-        cross = _block_sums((XF * L).astype(np.float64), R)
+        # ||X - L F^T||^2 = ||X||^2 - 2 <X F, L> + <F^T F, L^T L>: no extra pass.
+        cross = _block_sums(XF * L, R)
         model = (GF.astype(np.float64) * self.GL.astype(np.float64)).sum(axis=(1, 2))
-        mse = (self.data.squared_norm - 2 * cross + model) / self.n_entries
-        dF = _block_sums(xp.abs(F - F_old).astype(np.float64), R)
-        dL = _block_sums(xp.abs(L - L_old).astype(np.float64), R)
-        scale_F = _block_sums(xp.abs(F).astype(np.float64), R)
-        scale_L = _block_sums(xp.abs(L).astype(np.float64), R)
+        mse = _host((self.data.squared_norm - 2 * cross + model) / self.n_entries)
+        dF = _host(_block_sums(xp.abs(F - F_old), R))
+        dL = _host(_block_sums(xp.abs(L - L_old), R))
+        scale_F = _host(_block_sums(F, R))  # F, L >= 0: their L1 norms are sums
+        scale_L = _host(_block_sums(L, R))
         self.F, self.L = F, L
-        self.mse.append(_host(mse))
-        self.dF.append(_host(dF))
-        self.dL.append(_host(dL))
+        for i, restart in enumerate(self.active):
+            record = self.history[restart]
+            record["mse"].append(mse[i])
+            record["dF"].append(dF[i])
+            record["dL"].append(dL[i])
         tiny = np.finfo(np.float64).tiny
-        return np.maximum(
-            _host(dF) / np.maximum(_host(scale_F), tiny),
-            _host(dL) / np.maximum(_host(scale_L), tiny),
-        )
+        return np.maximum(dF / np.maximum(scale_F, tiny), dL / np.maximum(scale_L, tiny))
+
+    def _columns(self, positions):
+        return np.concatenate(
+            [np.arange(p * self.k, (p + 1) * self.k) for p in positions]
+        ).astype(np.intp)
+
+    def retire(self, done):
+        """Set aside the active restarts flagged in ``done``."""
+        for position in np.flatnonzero(done):
+            cols = slice(position * self.k, (position + 1) * self.k)
+            restart = int(self.active[position])
+            self.retired[restart] = (self.F[:, cols].copy(), self.L[:, cols].copy())
+            self.converged[restart] = True
+        keep = np.flatnonzero(~done)
+        cols = self._columns(keep)
+        self.F = self.xp.ascontiguousarray(self.F[:, cols])
+        self.L = self.xp.ascontiguousarray(self.L[:, cols])
+        self.GL = self.GL[keep]
+        self.active = self.active[keep]
+
+    def block(self, restart):
+        """Factors and maps of one restart."""
+        if restart in self.retired:
+            return self.retired[restart]
+        position = int(np.flatnonzero(self.active == restart)[0])
+        cols = slice(position * self.k, (position + 1) * self.k)
+        return self.F[:, cols], self.L[:, cols]
+
+    def final_mse(self):
+        return np.array([h["mse"][-1] for h in self.history])
 
     def run(self, max_iter, tol, first_iteration, progress):
-        converged = False
-        n = 0
         for n in range(1, max_iter + 1):
             change = self.step(first_iteration + n - 1)
             if progress is not None:
                 progress.update(1)
-            if tol > 0 and np.all(change < tol):
-                converged = True
-                break
-        return n, converged
+            if tol > 0:
+                done = change < tol
+                if done.all():
+                    self.converged[self.active] = True
+                    return n
+                if done.any():
+                    self.retire(done)
+        return max_iter
 
 
 def _eps(dtype):
@@ -434,27 +475,30 @@ def constrained_nmf(
             project_l,
             solver,
         )
-        n_iter, converged = state.run(max_iter, tol, 0, progress)
-        restart_mse = state.mse[-1]
+        state.run(max_iter, tol, 0, progress)
+        restart_mse = state.final_mse()
         best = int(np.argmin(restart_mse))
-        cols = slice(best * k, (best + 1) * k)
+        record = state.history[best]
+        n_iter = len(record["mse"])
+        converged = bool(state.converged[best])
         history = {
-            "mse": np.array([m[best] for m in state.mse]),
-            "factor_change_l1": np.array([d[best] for d in state.dF]),
-            "loading_change_l1": np.array([d[best] for d in state.dL]),
+            "mse": np.asarray(record["mse"], dtype=np.float64),
+            "factor_change_l1": np.asarray(record["dF"], dtype=np.float64),
+            "loading_change_l1": np.asarray(record["dL"], dtype=np.float64),
             "exact": np.full(n_iter, rank is None),
         }
-        F, L = state.F[:, cols], state.L[:, cols]
+        F, L = state.block(best)
         if rank is not None and n_exact_iter > 0:
             exact = _State(data, F, L, 1, project_f, project_l, solver)
-            n_exact, _ = exact.run(n_exact_iter, 0.0, n_iter, progress)
-            F, L = exact.F, exact.L
-            for key, values in (
-                ("mse", exact.mse),
-                ("factor_change_l1", exact.dF),
-                ("loading_change_l1", exact.dL),
+            n_exact = exact.run(n_exact_iter, 0.0, n_iter, progress)
+            F, L = exact.block(0)
+            polish = exact.history[0]
+            for key, name in (
+                ("mse", "mse"),
+                ("factor_change_l1", "dF"),
+                ("loading_change_l1", "dL"),
             ):
-                history[key] = np.concatenate([history[key], np.ravel(values)])
+                history[key] = np.concatenate([history[key], polish[name]])
             history["exact"] = np.concatenate([history["exact"], np.ones(n_exact, bool)])
             n_iter += n_exact
     finally:

@@ -232,3 +232,22 @@ def test_no_warnings_on_clean_data(low_rank_problem):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fit(X)
+
+
+def test_converged_restarts_are_retired_without_changing_results(low_rank_problem):
+    """With tol, a converged restart stops iterating; the others go on unchanged."""
+    X, _, _ = low_rank_problem
+    with_tol = fit(X, n_init=4, max_iter=400, tol=1e-6, random_state=5)
+    lengths = {r: None for r in range(4)}
+    assert with_tol.converged
+    # Each restart alone, from its own start, reaches the same error.
+    rng = np.random.RandomState(5)
+    L0 = rng.uniform(size=(60, 12))
+    for r in range(4):
+        alone = constrained_nmf(
+            X, 3, n_init=1, max_iter=400, tol=1e-6, random_state=_Fixed(L0[:, 3 * r : 3 * r + 3])
+        )
+        lengths[r] = alone.n_iter
+        assert alone.restart_mse[0] == pytest.approx(with_tol.restart_mse[r], rel=1e-8)
+    assert with_tol.n_iter == lengths[with_tol.best_restart]
+    assert len(set(lengths.values())) > 1  # they did stop at different iterations
