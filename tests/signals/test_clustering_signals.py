@@ -456,6 +456,7 @@ def _cos(a, b):
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
+@pytest.mark.filterwarnings("ignore:X has .* all-zero:UserWarning")
 def test_simulated_phase_at_two_rotations_is_merged():
     """One crystalline phase at 10 and 40 degrees in an amorphous matrix.
 
