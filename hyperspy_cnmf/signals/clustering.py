@@ -532,8 +532,8 @@ def cluster_components(
 
     See Also
     --------
-    get_cluster_components, hyperspy_cnmf.plotting.plot_dendrogram,
-    hyperspy_cnmf.plotting.plot_similarity_matrices
+    get_cluster_components, hyperspy_cnmf.plot_dendrogram,
+    hyperspy_cnmf.plot_similarity_matrices
 
     Examples
     --------
@@ -815,8 +815,8 @@ def _map_signal(signal, maps):
 def _plot_component_clusters(self, **kwargs):
     """Similarity matrices and dendrogram of the component clustering.
 
-    Runs :func:`hyperspy_cnmf.plotting.plot_similarity_matrices` and
-    :func:`hyperspy_cnmf.plotting.plot_dendrogram` on this signal after
+    Runs :func:`hyperspy_cnmf.plot_similarity_matrices` and
+    :func:`hyperspy_cnmf.plot_dendrogram` on this signal after
     ``s.cluster_components()``; keyword arguments go to ``plot_dendrogram``.
 
     Returns
@@ -876,8 +876,7 @@ def install() -> None:
             warnings.warn(
                 f"{cls.__name__}.{name} already exists; hyperspy_cnmf leaves it "
                 "alone: call the functions hyperspy_cnmf.cluster_components(s), "
-                "get_cluster_components(s) and hyperspy_cnmf.plotting."
-                "plot_dendrogram(s) instead",
+                "get_cluster_components(s) and plot_dendrogram(s) instead",
                 UserWarning,
                 stacklevel=2,
             )
