@@ -250,11 +250,9 @@ class ConstraintContext:
 
     def cached(self, key, factory: Callable[[], Any]):
         """Return ``cache[key]``, building it with ``factory()`` the first time."""
-        try:
-            return self.cache[key]
-        except KeyError:
-            value = self.cache[key] = factory()
-            return value
+        if key not in self.cache:
+            self.cache[key] = factory()
+        return self.cache[key]
 
     def at_iteration(self, iteration: int) -> ConstraintContext:
         """The same context (sharing the cache) at another iteration."""
