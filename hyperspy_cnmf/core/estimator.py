@@ -94,9 +94,10 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Random restarts.
     max_iter : int, default 500
         Maximum iterations.
-    tol : float, default 1e-4
-        Stop when the relative L1 change of factors and maps is below
-        ``tol`` in every restart; 0 always runs ``max_iter`` iterations.
+    tol : float, default 0.0
+        Stop a restart when the relative L1 change of its factors and maps
+        falls below ``tol`` (e.g. 1e-4); 0 always runs ``max_iter``
+        iterations, as in the paper.
     compression : None, "auto" or int, default None
         Iterate on a randomized low-rank sketch of ``X`` of this rank, then
         polish with ``n_exact_iter`` exact iterations. Much faster on large
@@ -172,7 +173,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         solver="als",
         n_init=10,
         max_iter=500,
-        tol=1e-4,
+        tol=0.0,
         compression=None,
         n_exact_iter=10,
         random_state=None,

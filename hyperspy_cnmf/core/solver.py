@@ -340,7 +340,7 @@ def _initial_factors(rng, n_sig, n_columns, dtype, xp):
 
 def _auto_rank(n_components, shape):
     """Sketch rank for ``compression="auto"``, or None when exact is cheaper."""
-    rank = max(4 * n_components, n_components + 50)
+    rank = max(2 * n_components, n_components + 50)
     if 3 * rank >= min(shape) or shape[0] * shape[1] < 2_000_000:
         return None
     return rank
@@ -395,9 +395,9 @@ def constrained_nmf(
     max_iter : int
         Maximum iterations per restart.
     tol : float
-        Stop when the relative L1 change of both factors and loadings falls
-        below ``tol`` for every restart. 0 runs ``max_iter`` iterations, as in
-        the paper.
+        Stop a restart when the relative L1 change of both its factors and
+        loadings falls below ``tol`` (converged restarts are set aside while
+        the others go on). 0 runs ``max_iter`` iterations, as in the paper.
     compression : None, "auto" or int
         Iterate on a randomized rank-``r`` sketch of ``X`` (``int`` gives
         ``r``; ``"auto"`` picks one when it pays off), then run
