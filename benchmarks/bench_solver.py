@@ -47,7 +47,10 @@ from hyperspy_cnmf.data import simulate_4dstem_arrays
 def masked_problem(navigation_shape, signal_shape, beam_radius=6):
     """Simulated data with a direct beam, unfolded with the beam masked."""
     sim = simulate_4dstem_arrays(
-        navigation_shape=navigation_shape, signal_shape=signal_shape, direct_beam=True, seed=0
+        navigation_shape=navigation_shape,
+        signal_shape=signal_shape,
+        direct_beam=True,
+        seed=0,
     )
     rows, cols = np.indices(signal_shape)
     center = ((signal_shape[0] - 1) / 2, (signal_shape[1] - 1) / 2)
@@ -59,16 +62,25 @@ def masked_problem(navigation_shape, signal_shape, beam_radius=6):
 
 def constraints():
     return dict(
-        factor_constraints=[RadialContinuity()], loading_constraints=[GaussianSmoothing()]
+        factor_constraints=[RadialContinuity()],
+        loading_constraints=[GaussianSmoothing()],
     )
 
 
 def seconds_per_iteration(X, geometry, k, n_init, n_iter=3, **kwargs):
     """Mean wall time of one iteration (a warm-up fit of 1 iteration first)."""
-    constrained_nmf(X, k, geometry=geometry, n_init=n_init, max_iter=1, random_state=0, **kwargs)
+    constrained_nmf(
+        X, k, geometry=geometry, n_init=n_init, max_iter=1, random_state=0, **kwargs
+    )
     start = time.perf_counter()
     result = constrained_nmf(
-        X, k, geometry=geometry, n_init=n_init, max_iter=n_iter, random_state=0, **kwargs
+        X,
+        k,
+        geometry=geometry,
+        n_init=n_init,
+        max_iter=n_iter,
+        random_state=0,
+        **kwargs,
     )
     total = time.perf_counter() - start
     return total / result.n_iter, result
@@ -76,8 +88,12 @@ def seconds_per_iteration(X, geometry, k, n_init, n_iter=3, **kwargs):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small problem (smoke run)")
-    parser.add_argument("--skip-full", action="store_true", help="skip the 500-iteration fits")
+    parser.add_argument(
+        "--quick", action="store_true", help="small problem (smoke run)"
+    )
+    parser.add_argument(
+        "--skip-full", action="store_true", help="skip the 500-iteration fits"
+    )
     args = parser.parse_args(argv)
     nav, sig, k = ((24, 24), (64, 64), 10) if args.quick else ((58, 58), (128, 128), 30)
     n_init, max_iter = 10, 500
@@ -102,22 +118,52 @@ def main(argv=None):
     # 2. linear scaling in the number of probe positions
     half = X.shape[0] // 2
     half_geometry = Geometry(
-        geometry.signal_shape, (half,), center=geometry.center, signal_mask=geometry.signal_mask
+        geometry.signal_shape,
+        (half,),
+        center=geometry.center,
+        signal_mask=geometry.signal_mask,
     )
-    half_it, _ = seconds_per_iteration(X[:half], half_geometry, k, n_init, factor_constraints=[RadialContinuity()])
+    half_it, _ = seconds_per_iteration(
+        X[:half], half_geometry, k, n_init, factor_constraints=[RadialContinuity()]
+    )
     full_it, _ = seconds_per_iteration(
-        X, Geometry(geometry.signal_shape, (X.shape[0],), center=geometry.center, signal_mask=geometry.signal_mask),
-        k, n_init, factor_constraints=[RadialContinuity()],
+        X,
+        Geometry(
+            geometry.signal_shape,
+            (X.shape[0],),
+            center=geometry.center,
+            signal_mask=geometry.signal_mask,
+        ),
+        k,
+        n_init,
+        factor_constraints=[RadialContinuity()],
     )
-    rows.append(("iteration on full / half scan (linear: 2)", full_it / half_it, "ratio"))
+    rows.append(
+        ("iteration on full / half scan (linear: 2)", full_it / half_it, "ratio")
+    )
 
     # 3. compression accuracy from the same start (one restart)
-    exact = constrained_nmf(X, k, geometry=geometry, n_init=1, max_iter=100, random_state=1, **constraints())
-    compressed = constrained_nmf(
-        X, k, geometry=geometry, n_init=1, max_iter=100, random_state=1,
-        compression="auto", n_exact_iter=10, **constraints(),
+    exact = constrained_nmf(
+        X, k, geometry=geometry, n_init=1, max_iter=100, random_state=1, **constraints()
     )
-    rows.append(("final MSE compressed / exact (same start)", compressed.mse / exact.mse, "ratio"))
+    compressed = constrained_nmf(
+        X,
+        k,
+        geometry=geometry,
+        n_init=1,
+        max_iter=100,
+        random_state=1,
+        compression="auto",
+        n_exact_iter=10,
+        **constraints(),
+    )
+    rows.append(
+        (
+            "final MSE compressed / exact (same start)",
+            compressed.mse / exact.mse,
+            "ratio",
+        )
+    )
 
     # 4. headline: full constrained fit against one scikit-learn NMF run
     if not args.skip_full:
@@ -130,13 +176,23 @@ def main(argv=None):
         sklearn_time = time.perf_counter() - start
         start = time.perf_counter()
         full = constrained_nmf(
-            X, k, geometry=geometry, n_init=n_init, max_iter=max_iter, random_state=0,
-            compression="auto", **constraints(),
+            X,
+            k,
+            geometry=geometry,
+            n_init=n_init,
+            max_iter=max_iter,
+            random_state=0,
+            compression="auto",
+            **constraints(),
         )
         full_time = time.perf_counter() - start
         rows += [
             ("sklearn NMF(k, max_iter=500) (s)", sklearn_time, "baseline"),
-            ("constrained fit, 10 restarts x 500 it (s)", full_time, full_time / sklearn_time),
+            (
+                "constrained fit, 10 restarts x 500 it (s)",
+                full_time,
+                full_time / sklearn_time,
+            ),
         ]
         print(f"full fit: {full.n_iter} iterations, mse {full.mse:.6g}")
 

@@ -17,7 +17,9 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def demo(output: Path, n_components: int = 4, quick: bool = False, seed: int = 0) -> list[Path]:
+def demo(
+    output: Path, n_components: int = 4, quick: bool = False, seed: int = 0
+) -> list[Path]:
     """Decompose the simulated data set and save the figures in ``output``."""
     import matplotlib
 
@@ -46,7 +48,9 @@ def demo(output: Path, n_components: int = 4, quick: bool = False, seed: int = 0
     factors = s.get_decomposition_factors()
     loadings = s.get_decomposition_loadings()
     for name, signal in (("factors", factors), ("loadings", loadings)):
-        hs.plot.plot_images(signal, cmap="viridis", axes_decor="off", scalebar=None, label=None)
+        hs.plot.plot_images(
+            signal, cmap="viridis", axes_decor="off", scalebar=None, label=None
+        )
         fig = plt.gcf()
         fig.suptitle(f"constrained NMF {name}")
         written.append(_save(fig, output / f"decomposition_{name}.png"))
@@ -56,9 +60,13 @@ def demo(output: Path, n_components: int = 4, quick: bool = False, seed: int = 0
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hyperspy_cnmf", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m hyperspy_cnmf", description=__doc__
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    p_demo = sub.add_parser("demo", help="decompose the simulated data, save PNG figures")
+    p_demo = sub.add_parser(
+        "demo", help="decompose the simulated data, save PNG figures"
+    )
     p_demo.add_argument("--output", type=Path, default=Path("cnmf_output"))
     p_demo.add_argument("-k", "--n-components", type=int, default=4)
     p_demo.add_argument("--quick", action="store_true", help="smaller, faster run")

@@ -60,9 +60,7 @@ class Constraint:
 
     def get_params(self) -> dict:
         names = [
-            p
-            for p in inspect.signature(type(self).__init__).parameters
-            if p != "self"
+            p for p in inspect.signature(type(self).__init__).parameters if p != "self"
         ]
         return {name: getattr(self, name) for name in names}
 
@@ -247,7 +245,9 @@ class GaussianSmoothing(Constraint):
 
     def __call__(self, images, context):
         xp = context.xp
-        kernels = context.cached(("GaussianSmoothing", repr(self)), lambda: self.kernels(context))
+        kernels = context.cached(
+            ("GaussianSmoothing", repr(self)), lambda: self.kernels(context)
+        )
         convolve = _convolve1d_for(xp)
         weight = None
         if context.mask is not None:

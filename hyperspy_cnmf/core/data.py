@@ -79,7 +79,9 @@ class DaskData:
         return np.asarray(self._da.dot(self.X, F).compute())
 
     def residual_squared(self, L, F, block_rows=None):
-        r = self.X - self._da.dot(self._da.from_array(L, chunks=(self.X.chunks[0], -1)), F.T)
+        r = self.X - self._da.dot(
+            self._da.from_array(L, chunks=(self.X.chunks[0], -1)), F.T
+        )
         return float(self._da.sum(r.astype(np.float64) ** 2).compute())
 
 
@@ -149,5 +151,7 @@ def sketch(data, rank, rng, n_power_iter=2):
     Z = data.XtL(P).T
     captured = float(xp.vdot(Z.ravel(), Z.ravel()).real)
     if captured <= 0:
-        warnings.warn("the sketch captured nothing: the data are all zero", stacklevel=3)
+        warnings.warn(
+            "the sketch captured nothing: the data are all zero", stacklevel=3
+        )
     return SketchedData(P, Z, data.squared_norm, xp=xp)

@@ -70,9 +70,13 @@ class AxisInfo:
 
     def __post_init__(self):
         if self.size < 1:
-            raise ValueError(f"axis {self.name!r} has size {self.size}; it must be >= 1")
+            raise ValueError(
+                f"axis {self.name!r} has size {self.size}; it must be >= 1"
+            )
         if not np.isfinite(self.scale) or self.scale == 0:
-            raise ValueError(f"axis {self.name!r} has scale {self.scale}; it must be finite and non-zero")
+            raise ValueError(
+                f"axis {self.name!r} has scale {self.scale}; it must be finite and non-zero"
+            )
 
 
 def _default_axes(shape: Sequence[int]) -> tuple[AxisInfo, ...]:

@@ -207,7 +207,9 @@ def polar_operator(
         if mask is None
         else np.asarray(mask, dtype=bool).reshape(-1)
     )
-    corners = np.array([[0, 0], [0, shape[1] - 1], [shape[0] - 1, 0], [shape[0] - 1, shape[1] - 1]])
+    corners = np.array(
+        [[0, 0], [0, shape[1] - 1], [shape[0] - 1, 0], [shape[0] - 1, shape[1] - 1]]
+    )
     if r_max is None:
         r_max = float(np.max(np.hypot(corners[:, 0] - c_row, corners[:, 1] - c_col)))
     n_radial = int(np.floor(r_max)) + 1

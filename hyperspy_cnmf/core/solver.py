@@ -273,7 +273,9 @@ class _State:
             record["dF"].append(dF[i])
             record["dL"].append(dL[i])
         tiny = np.finfo(np.float64).tiny
-        return np.maximum(dF / np.maximum(scale_F, tiny), dL / np.maximum(scale_L, tiny))
+        return np.maximum(
+            dF / np.maximum(scale_F, tiny), dL / np.maximum(scale_L, tiny)
+        )
 
     def _columns(self, positions):
         return np.concatenate(
@@ -499,7 +501,9 @@ def constrained_nmf(
                 ("loading_change_l1", "dL"),
             ):
                 history[key] = np.concatenate([history[key], polish[name]])
-            history["exact"] = np.concatenate([history["exact"], np.ones(n_exact, bool)])
+            history["exact"] = np.concatenate(
+                [history["exact"], np.ones(n_exact, bool)]
+            )
             n_iter += n_exact
     finally:
         if progress is not None:

@@ -27,7 +27,9 @@ def history_from_signal(signal) -> dict:
     return {key: np.asarray(getattr(lr, stored)) for key, stored in _KEYS.items()}
 
 
-def plot_convergence(histories, *, reference_mse=None, reference_label="PCA", title=None):
+def plot_convergence(
+    histories, *, reference_mse=None, reference_label="PCA", title=None
+):
     """Plot MSE and the L1 norms of the factor/map changes per iteration.
 
     Parameters

@@ -36,7 +36,9 @@ def diffraction_problem():
     rows, cols = np.indices((6, 7))
     grain = np.exp(-0.5 * ((rows - 2.5) ** 2 + (cols - 3.0) ** 2) / 1.2**2)
     maps = np.stack([1 - 0.5 * grain, 0.5 * grain])
-    mean = maps.reshape(2, -1).T @ patterns.reshape(2, -1) * 2000 + 0.5  # + detector background
+    mean = (
+        maps.reshape(2, -1).T @ patterns.reshape(2, -1) * 2000 + 0.5
+    )  # + detector background
     X = np.random.default_rng(2).poisson(mean).astype(np.float64)
     geometry = dict(signal_shape=shape, navigation_shape=(6, 7), center=center)
     return X, geometry, (patterns, maps)

@@ -19,5 +19,3 @@ def spots(shape, positions, sigma=1.0):
     for r, c in positions:
         image += np.exp(-0.5 * ((rows - r) ** 2 + (cols - c) ** 2) / sigma**2)
     return image
-
-

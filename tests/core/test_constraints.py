@@ -51,22 +51,30 @@ class TestRadialContinuity:
         context = factor_context(pattern.shape)
         with_exclusion = RadialContinuity(outlier_factor=2.0)(pattern[None], context)[0]
         without = RadialContinuity(outlier_factor=1e9)(pattern[None], context)[0]
-        background = (ring_image > 0.5) & (spots(ring_image.shape, spot_positions) < 1e-3)
+        background = (ring_image > 0.5) & (
+            spots(ring_image.shape, spot_positions) < 1e-3
+        )
         assert np.abs(with_exclusion[background] - pattern[background]).max() < 0.15
         assert (without[background] - pattern[background]).max() > 0.3
 
     def test_idempotent(self, ring_image):
-        pattern = ring_image * (1 + 0.5 * np.random.default_rng(0).uniform(size=ring_image.shape))
+        pattern = ring_image * (
+            1 + 0.5 * np.random.default_rng(0).uniform(size=ring_image.shape)
+        )
         constraint, context = RadialContinuity(), factor_context(pattern.shape)
         once = constraint(pattern[None], context)
-        np.testing.assert_allclose(constraint(once, context), once, atol=0.05 * once.max())
+        np.testing.assert_allclose(
+            constraint(once, context), once, atol=0.05 * once.max()
+        )
 
     def test_masked_pixels_are_ignored(self, ring_image):
         mask = np.zeros(ring_image.shape, bool)
         mask[12:20, 12:20] = True  # a masked direct beam
         pattern = ring_image.copy()
         pattern[mask] = 0  # excluded pixels arrive as zeros
-        out = RadialContinuity()(pattern[None], factor_context(pattern.shape, mask=mask))[0]
+        out = RadialContinuity()(
+            pattern[None], factor_context(pattern.shape, mask=mask)
+        )[0]
         assert (out[mask] == 0).all()
         np.testing.assert_allclose(out[~mask], pattern[~mask], atol=0.1)
 
@@ -77,7 +85,9 @@ class TestRadialContinuity:
         punched[8, 25] = 0.0  # on the ring, 5 px right of the centre
         out = RadialContinuity()(punched[None], factor_context(shape, center=center))[0]
         assert out[8, 25] > 0.8 * pattern[8, 25]
-        wrong = RadialContinuity(center=(12.0, 15.0))(punched[None], factor_context(shape))[0]
+        wrong = RadialContinuity(center=(12.0, 15.0))(
+            punched[None], factor_context(shape)
+        )[0]
         assert wrong[8, 25] < 0.5 * pattern[8, 25]
 
     def test_needs_2d_patterns(self):
@@ -87,7 +97,9 @@ class TestRadialContinuity:
 
     def test_bad_outlier_factor(self, ring_image):
         with pytest.raises(ValueError, match="outlier_factor"):
-            RadialContinuity(outlier_factor=0.5)(ring_image[None], factor_context(ring_image.shape))
+            RadialContinuity(outlier_factor=0.5)(
+                ring_image[None], factor_context(ring_image.shape)
+            )
 
     def test_operator_built_once_per_context(self, ring_image):
         context = factor_context(ring_image.shape)
@@ -97,7 +109,9 @@ class TestRadialContinuity:
 
 
 def high_frequency_power(images, cutoff=0.25):
-    spectrum = np.abs(np.fft.fft2(images - images.mean(axis=(-2, -1), keepdims=True))) ** 2
+    spectrum = (
+        np.abs(np.fft.fft2(images - images.mean(axis=(-2, -1), keepdims=True))) ** 2
+    )
     fy = np.fft.fftfreq(images.shape[-2])[:, None]
     fx = np.fft.fftfreq(images.shape[-1])[None, :]
     return spectrum[..., np.hypot(fy, fx) > cutoff].sum() / spectrum.sum()
@@ -142,7 +156,9 @@ class TestGaussianSmoothing:
     def test_unknown_units(self):
         axes = (AxisInfo(10, 1.0, 0, "furlong"), AxisInfo(10, 1.0, 0, "furlong"))
         with pytest.raises(ValueError, match="cannot convert"):
-            GaussianSmoothing(probe_fwhm=2.0, probe_units="nm").kernels(map_context((10, 10), axes))
+            GaussianSmoothing(probe_fwhm=2.0, probe_units="nm").kernels(
+                map_context((10, 10), axes)
+            )
 
     def test_kernel_larger_than_map(self):
         with pytest.raises(ValueError, match="larger than the map"):

@@ -23,7 +23,9 @@ def test_estimator_and_function_agree(low_rank_problem):
     np.testing.assert_array_equal(model.components_, result.factors.T)
     np.testing.assert_array_equal(maps, result.loadings)
     assert model.mse_ == result.mse
-    assert model.reconstruction_err_ == pytest.approx(np.linalg.norm(X - maps @ model.components_))
+    assert model.reconstruction_err_ == pytest.approx(
+        np.linalg.norm(X - maps @ model.components_)
+    )
     assert model.n_iter_ == 50 and model.history_["mse"].shape == (50,)
 
 
@@ -31,11 +33,18 @@ def test_auto_constraints_follow_geometry(diffraction_problem):
     X, geometry, _ = diffraction_problem
     bare = ConstrainedNMF(2, n_init=1, max_iter=5).fit(X)
     assert bare.factor_constraints_ == [] and bare.loading_constraints_ == []
-    calibrated = ConstrainedNMF(2, n_init=1, max_iter=5, geometry=Geometry(**geometry)).fit(X)
+    calibrated = ConstrainedNMF(
+        2, n_init=1, max_iter=5, geometry=Geometry(**geometry)
+    ).fit(X)
     assert calibrated.factor_constraints_ == [RadialContinuity()]
     assert calibrated.loading_constraints_ == [GaussianSmoothing()]
     primitive = ConstrainedNMF(
-        2, n_init=1, max_iter=5, geometry=Geometry(**geometry), factor_constraints=[], loading_constraints=[]
+        2,
+        n_init=1,
+        max_iter=5,
+        geometry=Geometry(**geometry),
+        factor_constraints=[],
+        loading_constraints=[],
     ).fit(X)
     assert primitive.factor_constraints_ == []
 
@@ -62,11 +71,15 @@ def test_transform_gives_nonnegative_least_squares(low_rank_problem):
 
 def test_in_a_pipeline(low_rank_problem):
     X, _, _ = low_rank_problem
-    pipe = make_pipeline(FunctionTransformer(np.sqrt), ConstrainedNMF(3, n_init=1, max_iter=20))
+    pipe = make_pipeline(
+        FunctionTransformer(np.sqrt), ConstrainedNMF(3, n_init=1, max_iter=20)
+    )
     assert pipe.fit_transform(X).shape == (60, 3)
 
 
 def test_get_params_round_trip():
-    model = ConstrainedNMF(4, n_init=3, loading_constraints=[GaussianSmoothing(sigma=1.0)])
+    model = ConstrainedNMF(
+        4, n_init=3, loading_constraints=[GaussianSmoothing(sigma=1.0)]
+    )
     clone = ConstrainedNMF(**model.get_params())
     assert clone.get_params() == model.get_params()

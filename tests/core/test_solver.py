@@ -45,7 +45,10 @@ def test_history_recorded_per_iteration(low_rank_problem):
     mse = result.history["mse"]
     # Primitive ALS decreases the error overall and its changes die out.
     assert mse[-1] < mse[0]
-    assert result.history["loading_change_l1"][-1] < 1e-2 * result.history["loading_change_l1"][0]
+    assert (
+        result.history["loading_change_l1"][-1]
+        < 1e-2 * result.history["loading_change_l1"][0]
+    )
     # The recorded last MSE (trace formula) agrees with the exact one.
     assert mse[-1] == pytest.approx(result.mse, rel=1e-6)
     assert result.restart_mse.shape == (3,)
@@ -74,7 +77,9 @@ def test_batched_restarts_equal_separate_runs(low_rank_problem):
     rng = np.random.RandomState(3)
     L0 = rng.uniform(size=(60, 12))
     for r in range(4):
-        alone = constrained_nmf(X, 3, n_init=1, max_iter=30, random_state=_Fixed(L0[:, 3 * r : 3 * r + 3]))
+        alone = constrained_nmf(
+            X, 3, n_init=1, max_iter=30, random_state=_Fixed(L0[:, 3 * r : 3 * r + 3])
+        )
         assert alone.restart_mse[0] == pytest.approx(batched.restart_mse[r], rel=1e-8)
 
 
@@ -162,7 +167,13 @@ def test_masked_pixels_reach_constraints_as_zeros(diffraction_problem):
         seen["mask"] = context.mask
         return images
 
-    result = fit(X[:, ~mask.ravel()], k=2, geometry=geometry, factor_constraints=[spy], max_iter=3)
+    result = fit(
+        X[:, ~mask.ravel()],
+        k=2,
+        geometry=geometry,
+        factor_constraints=[spy],
+        max_iter=3,
+    )
     assert result.factors.shape == (int((~mask).sum()), 2)
     assert (seen["masked_values"] == 0).all() and seen["mask"] is geometry.signal_mask
 
@@ -177,7 +188,14 @@ def test_dead_component_gives_warning_not_nan():
         return out
 
     with pytest.warns(RuntimeWarning, match="became all zero"):
-        result = constrained_nmf(X, 3, factor_constraints=[kill_second], n_init=2, max_iter=20, random_state=0)
+        result = constrained_nmf(
+            X,
+            3,
+            factor_constraints=[kill_second],
+            n_init=2,
+            max_iter=20,
+            random_state=0,
+        )
     assert np.isfinite(result.factors).all() and np.isfinite(result.loadings).all()
     assert len(result.dead_components) == 1
 
@@ -187,7 +205,9 @@ def test_compressed_fit_matches_exact_als(diffraction_problem):
     X, _, _ = diffraction_problem
     X = np.tile(X, (4, 1))  # 168 positions
     exact = constrained_nmf(X, 2, n_init=2, max_iter=100, random_state=0)
-    compressed = constrained_nmf(X, 2, n_init=2, max_iter=100, random_state=0, compression=20, n_exact_iter=10)
+    compressed = constrained_nmf(
+        X, 2, n_init=2, max_iter=100, random_state=0, compression=20, n_exact_iter=10
+    )
     assert compressed.compression_rank == 20
     assert compressed.history["exact"].sum() == 10
     assert compressed.mse == pytest.approx(exact.mse, rel=1e-3)
@@ -205,7 +225,13 @@ def test_dask_input_matches_numpy(diffraction_problem):
 def test_caller_arrays_are_not_modified(diffraction_problem):
     X, geometry, _ = diffraction_problem
     before = X.copy()
-    fit(X, k=2, geometry=Geometry(**geometry), factor_constraints=[RadialContinuity()], max_iter=3)
+    fit(
+        X,
+        k=2,
+        geometry=Geometry(**geometry),
+        factor_constraints=[RadialContinuity()],
+        max_iter=3,
+    )
     np.testing.assert_array_equal(X, before)
 
 
@@ -245,7 +271,12 @@ def test_converged_restarts_are_retired_without_changing_results(low_rank_proble
     L0 = rng.uniform(size=(60, 12))
     for r in range(4):
         alone = constrained_nmf(
-            X, 3, n_init=1, max_iter=400, tol=1e-6, random_state=_Fixed(L0[:, 3 * r : 3 * r + 3])
+            X,
+            3,
+            n_init=1,
+            max_iter=400,
+            tol=1e-6,
+            random_state=_Fixed(L0[:, 3 * r : 3 * r + 3]),
         )
         lengths[r] = alone.n_iter
         assert alone.restart_mse[0] == pytest.approx(with_tol.restart_mse[r], rel=1e-8)

@@ -14,7 +14,11 @@ def X():
 
 @pytest.mark.parametrize(
     ("bad_value", "message"),
-    [(np.nan, "NaN or infinite"), (np.inf, "NaN or infinite"), (-1.0, "Negative values")],
+    [
+        (np.nan, "NaN or infinite"),
+        (np.inf, "NaN or infinite"),
+        (-1.0, "Negative values"),
+    ],
 )
 def test_bad_values(X, bad_value, message):
     X[3, 4] = bad_value

@@ -30,7 +30,9 @@ def quick(s, k=2, **kwargs):
     kwargs.setdefault("n_init", 2)
     kwargs.setdefault("max_iter", 20)
     kwargs.setdefault("random_state", 0)
-    s.decomposition(algorithm="constrained_nmf", output_dimension=k, print_info=False, **kwargs)
+    s.decomposition(
+        algorithm="constrained_nmf", output_dimension=k, print_info=False, **kwargs
+    )
     return s.learning_results
 
 
@@ -77,7 +79,9 @@ def test_merlin_non_square_detector_with_masked_direct_beam():
 
 def test_merlin_dark_frames_with_one_hot_pixel():
     """Almost all-zero data: the empty pixels are named, the fit still works."""
-    s = load("merlin_4x2_hotpixel_dark/002_merlin_test_roi_sig256x128_nav4x2_hot_pixel_52x_39y.mib")
+    s = load(
+        "merlin_4x2_hotpixel_dark/002_merlin_test_roi_sig256x128_nav4x2_hot_pixel_52x_39y.mib"
+    )
     s.calibration.center = None
     with pytest.warns(UserWarning, match="all-zero columns"):
         lr = quick(s, k=1, factor_constraints=[], loading_constraints=[])
