@@ -152,6 +152,6 @@ def sketch(data, rank, rng, n_power_iter=2):
     captured = float(xp.vdot(Z.ravel(), Z.ravel()).real)
     if captured <= 0:
         warnings.warn(
-            "the sketch captured nothing: the data are all zero", stacklevel=3
+            "the sketch captured nothing: the data are all zero", stacklevel=2
         )
     return SketchedData(P, Z, data.squared_norm, xp=xp)

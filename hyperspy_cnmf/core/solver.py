@@ -34,6 +34,7 @@ from .validation import (
     check_constraints,
     check_data,
     check_n_components,
+    user_stacklevel,
 )
 
 __all__ = ["NMFResult", "ConvergenceWarning", "constrained_nmf"]
@@ -519,7 +520,7 @@ def constrained_nmf(
             "may hold fewer components: try a smaller n_components or another "
             "random_state",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
     mse = data.residual_squared(L, F) / (n_nav * n_sig)
     if tol > 0 and not converged:
@@ -527,7 +528,7 @@ def constrained_nmf(
             f"the constrained NMF did not reach tol={tol} within max_iter="
             f"{max_iter} iterations; increase max_iter or tol",
             ConvergenceWarning,
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
     return NMFResult(
         factors=F,

@@ -5,6 +5,8 @@ Every check names the problem and the fix; none modifies its input.
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 
 import numpy as np
@@ -17,6 +19,25 @@ __all__ = [
     "check_constraints",
     "check_constraint_output",
 ]
+
+
+def _package_dirs():
+    dirs = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
+    sklearn = sys.modules.get("sklearn")
+    if sklearn is not None:  # its fit/transform wrappers sit between user and us
+        dirs.append(os.path.dirname(os.path.abspath(sklearn.__file__)))
+    return tuple(dirs)
+
+
+def user_stacklevel() -> int:
+    """``stacklevel`` pointing a warning at the user's line, not at our internals."""
+    inside = _package_dirs()
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+        inside
+    ):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _as_float(X):
@@ -78,13 +99,20 @@ def check_data(X):
         raise ValueError("X is all zero: there is nothing to factorize")
     n_zero_rows = int((row_sums == 0).sum())
     n_zero_cols = int((col_sums == 0).sum())
-    if n_zero_rows or n_zero_cols:
+    empty = [
+        f"{n} all-zero {what}"
+        for n, what in (
+            (n_zero_rows, "rows (positions)"),
+            (n_zero_cols, "columns (pixels)"),
+        )
+        if n
+    ]
+    if empty:
         warnings.warn(
-            f"X has {n_zero_rows} all-zero rows (positions) and {n_zero_cols} "
-            "all-zero columns (pixels); they carry no information: mask them "
+            f"X has {' and '.join(empty)}; they carry no information: mask them "
             "to save time",
             UserWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     return X
 
@@ -115,7 +143,7 @@ def check_n_components(n_components, shape):
             f"({sizes}): the factorization reduces nothing and is not unique; "
             "choose fewer components",
             UserWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     return int(n_components)
 
