@@ -537,9 +537,15 @@ def cluster_components(
 
     Examples
     --------
-    >>> s.decomposition(algorithm="constrained_nmf", output_dimension=8)
+    >>> import hyperspy_cnmf
+    >>> from hyperspy_cnmf.data import simulated_4dstem
+    >>> s = simulated_4dstem((24, 24), (32, 32), crystallinity=(0.9, 0.8, 0.7))
+    >>> s.decomposition(algorithm="constrained_nmf", output_dimension=5,
+    ...                 n_init=2, max_iter=30, random_state=0, print_info=False)
     >>> result = s.cluster_components()
     >>> diffractions, maps = s.get_cluster_components()
+    >>> diffractions.axes_manager.navigation_shape == (result.n_clusters,)
+    True
     """
     patterns, mask = _component_patterns(signal, signal_mask)
     k = patterns.shape[0]
