@@ -1,0 +1,130 @@
+"""Decomposition figures: factors, maps and the maps' Fourier transforms."""
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Circle  # noqa: E402
+
+from hyperspy_cnmf.plotting.decomposition import (  # noqa: E402
+    map_power_spectrum,
+    plot_comparison,
+    plot_components,
+)
+from hyperspy_cnmf.reproduction import compare_methods  # noqa: E402
+
+
+def _renders(fig):
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=40)
+    assert buffer.tell() > 0
+
+
+def _decomposition(k, rng, negative=False):
+    factors = rng.random((k, 16, 16))
+    if negative:
+        factors -= 0.5
+    return factors, rng.random((k, 10, 12))
+
+
+def _circles(ax):
+    return [p for p in ax.patches if isinstance(p, Circle)]
+
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_plot_components_has_three_rows_of_k_panels(k):
+    factors, maps = _decomposition(k, np.random.default_rng(0))
+    fig = plot_components(factors, maps, cutoff=0.3, title="one")
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 3 * k
+    # The resolution limit is a dotted circle on each Fourier transform.
+    for ax in fig.axes[2 * k :]:
+        (circle,) = _circles(ax)
+        assert circle.get_radius() == pytest.approx(0.3)
+        assert circle.get_linestyle() == ":"
+    _renders(fig)
+
+
+def test_plot_components_without_fft_or_cutoff():
+    factors, maps = _decomposition(3, np.random.default_rng(1))
+    fig = plot_components(factors, maps, fft=False, names=["a", "b", "c"])
+    assert len(fig.axes) == 6
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["a", "b", "c"]
+    fig = plot_components(factors, maps, cutoff=None)
+    assert not any(_circles(ax) for ax in fig.axes)
+
+
+def test_negative_factors_use_a_diverging_map_symmetric_about_zero():
+    rng = np.random.default_rng(2)
+    factors, maps = _decomposition(2, rng, negative=True)
+    fig = plot_components(factors, maps)
+    image = fig.axes[0].get_images()[0]
+    low, high = image.get_clim()
+    assert low == pytest.approx(-high)
+    assert image.get_cmap().name == "RdBu_r"
+    positive = plot_components(np.abs(factors), maps).axes[0].get_images()[0]
+    assert positive.get_clim()[0] == 0
+
+
+def test_plot_components_refuses_mismatched_input():
+    rng = np.random.default_rng(3)
+    with pytest.raises(ValueError, match="3 factors but 2 maps"):
+        plot_components(rng.random((3, 8, 8)), rng.random((2, 5, 5)))
+    with pytest.raises(ValueError, match="factors must be"):
+        plot_components(rng.random(8), rng.random((1, 5, 5)))
+
+
+def test_plot_comparison_has_a_row_per_method():
+    rng = np.random.default_rng(4)
+    decompositions = {
+        "PCA": _decomposition(4, rng, negative=True),
+        "NMF": _decomposition(4, rng),
+        "short": _decomposition(2, rng),
+    }
+    fig = plot_comparison(decompositions, cutoff=0.25, names=["w", "x", "y", "z"])
+    assert len(fig.axes) == 3 * 3 * 4
+    assert sum(len(_circles(ax)) for ax in fig.axes) == 4 + 4 + 2
+    # Missing components of the shorter decomposition are blank panels.
+    assert not fig.axes[-1].axison
+    _renders(fig)
+    with pytest.raises(ValueError, match="non-empty"):
+        plot_comparison({})
+
+
+def test_plot_comparison_of_a_comparison_selects_methods():
+    from hyperspy_cnmf.data import simulated_4dstem
+
+    s = simulated_4dstem((10, 10), (24, 24), area_size=3)
+    c = compare_methods(
+        s,
+        3,
+        ("pca", "als"),
+        n_init=1,
+        max_iter=5,
+        compression=None,
+        progress=False,
+    )
+    fig = plot_comparison(c)
+    assert len(fig.axes) == 2 * 3 * 3
+    assert "PCA" in fig.axes[0].get_ylabel()
+    (circle,) = _circles(fig.axes[6])
+    assert circle.get_radius() == pytest.approx(c.cutoff)
+    fig = plot_comparison(c, methods=["als"])
+    assert len(fig.axes) == 3 * 3
+    with pytest.raises(ValueError, match="did not run"):
+        plot_comparison(c, methods=["both"])
+
+
+def test_map_power_spectrum_is_centred():
+    yy, xx = np.mgrid[:16, :16]
+    stripes = np.cos(2 * np.pi * 4 * xx / 16)  # 0.25 cycles/pixel along x
+    spectrum = map_power_spectrum(stripes)
+    assert spectrum.shape == (16, 16)
+    row, col = np.unravel_index(np.argmax(spectrum), spectrum.shape)
+    assert row == 8 and abs(col - 8) == 4
+    assert map_power_spectrum(np.stack([stripes, stripes])).shape == (2, 16, 16)
