@@ -30,15 +30,25 @@ def array_module(X):
     return np
 
 
+def _squared_sum(a, xp):
+    """``sum(a**2)`` accumulated in float64 (float32 BLAS dots lose digits)."""
+    a = a.astype(np.float64, copy=False).ravel()
+    return float(xp.vdot(a, a).real)
+
+
 class DenseData:
     """An in-memory (numpy or cupy) data matrix of shape ``(n_nav, n_sig)``."""
 
-    def __init__(self, X):
+    def __init__(self, X, block_rows=1024):
         self.X = X
         self.xp = array_module(X)
         self.shape = X.shape
         self.dtype = X.dtype
-        self.squared_norm = float(self.xp.vdot(X.ravel(), X.ravel()).real)
+        self.block_rows = block_rows
+        self.squared_norm = sum(
+            _squared_sum(X[start : start + block_rows], self.xp)
+            for start in range(0, X.shape[0], block_rows)
+        )
 
     def XtL(self, L):
         """``X^T L``: (n_sig, m)."""
@@ -48,13 +58,12 @@ class DenseData:
         """``X F``: (n_nav, m)."""
         return self.X @ F
 
-    def residual_squared(self, L, F, block_rows=1024):
-        """Exact ``||X - L F^T||^2`` in row blocks (bounded memory)."""
+    def residual_squared(self, L, F):
+        """Exact ``||X - L F^T||^2`` in float64, in row blocks (bounded memory)."""
         total = 0.0
-        for start in range(0, self.shape[0], block_rows):
-            stop = start + block_rows
-            r = self.X[start:stop] - L[start:stop] @ F.T
-            total += float(self.xp.vdot(r.ravel(), r.ravel()).real)
+        for start in range(0, self.shape[0], self.block_rows):
+            stop = start + self.block_rows
+            total += _squared_sum(self.X[start:stop] - L[start:stop] @ F.T, self.xp)
         return total
 
 
@@ -78,7 +87,7 @@ class DaskData:
     def XF(self, F):
         return np.asarray(self._da.dot(self.X, F).compute())
 
-    def residual_squared(self, L, F, block_rows=None):
+    def residual_squared(self, L, F):
         r = self.X - self._da.dot(
             self._da.from_array(L, chunks=(self.X.chunks[0], -1)), F.T
         )

@@ -282,3 +282,14 @@ def test_converged_restarts_are_retired_without_changing_results(low_rank_proble
         assert alone.restart_mse[0] == pytest.approx(with_tol.restart_mse[r], rel=1e-8)
     assert with_tol.n_iter == lengths[with_tol.best_restart]
     assert len(set(lengths.values())) > 1  # they did stop at different iterations
+
+
+def test_float32_mse_is_exact_to_float64_precision():
+    """Errors are accumulated in float64: float32 data must not lose digits."""
+    rng = np.random.default_rng(3)
+    X = rng.poisson(0.6, size=(1000, 20000)).astype(np.float32)  # low-dose counts
+    result = constrained_nmf(X, 2, n_init=1, max_iter=2, random_state=0)
+    residual = (
+        X.astype(np.float64) - result.loadings.astype(np.float64) @ result.factors.T
+    )
+    assert result.mse == pytest.approx((residual**2).mean(), rel=1e-7)
