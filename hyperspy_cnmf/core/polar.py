@@ -84,6 +84,8 @@ class PolarOperator:
     radial_matrix : scipy.sparse.csr_matrix, shape (n_pixels, n_radial)
         Linear interpolation of a radial profile onto every kept pixel
         (rows of excluded pixels are empty).
+    excluded : ndarray of bool, shape (n_pixels,)
+        Pixels left out (the mask), flattened.
     """
 
     shape: tuple[int, int]
@@ -93,6 +95,7 @@ class PolarOperator:
     matrix: sp.csr_matrix = field(repr=False)
     valid: np.ndarray = field(repr=False)
     radial_matrix: sp.csr_matrix = field(repr=False)
+    excluded: np.ndarray = field(repr=False)
     _device_cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -153,6 +156,27 @@ class PolarOperator:
                     xsp.csr_matrix(radial_sum),
                 )
             self._device_cache[key] = pieces
+        return self._device_cache[key]
+
+    def back_projection(self, xp=np, dtype=np.float64):
+        """Sparse (n_pixels, n_valid) interpolation from valid samples to pixels.
+
+        Each kept pixel takes the bilinear interpolation, in ``(r, phi)``,
+        of the valid polar samples around its own radius and angle (the
+        inverse polar transform, restricted to valid samples, weights
+        renormalised; pixels with less than half their weight on valid
+        samples, beyond the largest radius or excluded get an empty row).
+        Columns follow :meth:`radial_statistics`. Built on first use and kept.
+        """
+        dtype = np.dtype(dtype)
+        key = ("back_projection", xp.__name__, dtype.str)
+        if key not in self._device_cache:
+            matrix = _polar_to_pixels(self).astype(dtype)
+            if xp is not np:
+                import cupyx.scipy.sparse as xsp  # only reached with cupy inputs
+
+                matrix = xsp.csr_matrix(matrix)
+            self._device_cache[key] = matrix
         return self._device_cache[key]
 
     def profile_to_image(self, profiles, xp=np):
@@ -229,7 +253,49 @@ def polar_operator(
         matrix=matrix,
         valid=valid.reshape(n_radial, n_azimuthal),
         radial_matrix=radial_matrix,
+        excluded=excluded,
     )
+
+
+def _polar_to_pixels(op):
+    """Bilinear weights from the valid polar samples of ``op`` to its pixels."""
+    n_radial, n_azimuthal = op.polar_shape
+    rows, cols = np.indices(op.shape)
+    d_row = (rows - op.center[0]).ravel()
+    d_col = (cols - op.center[1]).ravel()
+    rho = np.hypot(d_row, d_col)
+    angle = np.mod(np.arctan2(d_row, d_col), 2 * np.pi) * n_azimuthal / (2 * np.pi)
+    r0 = np.floor(rho).astype(np.int64)
+    a0 = np.floor(angle).astype(np.int64)
+    fr, fa = rho - r0, angle - a0
+    # Position of each polar sample among the valid ones (-1: invalid).
+    position = np.full(n_radial * n_azimuthal, -1, dtype=np.int64)
+    valid_flat = np.flatnonzero(op.valid.ravel())
+    position[valid_flat] = np.arange(valid_flat.size)
+    pixel = np.arange(rho.size)
+    entries_pix, entries_col, entries_w = [], [], []
+    for dr, da, w in (
+        (0, 0, (1 - fr) * (1 - fa)),
+        (1, 0, fr * (1 - fa)),
+        (0, 1, (1 - fr) * fa),
+        (1, 1, fr * fa),
+    ):
+        r = r0 + dr
+        a = np.mod(a0 + da, n_azimuthal)
+        inside = (r < n_radial) & (w > 0) & ~op.excluded
+        col = np.full(rho.size, -1, dtype=np.int64)
+        col[inside] = position[r[inside] * n_azimuthal + a[inside]]
+        use = col >= 0
+        entries_pix.append(pixel[use])
+        entries_col.append(col[use])
+        entries_w.append(w[use])
+    p = np.concatenate(entries_pix)
+    c = np.concatenate(entries_col)
+    w = np.concatenate(entries_w)
+    total = np.bincount(p, weights=w, minlength=rho.size)
+    keep = total[p] >= 0.5
+    w = w[keep] / total[p[keep]]
+    return sp.csr_matrix((w, (p[keep], c[keep])), shape=(rho.size, valid_flat.size))
 
 
 def _radial_interpolation(shape, center, n_radial, excluded):
