@@ -114,14 +114,15 @@ class RadialContinuity(Constraint):
     center : (float, float), optional
         Beam centre ``(row, col)`` in pixels; default the calibrated centre
         from the context.
-    n_azimuthal : int, optional
-        Number of polar angles; default samples every pixel.
+    n_azimuthal : int, default 360
+        Number of polar angles (None: enough to sample every pixel on the
+        outermost radius; slower, same result within noise).
     r_min : float, default 0
         Radii (pixels) below this are left as they are (e.g. the direct beam
         when it is not masked).
     """
 
-    def __init__(self, outlier_factor=2.0, center=None, n_azimuthal=None, r_min=0.0):
+    def __init__(self, outlier_factor=2.0, center=None, n_azimuthal=360, r_min=0.0):
         self.outlier_factor = outlier_factor
         self.center = center
         self.n_azimuthal = n_azimuthal
@@ -145,13 +146,13 @@ class RadialContinuity(Constraint):
 
     def _samples(self, images, context):
         """Valid polar samples laid out (n_valid, n), and the operator pieces."""
-        xp = context.xp
         op = self._operator(context)
-        sampler, radius_index, radial_sum = op.radial_statistics(xp, images.dtype)
-        n = images.shape[0]
-        # A contiguous (n_pixels, n) copy makes the sparse product twice as fast.
-        samples = sampler @ xp.ascontiguousarray(images.reshape(n, -1).T)
-        return op, samples, radius_index, radial_sum
+        sampler, radius_index, radial_sum = op.radial_statistics(
+            context.xp, images.dtype
+        )
+        # (pixels, n): a view when the solver hands in its own layout.
+        flat = images.reshape(images.shape[0], -1).T
+        return op, flat, sampler @ flat, radius_index, radial_sum
 
     def _baseline(self, samples, radius_index, radial_sum, op, xp):
         count = xp.asarray(radial_sum.sum(axis=1)).reshape(-1, 1)
@@ -166,7 +167,7 @@ class RadialContinuity(Constraint):
 
     def baseline(self, images, context):
         """Per-radius baseline ``(n, n_radial)`` with bright outliers excluded."""
-        op, samples, radius_index, radial_sum = self._samples(images, context)
+        op, _, samples, radius_index, radial_sum = self._samples(images, context)
         return self._baseline(samples, radius_index, radial_sum, op, context.xp).T
 
     def __call__(self, images, context):
@@ -175,16 +176,22 @@ class RadialContinuity(Constraint):
                 f"outlier_factor={self.outlier_factor} must be > 1: samples above "
                 "outlier_factor * mean are treated as Bragg spots"
             )
-        xp = context.xp
-        op, samples, radius_index, radial_sum = self._samples(images, context)
+        xp, dtype = context.xp, images.dtype
+        op, flat, samples, radius_index, radial_sum = self._samples(images, context)
         baseline = self._baseline(samples, radius_index, radial_sum, op, xp)
-        raised = xp.maximum(baseline[radius_index] - samples, 0)
-        delta = op.back_projection(xp, images.dtype) @ raised  # (n_pixels, n)
-        delta = delta.T.reshape(images.shape)
+        # In place: these arrays are (samples or pixels) x all restarts' images.
+        raised = baseline[radius_index]
+        raised -= samples
+        xp.maximum(raised, 0, out=raised)
+        delta = op.back_projection(xp, dtype) @ raised  # (n_pixels, n)
         # A pixel is raised by the interpolated polar deficit, but never above
         # the baseline at its own radius: no bleeding around a filled hole.
-        deficit = op.profile_to_image(baseline.T.astype(images.dtype), xp) - images
-        return images + xp.minimum(delta, xp.maximum(deficit, 0))
+        deficit = op._matrix_for("radial_matrix", xp, dtype) @ baseline.astype(dtype)
+        deficit -= flat
+        xp.maximum(deficit, 0, out=deficit)
+        xp.minimum(delta, deficit, out=delta)
+        delta += flat
+        return delta.T.reshape(images.shape)
 
 
 def gaussian_kernel_1d(sigma: float, size: int | None = None) -> np.ndarray:

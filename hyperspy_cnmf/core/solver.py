@@ -187,19 +187,22 @@ class _Projector:
             images = out
         return xp.maximum(self._unfold(images, M.dtype), 0)
 
+    # The images handed to constraints are transposed views of (pixels, n)
+    # arrays: no copy here, and a constraint working on the (pixels, n)
+    # layout (images.reshape(n, -1).T) needs none either.
     def _refold(self, M):
         n_images = M.shape[1]
         if self.keep is None:
             return M.T.reshape((n_images, *self.shape))
-        full = self.xp.zeros((n_images, self.keep.size), dtype=M.dtype)
-        full[:, self.keep] = M.T
-        return full.reshape((n_images, *self.shape))
+        full = self.xp.zeros((self.keep.size, n_images), dtype=M.dtype)
+        full[self.keep] = M
+        return full.T.reshape((n_images, *self.shape))
 
     def _unfold(self, images, dtype):
-        flat = images.reshape(images.shape[0], -1)
+        flat = images.reshape(images.shape[0], -1).T
         if self.keep is not None:
-            flat = flat[:, self.keep]
-        return self.xp.ascontiguousarray(flat.T).astype(dtype, copy=False)
+            flat = flat[self.keep]
+        return self.xp.ascontiguousarray(flat, dtype=dtype)
 
 
 def _normalise_columns(F, xp):

@@ -197,7 +197,7 @@ def test_nonnegativity_projects_and_keeps_input():
 
 def test_constraint_repr_and_equality():
     assert repr(RadialContinuity(outlier_factor=3.0)) == (
-        "RadialContinuity(outlier_factor=3.0, center=None, n_azimuthal=None, r_min=0.0)"
+        "RadialContinuity(outlier_factor=3.0, center=None, n_azimuthal=360, r_min=0.0)"
     )
     assert GaussianSmoothing(sigma=1.0) == GaussianSmoothing(sigma=1.0)
     assert GaussianSmoothing(sigma=1.0) != GaussianSmoothing(sigma=2.0)
