@@ -142,7 +142,7 @@ class ConstrainedNMFParameters(t.HasTraits):
     >>> (params.center_row, params.center_col)
     (7.5, 7.5)
     >>> params.factor_constraints()
-    [RadialContinuity(outlier_factor=2.0, center=None, n_azimuthal=None, r_min=0.0)]
+    [RadialContinuity(outlier_factor=2.0, center=None, n_azimuthal=360, r_min=0.0)]
     >>> params.center_row = 8.0
     >>> params.kwargs()["center"]
     (8.0, 7.5)
