@@ -155,7 +155,7 @@ def main(argv=None):
         max_iter=100,
         random_state=1,
         compression="auto",
-        n_exact_iter=10,
+        n_exact_iter=30,
         **constraints(),
     )
     rows.append(

@@ -58,6 +58,10 @@ class Constraint:
     def __call__(self, images, context: ConstraintContext):  # pragma: no cover
         raise NotImplementedError
 
+    #: Whether the output is nonnegative for nonnegative input; the solver
+    #: then skips its final nonnegativity projection.
+    preserves_nonnegativity = False
+
     def get_params(self) -> dict:
         names = [
             p for p in inspect.signature(type(self).__init__).parameters if p != "self"
@@ -78,9 +82,12 @@ class Constraint:
 class NonNegativity(Constraint):
     """Projection onto the nonnegative orthant, ``[x]+ = max(x, 0)``.
 
-    Always applied by the NMF solvers (before and after the other
-    constraints); listing it explicitly is harmless.
+    Always applied by the NMF solvers (before the other constraints, and
+    after them unless they all preserve nonnegativity); listing it
+    explicitly is harmless.
     """
+
+    preserves_nonnegativity = True
 
     def __call__(self, images, context):
         return context.xp.maximum(images, 0)
@@ -121,6 +128,8 @@ class RadialContinuity(Constraint):
         Radii (pixels) below this are left as they are (e.g. the direct beam
         when it is not masked).
     """
+
+    preserves_nonnegativity = True  # it only ever raises values
 
     def __init__(self, outlier_factor=2.0, center=None, n_azimuthal=360, r_min=0.0):
         self.outlier_factor = outlier_factor
@@ -230,6 +239,8 @@ class GaussianSmoothing(Constraint):
     probe_units : str, optional
         Units of ``probe_fwhm`` (nm, Å, pm, ...); default the axes' units.
     """
+
+    preserves_nonnegativity = True  # a positive kernel
 
     def __init__(self, sigma=None, size=None, probe_fwhm=None, probe_units=None):
         self.sigma = sigma

@@ -106,7 +106,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Iterate on a randomized low-rank sketch of ``X`` of this rank, then
         polish with ``n_exact_iter`` exact iterations. Much faster on large
         data; see the benchmarks.
-    n_exact_iter : int, default 10
+    n_exact_iter : int, default 30
         Exact iterations after a compressed phase.
     random_state : int, RandomState instance or None
         Seed of the random initial maps.
@@ -183,7 +183,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         max_iter=500,
         tol=0.0,
         compression=None,
-        n_exact_iter=10,
+        n_exact_iter=30,
         random_state=None,
         show_progressbar=False,
     ):

@@ -173,10 +173,16 @@ class _Projector:
         self.xp = xp
         self.shape = context.shape
         self.keep = None if mask is None else xp.asarray(~mask.ravel())
+        # Built-in constraints declare that they keep images nonnegative; a
+        # user's may not, so then nonnegativity is projected again at the end.
+        self.clip_after = not all(
+            getattr(c, "preserves_nonnegativity", False) for c in self.constraints
+        )
 
     def __call__(self, M, iteration):
+        """Project ``M`` (a fresh array of the solver's, modified in place)."""
         xp = self.xp
-        M = xp.maximum(M, 0)
+        xp.maximum(M, 0, out=M)
         if not self.constraints:
             return M
         images = self._refold(M)
@@ -185,7 +191,10 @@ class _Projector:
             out = constraint(images, context)
             check_constraint_output(out, images, constraint, self.context.role)
             images = out
-        return xp.maximum(self._unfold(images, M.dtype), 0)
+        M = self._unfold(images, M.dtype)
+        if self.clip_after:
+            xp.maximum(M, 0, out=M)
+        return M
 
     # The images handed to constraints are transposed views of (pixels, n)
     # arrays: no copy here, and a constraint working on the (pixels, n)
@@ -206,9 +215,10 @@ class _Projector:
 
 
 def _normalise_columns(F, xp):
-    norms = xp.sqrt((F * F).sum(axis=0))
-    safe = xp.where(norms > 0, norms, 1)
-    return F / safe, norms
+    """Scale the columns of ``F`` (fresh, modified in place) to unit L2 norm."""
+    norms = xp.sqrt(xp.einsum("ij,ij->j", F, F))
+    F /= xp.where(norms > 0, norms, 1)
+    return F, norms
 
 
 def _block_sums(M, n_blocks):
@@ -372,7 +382,7 @@ def constrained_nmf(
     max_iter=500,
     tol=0.0,
     compression=None,
-    n_exact_iter=10,
+    n_exact_iter=30,
     random_state=None,
     show_progressbar=False,
 ):

@@ -196,7 +196,7 @@ def decomposition(
     max_iter=500,
     tol=0.0,
     compression=None,
-    n_exact_iter=10,
+    n_exact_iter=30,
     random_state=None,
     show_progressbar=None,
     print_info=True,
@@ -272,7 +272,7 @@ def decomposition(
         Iterate on a randomized low-rank sketch of the data (a few passes
         over it, cheap for lazy signals), then ``n_exact_iter`` exact
         iterations.
-    n_exact_iter : int, default 10
+    n_exact_iter : int, default 30
     random_state : int, RandomState or None
     show_progressbar : bool or None
         None: HyperSpy's preference

@@ -293,3 +293,19 @@ def test_float32_mse_is_exact_to_float64_precision():
         X.astype(np.float64) - result.loadings.astype(np.float64) @ result.factors.T
     )
     assert result.mse == pytest.approx((residual**2).mean(), rel=1e-7)
+
+
+@pytest.mark.parametrize("declares", [True, False])
+def test_nonnegativity_is_restored_after_a_user_constraint(low_rank_problem, declares):
+    """A constraint that makes values negative is followed by [.]+ unless it
+    declares that it preserves nonnegativity (then it is trusted)."""
+
+    class Shift:
+        preserves_nonnegativity = declares
+
+        def __call__(self, images, context):
+            return images - 0.01
+
+    X, _, _ = low_rank_problem
+    result = fit(X, loading_constraints=[Shift()], max_iter=5)
+    assert (result.loadings >= 0).all() != declares
