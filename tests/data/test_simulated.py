@@ -1,7 +1,5 @@
 """Tests of the simulated 4D-STEM data (hyperspy_cnmf.data)."""
 
-import time
-
 import numpy as np
 import pytest
 
@@ -269,14 +267,10 @@ def test_bad_arguments():
         simulate_4dstem_arrays(**SMALL, dose=0)
 
 
-def test_default_size_end_to_end_timing():
-    t0 = time.perf_counter()
+def test_default_size_end_to_end():
     sim = simulate_4dstem_arrays()
-    elapsed = time.perf_counter() - t0
     assert sim.data.shape == (36, 36, 128, 128)
     assert abs(sim.data.sum(axis=(2, 3)).mean() - 1e4) < 15
-    # generous bound (shared CI machines); typically well under a second
-    assert elapsed < 20
     # the 1 % areas are hidden by noise in one pattern but the 9 % spots show:
     # summed over a 9 % area, phase-1 spot pixels carry more than in the matrix
     mask = sim.spot_masks[0]
