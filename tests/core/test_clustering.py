@@ -12,31 +12,11 @@ from hyperspy_cnmf.core.clustering import (
 from hyperspy_cnmf.core.polar import rotate_images
 from hyperspy_cnmf.core.similarity import cosine_similarity, diffraction_similarity
 
+from .images import lattice_pattern
+
 SHAPE = (128, 128)
 CENTER = ((SHAPE[0] - 1) / 2, (SHAPE[1] - 1) / 2)
 R_MIN = 6  # leave the direct beam out of the similarity
-
-
-def lattice_pattern(a, ratio=1.3, gamma_deg=75.0, seed=0, beam=3.0, r_max=58):
-    """Oblique lattice of Gaussian spots (random intensities), weak ring, beam."""
-    rng = np.random.default_rng(seed)
-    rows, cols = np.indices(SHAPE, dtype=float)
-    gamma = np.deg2rad(gamma_deg)
-    a1 = np.array([1.0, 0.0]) * a
-    a2 = np.array([np.cos(gamma), np.sin(gamma)]) * a * ratio
-    img = np.zeros(SHAPE)
-    for h in range(-8, 9):
-        for k in range(-8, 9):
-            x, y = h * a1 + k * a2
-            if (h == 0 and k == 0) or np.hypot(x, y) > r_max:
-                continue
-            img += rng.uniform(0.2, 1.0) * np.exp(
-                -((cols - CENTER[1] - x) ** 2 + (rows - CENTER[0] - y) ** 2) / 2.9
-            )
-    rho = np.hypot(rows - CENTER[0], cols - CENTER[1])
-    img += 0.05 * np.exp(-((rho - 40.0) ** 2) / 18.0)
-    img += beam * np.exp(-(rho**2) / 8.0)
-    return img
 
 
 def amorphous_pattern():
@@ -50,9 +30,9 @@ def components():
     """3 lattices x 3 randomly rotated Poisson-noisy copies + 1 amorphous, shuffled."""
     rng = np.random.default_rng(1)
     bases = [
-        lattice_pattern(14.0, seed=0),
-        lattice_pattern(18.0, ratio=1.0, gamma_deg=90.0, seed=1),
-        lattice_pattern(11.0, gamma_deg=60.0, seed=2),
+        lattice_pattern(14.0, seed=0, beam=3.0),
+        lattice_pattern(18.0, ratio=1.0, gamma_deg=90.0, seed=1, beam=3.0),
+        lattice_pattern(11.0, gamma_deg=60.0, seed=2, beam=3.0),
         amorphous_pattern(),
     ]
     group, angle = [], []
@@ -184,7 +164,7 @@ def test_merge_weights_options(components):
 
 
 def test_merge_identical_unrotated_copies_is_exact():
-    pattern = lattice_pattern(14.0)
+    pattern = lattice_pattern(14.0, beam=3.0)
     patterns = np.stack([pattern, pattern, 2 * pattern])
     maps = np.ones((3, 4))
     merged = merge_components(patterns, maps, [0, 0, 0], np.zeros((3, 3)))

@@ -6,39 +6,12 @@ import pytest
 from hyperspy_cnmf.core.polar import rotate_images
 from hyperspy_cnmf.core.similarity import cosine_similarity, diffraction_similarity
 
+from .images import lattice_pattern
+
 SHAPE = (128, 128)
 CENTER = ((SHAPE[0] - 1) / 2, (SHAPE[1] - 1) / 2)
 N_AZ = 360
 BIN = 360 / N_AZ
-
-
-def lattice_pattern(
-    a=14.0, ratio=1.3, gamma_deg=75.0, seed=0, ring_amp=0.05, beam=0.0, r_max=58
-):
-    """Oblique 2D lattice of Gaussian spots with random intensities, plus a ring.
-
-    The random spot intensities break every rotational symmetry, so the
-    rotation between two copies is unique.
-    """
-    rng = np.random.default_rng(seed)
-    rows, cols = np.indices(SHAPE, dtype=float)
-    gamma = np.deg2rad(gamma_deg)
-    a1 = np.array([1.0, 0.0]) * a
-    a2 = np.array([np.cos(gamma), np.sin(gamma)]) * a * ratio
-    img = np.zeros(SHAPE)
-    for h in range(-8, 9):
-        for k in range(-8, 9):
-            x, y = h * a1 + k * a2  # (col, row) offsets from the centre
-            if (h == 0 and k == 0) or np.hypot(x, y) > r_max:
-                continue
-            amp = rng.uniform(0.2, 1.0)
-            img += amp * np.exp(
-                -((cols - CENTER[1] - x) ** 2 + (rows - CENTER[0] - y) ** 2) / 2.9
-            )
-    rho = np.hypot(rows - CENTER[0], cols - CENTER[1])
-    img += ring_amp * np.exp(-((rho - 40.0) ** 2) / 18.0)
-    img += beam * np.exp(-(rho**2) / 8.0)
-    return img
 
 
 def angle_diff(a, b):
