@@ -156,17 +156,15 @@ class RadialContinuity(Constraint):
     def _samples(self, images, context):
         """Valid polar samples laid out (n_valid, n), and the operator pieces."""
         op = self._operator(context)
-        sampler, radius_index, radial_sum = op.radial_statistics(
-            context.xp, images.dtype
-        )
+        sampler, radial_sum, spread = op.radial_statistics(context.xp, images.dtype)
         # (pixels, n): a view when the solver hands in its own layout.
         flat = images.reshape(images.shape[0], -1).T
-        return op, flat, sampler @ flat, radius_index, radial_sum
+        return op, flat, sampler @ flat, radial_sum, spread
 
-    def _baseline(self, samples, radius_index, radial_sum, op, xp):
+    def _baseline(self, samples, radial_sum, spread, op, xp):
         count = xp.asarray(radial_sum.sum(axis=1)).reshape(-1, 1)
         mean = (radial_sum @ samples) / xp.maximum(count, 1)
-        keep = samples <= self.outlier_factor * mean[radius_index]
+        keep = samples <= spread @ (self.outlier_factor * mean)
         kept = radial_sum @ keep.astype(samples.dtype)
         kept_sum = radial_sum @ (samples * keep)
         mean = xp.where(kept > 0, kept_sum / xp.maximum(kept, 1), mean)
@@ -176,8 +174,8 @@ class RadialContinuity(Constraint):
 
     def baseline(self, images, context):
         """Per-radius baseline ``(n, n_radial)`` with bright outliers excluded."""
-        op, _, samples, radius_index, radial_sum = self._samples(images, context)
-        return self._baseline(samples, radius_index, radial_sum, op, context.xp).T
+        op, _, samples, radial_sum, spread = self._samples(images, context)
+        return self._baseline(samples, radial_sum, spread, op, context.xp).T
 
     def __call__(self, images, context):
         if self.outlier_factor <= 1:
@@ -186,10 +184,10 @@ class RadialContinuity(Constraint):
                 "outlier_factor * mean are treated as Bragg spots"
             )
         xp, dtype = context.xp, images.dtype
-        op, flat, samples, radius_index, radial_sum = self._samples(images, context)
-        baseline = self._baseline(samples, radius_index, radial_sum, op, xp)
+        op, flat, samples, radial_sum, spread = self._samples(images, context)
+        baseline = self._baseline(samples, radial_sum, spread, op, xp)
         # In place: these arrays are (samples or pixels) x all restarts' images.
-        raised = baseline[radius_index]
+        raised = spread @ baseline.astype(dtype)
         raised -= samples
         xp.maximum(raised, 0, out=raised)
         delta = op.back_projection(xp, dtype) @ raised  # (n_pixels, n)

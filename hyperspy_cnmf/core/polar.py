@@ -128,11 +128,13 @@ class PolarOperator:
     def radial_statistics(self, xp=np, dtype=np.float64):
         """Sparse pieces for per-radius statistics over the valid samples.
 
-        Returns ``(sampler, radius_index, radial_sum)``: ``sampler`` holds the
-        rows of :attr:`matrix` of valid samples only (n_valid, n_pixels),
-        ``radius_index`` the radius bin of each valid sample and
-        ``radial_sum`` (n_radial, n_valid) sums samples per radius; in
-        ``dtype`` on the array module ``xp``. Built on first use and kept.
+        Returns ``(sampler, radial_sum, spread)``: ``sampler`` holds the rows
+        of :attr:`matrix` of valid samples only (n_valid, n_pixels),
+        ``radial_sum`` (n_radial, n_valid) sums samples per radius and
+        ``spread`` (n_valid, n_radial), its transpose, copies a per-radius
+        value to every sample of that radius (a sparse product: much faster
+        than fancy indexing of a (n_valid, n) array). In ``dtype`` on the
+        array module ``xp``; built on first use and kept.
         """
         dtype = np.dtype(dtype)
         key = ("radial_statistics", xp.__name__, dtype.str)
@@ -146,15 +148,15 @@ class PolarOperator:
                 ),
                 shape=(self.radii.size, flat_valid.size),
             )
-            pieces = (self.matrix[flat_valid].astype(dtype), radius_index, radial_sum)
+            pieces = (
+                self.matrix[flat_valid].astype(dtype),
+                radial_sum,
+                radial_sum.T.tocsr(),
+            )
             if xp is not np:
                 import cupyx.scipy.sparse as xsp  # only reached with cupy inputs
 
-                pieces = (
-                    xsp.csr_matrix(pieces[0]),
-                    xp.asarray(radius_index),
-                    xsp.csr_matrix(radial_sum),
-                )
+                pieces = tuple(xsp.csr_matrix(piece) for piece in pieces)
             self._device_cache[key] = pieces
         return self._device_cache[key]
 
