@@ -193,7 +193,7 @@ class RadialContinuity(Constraint):
         delta = op.back_projection(xp, dtype) @ raised  # (n_pixels, n)
         # A pixel is raised by the interpolated polar deficit, but never above
         # the baseline at its own radius: no bleeding around a filled hole.
-        deficit = op._matrix_for("radial_matrix", xp, dtype) @ baseline.astype(dtype)
+        deficit = op.profiles_to_pixels(baseline.astype(dtype), xp)
         deficit -= flat
         xp.maximum(deficit, 0, out=deficit)
         xp.minimum(delta, deficit, out=delta)

@@ -181,11 +181,14 @@ class PolarOperator:
             self._device_cache[key] = matrix
         return self._device_cache[key]
 
+    def profiles_to_pixels(self, profiles, xp=np):
+        """Spread radial profiles (n_radial, n) over the pixels: (n_pixels, n)."""
+        return self._matrix_for("radial_matrix", xp, profiles.dtype) @ profiles
+
     def profile_to_image(self, profiles, xp=np):
         """Spread radial ``profiles`` (n, n_radial) over ``(n, rows, cols)``."""
         n = profiles.shape[0]
-        images = self._matrix_for("radial_matrix", xp, profiles.dtype) @ profiles.T
-        return images.T.reshape((n, *self.shape))
+        return self.profiles_to_pixels(profiles.T, xp).T.reshape((n, *self.shape))
 
 
 def polar_operator(

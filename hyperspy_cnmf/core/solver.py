@@ -104,12 +104,6 @@ def _random_state(seed):
     return np.random.RandomState(seed)
 
 
-def _blocks(M, n_blocks):
-    """View ``(n, R k)`` as ``(R, n, k)``."""
-    n = M.shape[0]
-    return M.reshape(n, n_blocks, -1).transpose(1, 0, 2)
-
-
 def _gram(M, n_blocks):
     """Per-restart Gram matrices ``M_b^T M_b``: (R, k, k).
 
@@ -141,17 +135,11 @@ def _safe_inverse(G, xp):
 
 def _solve_blocks(A, G, n_blocks, xp):
     """``A_b G_b^-1`` for every restart block of ``A`` (n, R k)."""
-    inverse = _safe_inverse(G, xp)
-    k = A.shape[1] // n_blocks
-    out = xp.empty_like(A)
-    for b in range(n_blocks):
-        cols = slice(b * k, (b + 1) * k)
-        out[:, cols] = A[:, cols] @ inverse[b]
-    return out
+    return _times_blocks(A, _safe_inverse(G, xp), n_blocks)
 
 
 def _times_blocks(A, G, n_blocks):
-    """``A_b G_b`` for every restart block (MU denominators)."""
+    """``A_b G_b`` for every restart block of ``A`` (n, R k)."""
     k = A.shape[1] // n_blocks
     out = _module_of(A).empty_like(A)
     for b in range(n_blocks):
@@ -460,9 +448,6 @@ def constrained_nmf(
         geometry.navigation_mask,
         xp,
     )
-    if data.squared_norm == 0:
-        raise ValueError("X is all zero: there is nothing to factorize")
-
     rank = _auto_rank(k, X.shape) if compression == "auto" else compression
     if rank is not None:
         if not isinstance(rank, (int, np.integer)) or not k <= rank <= min(X.shape):
