@@ -24,6 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from .core.polar import radial_profile
+from .core.similarity import cosine_similarity
+
 __all__ = [
     "Matching",
     "cosine_similarity_matrix",
@@ -61,15 +64,7 @@ def cosine_similarity_matrix(a, b) -> np.ndarray:
     """
     a = np.nan_to_num(_flatten(a, "a"), nan=0.0, posinf=0.0, neginf=0.0)
     b = np.nan_to_num(_flatten(b, "b"), nan=0.0, posinf=0.0, neginf=0.0)
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(
-            f"vectors differ in length: {a.shape[1]} and {b.shape[1]} elements"
-        )
-    na = np.linalg.norm(a, axis=1)
-    nb = np.linalg.norm(b, axis=1)
-    na[na == 0] = np.inf
-    nb[nb == 0] = np.inf
-    return (a / na[:, None]) @ (b / nb[:, None]).T
+    return cosine_similarity(a, b)
 
 
 @dataclass(frozen=True)
@@ -184,7 +179,8 @@ def dark_spot_score(amorphous_pattern, spot_mask, center=None, mask=None) -> flo
     """How much darker a pattern is on Bragg-spot pixels than elsewhere at the same radius.
 
     Pixels are binned by integer radius (``round(hypot(row - r0, col - c0))``)
-    about ``center``. In each radial bin that holds both spot pixels and
+    about ``center`` (:func:`~hyperspy_cnmf.core.polar.radial_profile` with
+    ``rounding="nearest"``). In each radial bin that holds both spot pixels and
     other pixels, the mean of the pattern on the spot pixels ``s_b`` and on
     the other pixels ``o_b`` are taken; the score is
     ``sum_b n_b s_b / sum_b n_b o_b`` with ``n_b`` the number of spot pixels in
@@ -224,28 +220,17 @@ def dark_spot_score(amorphous_pattern, spot_mask, center=None, mask=None) -> flo
                 f"mask shape {excluded.shape} != pattern shape {img.shape}"
             )
         keep &= ~excluded
-    if center is None:
-        center = ((img.shape[0] - 1) / 2.0, (img.shape[1] - 1) / 2.0)
-    rr = np.arange(img.shape[0]) - float(center[0])
-    cc = np.arange(img.shape[1]) - float(center[1])
-    radius = np.rint(np.hypot(rr[:, None], cc[None, :])).astype(np.int64)
-    n_bins = int(radius.max()) + 1
-
-    def sums(select):
-        r = radius[select]
-        return (
-            np.bincount(r, weights=img[select], minlength=n_bins),
-            np.bincount(r, minlength=n_bins),
-        )
-
-    spot_sum, spot_n = sums(keep & spots)
-    other_sum, other_n = sums(keep & ~spots)
+    spot_mean, spot_n = radial_profile(
+        img, center, mask=~(keep & spots), rounding="nearest", return_counts=True
+    )
+    other_mean, other_n = radial_profile(
+        img, center, mask=~(keep & ~spots), rounding="nearest", return_counts=True
+    )
     use = (spot_n > 0) & (other_n > 0)
     if not use.any():
         return float("nan")
-    # sum_b n_b * mean_b(spot) = sum_b spot_sum_b
-    numerator = spot_sum[use].sum()
-    denominator = (spot_n[use] * other_sum[use] / other_n[use]).sum()
+    numerator = (spot_n[use] * spot_mean[use]).sum()
+    denominator = (spot_n[use] * other_mean[use]).sum()
     if not denominator > 0:
         return float("nan")
     return float(numerator / denominator)

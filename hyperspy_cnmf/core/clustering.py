@@ -21,10 +21,13 @@ from scipy.spatial.distance import squareform
 from .polar import rotate_images
 
 __all__ = [
+    "AUTO_THRESHOLD_RANGE",
     "DEFAULT_DISTANCE_THRESHOLD",
     "Clustering",
     "MergedComponents",
+    "auto_cut_height",
     "cluster_patterns",
+    "cut_height",
     "merge_components",
     "similarity_to_distance",
 ]
@@ -36,6 +39,12 @@ __all__ = [
 #: amorphous patterns, score below about 0.5 once the direct beam is left out
 #: (``r_min``), so 0.3 sits in the gap with margin on both sides.
 DEFAULT_DISTANCE_THRESHOLD = 0.3
+
+#: Range of the automatic dendrogram cut (:func:`auto_cut_height`), in units
+#: of ``1 - similarity``: components joined below 0.05 (similarity >= 0.95,
+#: e.g. rotated copies of one pattern) are always merged, those joined above
+#: 0.3 (similarity < 0.7, :data:`DEFAULT_DISTANCE_THRESHOLD`) never are.
+AUTO_THRESHOLD_RANGE = (0.05, DEFAULT_DISTANCE_THRESHOLD)
 
 _METHODS = ("single", "complete", "average", "weighted", "centroid", "median", "ward")
 
@@ -199,6 +208,81 @@ def cluster_patterns(
             linkage, float(distance_threshold), criterion="distance"
         )
     return Clustering(linkage, _first_appearance(raw), distance)
+
+
+def _merge_heights(linkage):
+    linkage = np.asarray(linkage, dtype=float)
+    if linkage.ndim != 2 or linkage.shape[1] != 4:
+        raise ValueError(
+            f"linkage must be a SciPy linkage matrix (k - 1, 4), got shape "
+            f"{linkage.shape}"
+        )
+    return linkage[:, 2]
+
+
+def auto_cut_height(linkage, low=None, high=None) -> float:
+    """Dendrogram cut in the largest gap between merges inside ``[low, high]``.
+
+    With the merge heights ``h`` of ``linkage`` that lie strictly between
+    ``low`` and ``high``, and the points ``low < h_1 < ... < h_m < high``,
+    the cut is the middle of the widest interval between consecutive points.
+    Clusters joined below ``low`` are therefore always merged and those
+    joined above ``high`` never are; in between, the cut falls where the
+    dendrogram has its clearest break.
+
+    Parameters
+    ----------
+    linkage : ndarray, shape (k - 1, 4)
+        SciPy linkage matrix (:attr:`Clustering.linkage`).
+    low, high : float, optional
+        Range of the cut in units of ``1 - similarity``; default
+        :data:`AUTO_THRESHOLD_RANGE` ``(0.05, 0.3)``.
+
+    Returns
+    -------
+    float
+        The cut height, for ``cluster_patterns(distance_threshold=...)``.
+    """
+    default_low, default_high = AUTO_THRESHOLD_RANGE
+    low = default_low if low is None else float(low)
+    high = default_high if high is None else float(high)
+    if not 0 <= low < high:
+        raise ValueError(f"need 0 <= low < high, got low={low}, high={high}")
+    heights = np.sort(_merge_heights(linkage))
+    points = np.concatenate(
+        ([low], heights[(heights > low) & (heights < high)], [high])
+    )
+    i = int(np.argmax(np.diff(points)))
+    return float(0.5 * (points[i] + points[i + 1]))
+
+
+def cut_height(linkage, n_clusters) -> float:
+    """A dendrogram height that leaves ``n_clusters`` clusters.
+
+    The middle between the merge that leaves ``n_clusters`` clusters and
+    the next one (SciPy sorts the merges by height); 0.1 above the last
+    merge for one cluster, and half the first merge height for ``k``
+    clusters.
+
+    Parameters
+    ----------
+    linkage : ndarray, shape (k - 1, 4)
+        SciPy linkage matrix with merges in increasing height.
+    n_clusters : int
+        Between 1 and ``k``.
+
+    Returns
+    -------
+    float
+    """
+    heights = _merge_heights(linkage)
+    k = heights.size + 1
+    if int(n_clusters) != n_clusters or not 1 <= n_clusters <= k:
+        raise ValueError(f"n_clusters must be an integer in [1, {k}], got {n_clusters}")
+    n_clusters = int(n_clusters)
+    below = heights[k - 1 - n_clusters] if n_clusters < k else 0.0
+    above = heights[k - n_clusters] if n_clusters > 1 else below + 0.1
+    return float(0.5 * (below + above))
 
 
 def _component_weights(maps, weights, k):

@@ -18,7 +18,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["PolarOperator", "polar_operator"]
+__all__ = [
+    "PolarOperator",
+    "direct_beam_radius",
+    "inscribed_radius",
+    "masked_disc_radius",
+    "polar_operator",
+    "radial_profile",
+    "radius_map",
+    "rotate_images",
+]
 
 
 def _bilinear_weights(rows, cols, shape, excluded):
@@ -185,11 +194,6 @@ class PolarOperator:
         """Spread radial profiles (n_radial, n) over the pixels: (n_pixels, n)."""
         return self._matrix_for("radial_matrix", xp, profiles.dtype) @ profiles
 
-    def profile_to_image(self, profiles, xp=np):
-        """Spread radial ``profiles`` (n, n_radial) over ``(n, rows, cols)``."""
-        n = profiles.shape[0]
-        return self.profiles_to_pixels(profiles.T, xp).T.reshape((n, *self.shape))
-
 
 def polar_operator(
     shape,
@@ -224,7 +228,7 @@ def polar_operator(
     if len(shape) != 2:
         raise ValueError(f"polar resampling needs 2D images, got shape {shape}")
     if center is None:
-        center = ((shape[0] - 1) / 2, (shape[1] - 1) / 2)
+        center = _middle(shape)
     c_row, c_col = float(center[0]), float(center[1])
     if not (-0.5 <= c_row <= shape[0] - 0.5 and -0.5 <= c_col <= shape[1] - 0.5):
         raise ValueError(
@@ -305,8 +309,7 @@ def _polar_to_pixels(op):
 
 def _radial_interpolation(shape, center, n_radial, excluded):
     """Sparse (n_pixels, n_radial) linear interpolation in the radius."""
-    rr, cc = np.indices(shape)
-    rho = np.hypot(rr - center[0], cc - center[1]).ravel()
+    rho = radius_map(shape, center).ravel()
     pixel = np.arange(rho.size)
     inside = (rho <= n_radial - 1) & ~excluded
     lo = np.floor(rho).astype(np.int64)
@@ -316,6 +319,20 @@ def _radial_interpolation(shape, center, n_radial, excluded):
     r = np.concatenate([lo[inside], hi[inside]])
     w = np.concatenate([1 - frac[inside], frac[inside]])
     return sp.csr_matrix((w, (p, r)), shape=(rho.size, n_radial))
+
+
+def _image_stack(images, what, dtype=None):
+    """``images`` as an ``(n, rows, cols)`` array, and whether it was one image."""
+    images = np.asarray(images, dtype=dtype)
+    single = images.ndim == 2
+    if single:
+        images = images[None]
+    if images.ndim != 3:
+        raise ValueError(
+            f"{what} needs one image (rows, cols) or a stack (n, rows, cols), "
+            f"got shape {images.shape}"
+        )
+    return images, single
 
 
 def rotate_images(images, angle_deg, center=None, *, order=1, cval=0.0):
@@ -350,15 +367,7 @@ def rotate_images(images, angle_deg, center=None, *, order=1, cval=0.0):
     """
     from scipy import ndimage
 
-    images = np.asarray(images)
-    single = images.ndim == 2
-    if single:
-        images = images[None]
-    if images.ndim != 3:
-        raise ValueError(
-            f"rotate_images needs one image (rows, cols) or a stack (n, rows, "
-            f"cols), got shape {images.shape}"
-        )
+    images, single = _image_stack(images, "rotate_images")
     if images.dtype.kind != "f":
         images = images.astype(np.float64)
     n = images.shape[0]
@@ -369,7 +378,7 @@ def rotate_images(images, angle_deg, center=None, *, order=1, cval=0.0):
         )
     angles = np.broadcast_to(angles, (n,))
     if center is None:
-        center = ((images.shape[1] - 1) / 2, (images.shape[2] - 1) / 2)
+        center = _middle(images.shape[1:])
     c = np.array([float(center[0]), float(center[1])])
     out = np.empty_like(images)
     for i, angle in enumerate(np.deg2rad(angles)):
@@ -388,4 +397,187 @@ def rotate_images(images, angle_deg, center=None, *, order=1, cval=0.0):
     return out[0] if single else out
 
 
-__all__ = [*__all__, "rotate_images"]
+# --------------------------------------------------------------------------
+# Radial geometry about the centre
+# --------------------------------------------------------------------------
+
+
+def _middle(shape):
+    return ((shape[0] - 1) / 2, (shape[1] - 1) / 2)
+
+
+def radius_map(shape, center=None):
+    """Distance of every pixel from the centre.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Image shape ``(rows, cols)``.
+    center : (float, float), optional
+        Centre ``(row, col)`` in pixels; default the image middle
+        ``((rows - 1) / 2, (cols - 1) / 2)``.
+
+    Returns
+    -------
+    ndarray, shape (rows, cols)
+        ``r = sqrt((row - c_row)^2 + (col - c_col)^2)`` in pixels.
+    """
+    if center is None:
+        center = _middle(shape)
+    rows = np.arange(shape[0], dtype=np.float64) - float(center[0])
+    cols = np.arange(shape[1], dtype=np.float64) - float(center[1])
+    return np.hypot(rows[:, None], cols[None, :])
+
+
+def inscribed_radius(shape, center=None) -> float:
+    """Radius of the largest circle about ``center`` inside the image.
+
+    Every radius up to this one is sampled over all angles, so a rotated
+    copy of a pattern is compared over the same support.
+
+    Parameters
+    ----------
+    shape : (int, int)
+    center : (float, float), optional
+        ``(row, col)``; default the image middle.
+
+    Returns
+    -------
+    float
+        ``min(c_row, c_col, rows - 1 - c_row, cols - 1 - c_col)`` pixels.
+    """
+    if center is None:
+        center = _middle(shape)
+    c_row, c_col = float(center[0]), float(center[1])
+    return float(min(c_row, c_col, shape[0] - 1 - c_row, shape[1] - 1 - c_col))
+
+
+_ROUNDING = {"floor": np.floor, "nearest": np.rint}
+
+
+def radial_profile(
+    images,
+    center=None,
+    *,
+    mask=None,
+    n_bins=None,
+    rounding="floor",
+    return_counts=False,
+):
+    """Azimuthal mean of images in rings of one pixel width.
+
+    Pixel ``(row, col)`` falls in bin ``b = floor(r)`` (``rounding="floor"``,
+    ``b <= r < b + 1``) or ``b = rint(r)`` (``"nearest"``,
+    ``b - 1/2 <= r < b + 1/2``), ``r`` its distance from the centre
+    (:func:`radius_map`). The profile of bin ``b`` is
+
+    ``p_b = sum_{pixels in b, not masked} x / n_b``,
+
+    ``n_b`` the number of unmasked pixels in the bin (``p_b = 0`` where
+    ``n_b = 0``).
+
+    Parameters
+    ----------
+    images : array_like, shape (rows, cols) or (n, rows, cols)
+    center : (float, float), optional
+        Centre ``(row, col)`` in pixels; default the image middle.
+    mask : bool array, shape (rows, cols), optional
+        ``True`` marks excluded pixels.
+    n_bins : int, optional
+        Number of bins (radii ``0 ... n_bins - 1``); pixels beyond are left
+        out. Default: up to the farthest pixel.
+    rounding : {"floor", "nearest"}, default "floor"
+    return_counts : bool, default False
+        Also return ``n_b``.
+
+    Returns
+    -------
+    profile : ndarray, shape (n_bins,) or (n, n_bins)
+    counts : ndarray of int, shape (n_bins,)
+        Only with ``return_counts=True``.
+    """
+    images, single = _image_stack(images, "radial_profile", np.float64)
+    if rounding not in _ROUNDING:
+        raise ValueError(f"rounding must be 'floor' or 'nearest', got {rounding!r}")
+    shape = images.shape[1:]
+    bins = _ROUNDING[rounding](radius_map(shape, center)).astype(np.int64)
+    if n_bins is None:
+        n_bins = int(bins.max()) + 1
+    keep = bins < n_bins
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != shape:
+            raise ValueError(f"mask shape {mask.shape} != image shape {shape}")
+        keep &= ~mask
+    index = bins[keep]
+    counts = np.bincount(index, minlength=n_bins)
+    sums = np.stack([np.bincount(index, image[keep], n_bins) for image in images])
+    profile = sums / np.maximum(counts, 1)
+    if single:
+        profile = profile[0]
+    return (profile, counts) if return_counts else profile
+
+
+def masked_disc_radius(mask, center) -> float:
+    """Radius of the largest disc about ``center`` that ``mask`` covers.
+
+    Parameters
+    ----------
+    mask : bool array, shape (rows, cols) or None
+        ``True`` marks excluded pixels (e.g. a masked direct beam).
+    center : (float, float)
+        ``(row, col)`` in pixels.
+
+    Returns
+    -------
+    float
+        The distance from the centre to the nearest unmasked pixel when every
+        pixel within 1 px of the centre is masked, else 0 (also for no mask).
+    """
+    if mask is None:
+        return 0.0
+    mask = np.asarray(mask, dtype=bool)
+    radius = radius_map(mask.shape, center)
+    if not mask[radius <= 1.0].all() or mask.all():
+        return 0.0
+    return float(radius[~mask].min())
+
+
+def direct_beam_radius(patterns, center, r_max) -> float:
+    """Radius of a bright direct beam that the patterns share.
+
+    The patterns are normalised to unit L1 norm and their absolute values
+    summed; in the radial profile (:func:`radial_profile`, bins of 1 px up to
+    ``r_max``) of that sum, a central peak (in bin 0 or 1) standing at least
+    3 times above the median level ``m`` is a direct beam. Its half-width at
+    half-maximum ``h`` is the first radius where the profile drops below
+    ``m + (peak - m) / 2``; the beam radius is ``2.5 h`` (about 3 sigma of
+    a Gaussian), at most ``r_max / 3``.
+
+    Parameters
+    ----------
+    patterns : array_like, shape (k, rows, cols)
+    center : (float, float)
+        ``(row, col)`` in pixels.
+    r_max : float
+        Largest radius considered, pixels.
+
+    Returns
+    -------
+    float
+        The radius in pixels, 0 when no such peak is found.
+    """
+    patterns = np.asarray(patterns, dtype=np.float64)
+    norms = np.maximum(np.abs(patterns).sum(axis=(1, 2)), 1e-300)
+    total = np.abs(patterns / norms[:, None, None]).sum(axis=0)
+    farthest = np.floor(radius_map(total.shape, center).max())
+    n_bins = int(min(r_max, farthest)) + 1
+    profile = radial_profile(total, center, n_bins=n_bins)
+    base = float(np.median(profile))
+    peak = float(profile[:2].max())
+    if n_bins < 4 or peak <= 3 * max(base, 1e-300) or profile.argmax() > 1:
+        return 0.0
+    below = np.flatnonzero(profile - base < 0.5 * (peak - base))
+    if below.size == 0:
+        return 0.0
+    return float(min(2.5 * below[0], r_max / 3))

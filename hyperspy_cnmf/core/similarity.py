@@ -16,24 +16,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from .polar import polar_operator
+from .polar import inscribed_radius, polar_operator
 
 __all__ = ["cosine_similarity", "diffraction_similarity", "polar_stack"]
 
 
-def _check_patterns(patterns, *, need_2d):
+def _check_patterns(patterns, *, need_2d, at_least=2, name="patterns"):
     """Validate a ``(k, ...)`` stack of patterns; return it as a float array."""
     patterns = np.asarray(patterns)
     if patterns.dtype.kind not in "biuf":
         raise ValueError(
-            f"patterns have dtype {patterns.dtype}; pass real intensities "
+            f"{name} have dtype {patterns.dtype}; pass real intensities "
             "(complex data: take the modulus first)"
         )
     patterns = patterns.astype(np.float64, copy=False)
     if patterns.ndim < 2:
         raise ValueError(
-            f"patterns must be a stack (k, ...) of at least 2 patterns, got "
-            f"shape {patterns.shape}; stack them along the first axis"
+            f"{name} must be a stack (k, ...) of at least {at_least} pattern"
+            f"{'s' if at_least > 1 else ''}, got shape {patterns.shape}; stack "
+            "them along the first axis"
         )
     if need_2d and patterns.ndim != 3:
         raise ValueError(
@@ -42,51 +43,67 @@ def _check_patterns(patterns, *, need_2d):
             "(rows, cols) diffraction pattern (HyperSpy: s.fold() or "
             "components.data)"
         )
-    if patterns.shape[0] < 2:
+    if patterns.shape[0] < at_least:
         raise ValueError(
-            f"need at least 2 patterns to compare, got {patterns.shape[0]}; "
-            "factorize with more components or skip the similarity step"
+            f"need at least {at_least} {name} to compare, got "
+            f"{patterns.shape[0]}; factorize with more components or skip the "
+            "similarity step"
         )
     if not np.isfinite(patterns).all():
         raise ValueError(
-            "patterns contain NaN or infinite values; replace them (e.g. "
+            f"{name} contain NaN or infinite values; replace them (e.g. "
             "np.nan_to_num) or exclude those pixels with mask="
         )
     return patterns
 
 
-def _normalised_gram(vectors):
-    """Gram matrix of ``(k, n)`` vectors divided by their norms (0 for null)."""
+def _unit_rows(vectors):
+    """Rows of ``(k, n)`` vectors divided by their L2 norms (null rows: 0)."""
     norms = np.linalg.norm(vectors, axis=1)
-    safe = np.where(norms > 0, norms, 1.0)
-    unit = vectors / safe[:, None]
-    gram = unit @ unit.T
-    np.clip(gram, -1.0, 1.0, out=gram)
-    np.fill_diagonal(gram, 1.0)
-    return gram
+    return vectors / np.where(norms > 0, norms, 1.0)[:, None]
 
 
-def cosine_similarity(patterns):
+def cosine_similarity(patterns, other=None):
     """Cosine similarity between every pair of patterns (eq. 9).
+
+    ``S_ij = <w_i, w_j> / (|w_i| |w_j|)`` of the flattened patterns.
 
     Parameters
     ----------
     patterns : array_like, shape (k, ...)
         ``k`` patterns of any shape; each is flattened.
+    other : array_like, shape (m, ...), optional
+        Compare ``patterns`` with these (same number of values per pattern)
+        instead of with themselves.
 
     Returns
     -------
-    ndarray, shape (k, k)
-        ``<w_i, w_j> / (|w_i| |w_j|)``; symmetric, diagonal exactly 1. An
-        all-zero pattern has similarity 0 to every other pattern.
+    ndarray, shape (k, k) or (k, m)
+        Values in ``[-1, 1]``. A pair involving an all-zero pattern scores 0.
+        Without ``other`` the matrix is symmetric with a diagonal of exactly
+        1.
 
     Raises
     ------
     ValueError
-        Fewer than 2 patterns, or NaN/inf values.
+        NaN/inf values, patterns of different lengths, or (without
+        ``other``) fewer than 2 patterns.
     """
-    patterns = _check_patterns(patterns, need_2d=False)
-    return _normalised_gram(patterns.reshape(patterns.shape[0], -1))
+    if other is None:
+        patterns = _check_patterns(patterns, need_2d=False)
+        unit = _unit_rows(patterns.reshape(patterns.shape[0], -1))
+        gram = unit @ unit.T
+        np.fill_diagonal(gram, 1.0)
+    else:
+        a = _check_patterns(patterns, need_2d=False, at_least=1)
+        b = _check_patterns(other, need_2d=False, at_least=1, name="other")
+        a, b = a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1)
+        if a.shape[1] != b.shape[1]:
+            raise ValueError(
+                f"the patterns differ in length: {a.shape[1]} and {b.shape[1]} values"
+            )
+        gram = _unit_rows(a) @ _unit_rows(b).T
+    return np.clip(gram, -1.0, 1.0, out=gram)
 
 
 def polar_stack(patterns, center=None, mask=None, n_azimuthal=360, r_min=0, r_max=None):
@@ -105,14 +122,8 @@ def polar_stack(patterns, center=None, mask=None, n_azimuthal=360, r_min=0, r_ma
     valid : ndarray of bool, shape (n_radial, n_azimuthal)
     """
     shape = patterns.shape[1:]
-    if center is None:
-        center = ((shape[0] - 1) / 2, (shape[1] - 1) / 2)
     if r_max is None:
-        # largest full circle inside the image: every radius covers all angles,
-        # so a rotated copy is compared over the same support
-        r_max = min(
-            center[0], center[1], shape[0] - 1 - center[0], shape[1] - 1 - center[1]
-        )
+        r_max = inscribed_radius(shape, center)
     if mask is not None and np.shape(mask) != shape:
         raise ValueError(
             f"mask has shape {np.shape(mask)} but the patterns are {shape}; "
@@ -244,17 +255,13 @@ def _azimuthal_correlation(polar):
     ``c[i, j, s] = sum P_i(r, phi) P_j(r, phi - s) / (|P_i| |P_j|)``.
     """
     k, _, n_az = polar.shape
-    norms = np.sqrt(np.einsum("krf,krf->k", polar, polar))
-    safe = np.where(norms > 0, norms, 1.0)
-    spectra = np.fft.rfft(polar / safe[:, None, None], axis=2)  # (k, n_r, n_f)
+    unit = _unit_rows(polar.reshape(k, -1)).reshape(polar.shape)
+    spectra = np.fft.rfft(unit, axis=2)  # (k, n_r, n_f)
     spectra = np.ascontiguousarray(spectra.transpose(2, 0, 1))  # (n_f, k, n_r)
     # cross-spectra summed over radii: one (k, n_r) @ (n_r, k) per frequency
     cross = spectra @ spectra.conj().transpose(0, 2, 1)  # (n_f, k, k)
     corr = np.fft.irfft(cross, n=n_az, axis=0)  # (n_az, k, k)
-    corr = corr.transpose(1, 2, 0)
-    corr[norms == 0] = 0.0
-    corr[:, norms == 0] = 0.0
-    return corr
+    return corr.transpose(1, 2, 0)
 
 
 def _peaks(corr, *, refine):

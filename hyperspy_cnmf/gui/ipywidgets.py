@@ -10,55 +10,30 @@ and every field is linked both ways to its trait with ``link_traits.link``.
 
 from __future__ import annotations
 
-import functools
 import html
 
 try:
     import ipywidgets
+    from hyperspy_gui_ipywidgets.utils import add_display_arg, labelme
     from link_traits import link
 except ImportError as error:  # pragma: no cover - exercised without the extras
     raise ImportError(
-        "The ipywidgets form of hyperspy_cnmf needs ipywidgets and link_traits: "
-        "pip install 'hyperspy_cnmf[gui]'"
+        "The ipywidgets form of hyperspy_cnmf needs ipywidgets, link_traits and "
+        "hyperspy_gui_ipywidgets: pip install 'hyperspy_cnmf[gui]'"
     ) from error
 
 from .parameters import SMOOTHING_OPTIONS
 
 __all__ = ["constrained_nmf_ipy"]
 
-_ROW = ipywidgets.Layout(
-    display="flex", flex_flow="row", justify_content="space-between"
-)
-
-
-def add_display_arg(f):
-    """Add ``display`` to a widget function, as ``hyperspy_gui_ipywidgets`` does.
-
-    With ``display=True`` (default) the returned ``"widget"`` is displayed
-    and nothing is returned; with ``display=False`` the dictionary is
-    returned.
-    """
-
-    @functools.wraps(f)
-    def wrapper(*args, **kwargs):
-        display = kwargs.pop("display", True)
-        wdict = f(*args, **kwargs)
-        if display:
-            import IPython.display
-
-            IPython.display.display(wdict["widget"])
-            return None
-        return wdict
-
-    return wrapper
-
 
 def _labelme(label, widget, tooltip=""):
-    label = ipywidgets.Label(label, layout=ipywidgets.Layout(width="auto"))
+    """A labelled row (``hyperspy_gui_ipywidgets.utils.labelme``) with a tooltip."""
+    row = labelme(label, widget)
     if tooltip:
-        label.tooltip = tooltip
+        row.children[0].tooltip = tooltip
         widget.tooltip = tooltip
-    return ipywidgets.HBox([label, widget], layout=_ROW)
+    return row
 
 
 def _seed_to_text(value):

@@ -6,11 +6,15 @@
   on ``1 - diffraction similarity`` with the merged, rotation-corrected
   diffraction of each cluster as an image inset, Fig. 9c-d.
 
-Both take a signal on which :func:`hyperspy_cnmf.cluster_components` has run
-(or plain arrays) and return a :class:`matplotlib.figure.Figure` built
+Both take arrays (or a :class:`~hyperspy_cnmf.ComponentClusters` result,
+which carries them) and return a :class:`matplotlib.figure.Figure` built
 without pyplot: nothing is shown and no pyplot state is left behind (in
 Jupyter the returned figure displays itself; elsewhere call
-``fig.savefig(...)``).
+``fig.savefig(...)``). For a signal after ``s.cluster_components()`` use
+``s.plot_component_clusters()`` or :func:`hyperspy_cnmf.signals.clustering.
+plot_dendrogram` / :func:`~hyperspy_cnmf.signals.clustering.
+plot_similarity_matrices`, which gather the arrays from the signal and call
+these functions.
 """
 
 from __future__ import annotations
@@ -26,8 +30,13 @@ def _figure(figsize):
     return Figure(figsize=figsize, layout="constrained")
 
 
-def _is_signal(obj):
-    return hasattr(obj, "axes_manager") and hasattr(obj, "learning_results")
+def _refuse_signal(obj, name):
+    if hasattr(obj, "axes_manager"):
+        raise TypeError(
+            f"hyperspy_cnmf.plotting.clustering.{name} takes arrays; for a signal "
+            f"after s.cluster_components() call s.plot_component_clusters() or "
+            f"hyperspy_cnmf.signals.clustering.{name}(s)"
+        )
 
 
 def plot_similarity_matrices(
@@ -46,10 +55,10 @@ def plot_similarity_matrices(
 
     Parameters
     ----------
-    source : BaseSignal or (ndarray, ndarray), optional
-        A signal after ``s.cluster_components()`` (its stored
-        ``cnmf_cluster_cosine_similarity`` and ``cnmf_cluster_similarity``
-        are shown), or a pair ``(cosine, diffraction)`` of ``(k, k)`` arrays.
+    source : (ndarray, ndarray) or ComponentClusters, optional
+        A pair ``(cosine, diffraction)`` of ``(k, k)`` arrays, or a
+        clustering result with ``cosine_similarity`` and ``similarity``
+        attributes (:class:`~hyperspy_cnmf.ComponentClusters`).
     cosine, diffraction : ndarray, shape (k, k), optional
         The matrices, instead of ``source``.
     labels : sequence of str, optional
@@ -69,28 +78,27 @@ def plot_similarity_matrices(
 
     Raises
     ------
-    RuntimeError
-        A signal without a stored clustering.
+    TypeError
+        A signal (use ``s.plot_component_clusters()``) or a bad ``source``.
     ValueError
         Matrices missing, not square or of different sizes.
     """
-    if _is_signal(source):
-        from ..signals.clustering import cluster_results
-
-        result = cluster_results(source, check_current=False)
-        cosine, diffraction = result.cosine_similarity, result.similarity
+    _refuse_signal(source, "plot_similarity_matrices")
+    if hasattr(source, "cosine_similarity") and hasattr(source, "similarity"):
+        cosine, diffraction = source.cosine_similarity, source.similarity
     elif source is not None:
         try:
             cosine, diffraction = source
         except (TypeError, ValueError):
             raise TypeError(
-                "source must be a signal after s.cluster_components() or a pair "
-                "(cosine, diffraction) of (k, k) arrays"
+                "source must be a pair (cosine, diffraction) of (k, k) arrays or "
+                "a ComponentClusters result"
             ) from None
     if cosine is None or diffraction is None:
         raise ValueError(
-            "give a signal after s.cluster_components(), or both cosine= and "
-            "diffraction= similarity matrices"
+            "give both cosine= and diffraction= similarity matrices (or, for a "
+            "signal after s.cluster_components(), call "
+            "s.plot_component_clusters())"
         )
     cosine = np.asarray(cosine, dtype=float)
     diffraction = np.asarray(diffraction, dtype=float)
@@ -166,22 +174,23 @@ def plot_dendrogram(
 
     Parameters
     ----------
-    source : BaseSignal, optional
-        A signal after ``s.cluster_components()``: the stored linkage,
-        labels and cut are used and the merged patterns are computed with
-        :func:`hyperspy_cnmf.get_cluster_components`.
+    source : ComponentClusters, optional
+        A clustering result (:class:`~hyperspy_cnmf.ComponentClusters`):
+        its ``linkage``, ``labels`` and ``params["cut_height"]`` are used
+        unless given.
     linkage : ndarray, shape (k - 1, 4), optional
-        Instead of ``source``: a SciPy linkage matrix.
+        A SciPy linkage matrix.
     labels : array_like of int, shape (k,), optional
         Cluster of each component (0-based), for the insets.
     patterns : ndarray, shape (c, rows, cols), optional
-        One image per cluster, for the insets.
+        One image per cluster (e.g. the merged diffractions of
+        :func:`~hyperspy_cnmf.core.clustering.merge_components`), for the
+        insets.
     cut_height : float, optional
         Dendrogram cut (``1 - similarity``); the links below it are coloured
         per cluster and a dashed line is drawn.
     insets : bool, default True
-        Draw the cluster patterns (needs ``patterns`` and ``labels`` with
-        arrays).
+        Draw the cluster patterns (needs ``patterns`` and ``labels``).
     inset_height : float, default 0.28
         Inset height as a fraction of the axes height.
     cmap : str, default "inferno"
@@ -199,28 +208,32 @@ def plot_dendrogram(
     matplotlib.figure.Figure
         The dendrogram axes plus one inset axes per cluster (in
         ``fig.axes[0].child_axes``).
+
+    Raises
+    ------
+    TypeError
+        A signal (use ``s.plot_component_clusters()``) or a bad ``source``.
+    ValueError
+        No linkage, or not one pattern per cluster.
     """
     from matplotlib.transforms import blended_transform_factory
     from scipy.cluster import hierarchy
 
-    if _is_signal(source):
-        from ..signals.clustering import cluster_results, merged_arrays
-
-        result = cluster_results(source)
-        linkage, labels = result.linkage, result.labels
+    _refuse_signal(source, "plot_dendrogram")
+    if source is not None:
+        if not (hasattr(source, "linkage") and hasattr(source, "labels")):
+            raise TypeError(
+                "source must be a ComponentClusters result; pass arrays with "
+                "linkage=, labels=, patterns="
+            )
+        linkage = source.linkage if linkage is None else linkage
+        labels = source.labels if labels is None else labels
         if cut_height is None:
-            cut_height = result.params.get("cut_height")
-        if insets and patterns is None:
-            patterns = merged_arrays(source).patterns
-    elif source is not None:
-        raise TypeError(
-            "source must be a signal after s.cluster_components(); pass arrays "
-            "with linkage=, labels=, patterns="
-        )
+            cut_height = getattr(source, "params", {}).get("cut_height")
     if linkage is None:
         raise ValueError(
-            "give a signal after s.cluster_components(), or linkage= (a SciPy "
-            "linkage matrix)"
+            "give linkage= (a SciPy linkage matrix), or, for a signal after "
+            "s.cluster_components(), call s.plot_component_clusters()"
         )
     linkage = np.asarray(linkage, dtype=float)
     k = linkage.shape[0] + 1

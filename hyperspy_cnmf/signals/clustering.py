@@ -42,12 +42,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.clustering import (
-    DEFAULT_DISTANCE_THRESHOLD,
+    AUTO_THRESHOLD_RANGE,
+    auto_cut_height,
     cluster_patterns,
+    cut_height,
     merge_components,
 )
+from ..core.polar import direct_beam_radius, inscribed_radius, masked_disc_radius
 from ..core.similarity import cosine_similarity, diffraction_similarity
-from .geometry import axis_info, beam_center, check_center, signal_mask_array
+from .geometry import (
+    array_shapes,
+    axis_info,
+    beam_center,
+    check_center,
+    pyxem_mask,
+    signal_mask_array,
+)
 
 __all__ = [
     "AUTO_THRESHOLD_RANGE",
@@ -55,20 +65,18 @@ __all__ = [
     "ComponentClusters",
     "cluster_components",
     "cluster_results",
+    "clear_cluster_results",
     "get_cluster_components",
     "install",
     "is_installed",
+    "merged_arrays",
+    "plot_dendrogram",
+    "plot_similarity_matrices",
     "uninstall",
 ]
 
 PREFIX = "cnmf_cluster_"
 _KEYS = ("labels", "linkage", "similarity", "cosine_similarity", "rotation", "params")
-
-#: Range of the automatic dendrogram cut (``distance_threshold="auto"``), in
-#: units of ``1 - similarity``: components joined below 0.05 (similarity
-#: >= 0.95, e.g. rotated copies of one pattern) are always merged, those
-#: joined above 0.3 (similarity < 0.7, the core's fixed default) never are.
-AUTO_THRESHOLD_RANGE = (0.05, DEFAULT_DISTANCE_THRESHOLD)
 
 _MARK = "_hyperspy_cnmf_method"
 
@@ -150,11 +158,6 @@ def _check_2d(signal, what="component clustering"):
         )
 
 
-def _shapes(signal):
-    am = signal.axes_manager
-    return tuple(am.navigation_shape[::-1]), tuple(am.signal_shape[::-1])
-
-
 def _stored_mask(learning_results, shape, name):
     mask = getattr(learning_results, name, None)
     if mask is None:
@@ -163,18 +166,6 @@ def _stored_mask(learning_results, shape, name):
     if mask.size != int(np.prod(shape)):
         return None
     return mask.reshape(shape)
-
-
-def _pyxem_signal_mask(signal, sig_shape):
-    mask = signal.metadata.get_item("General.mask", None)
-    if mask is None:
-        return None
-    if hasattr(mask, "axes_manager"):
-        mask = mask.data
-    mask = np.asarray(mask)
-    if mask.dtype == object or mask.shape != sig_shape:
-        return None
-    return mask.astype(bool)
 
 
 def _combine(*masks):
@@ -216,10 +207,31 @@ def _check_decomposition(signal, min_components=2):
     return factors, loadings
 
 
-def _expand(values, keep, n_total):
+def _all_rows(signal, values, shape, space):
+    """Factors (``space="signal"``) or loadings (``"navigation"``) with one row
+    per pixel / position: rows left out by the decomposition's stored mask
+    come back as NaN. Returns the values and the stored mask (or None)."""
+    stored = _stored_mask(signal.learning_results, shape, f"{space}_mask")
+    n_total = int(np.prod(shape))
+    if values.shape[0] == n_total:
+        return values, stored
+    if stored is None or values.shape[0] != int((~stored).sum()):
+        what, rows = (
+            ("factors", "pixels")
+            if space == "signal"
+            else (
+                "loadings",
+                "positions",
+            )
+        )
+        raise ValueError(
+            f"the {what} have {values.shape[0]} rows but the signal has "
+            f"{n_total} {rows} {shape}; the decomposition does not belong to "
+            "this signal's current shape: re-run s.decomposition(...)"
+        )
     out = np.full((n_total, values.shape[1]), np.nan)
-    out[keep] = values
-    return out
+    out[~stored.ravel()] = values
+    return out, stored
 
 
 def _component_patterns(signal, signal_mask=None):
@@ -231,21 +243,10 @@ def _component_patterns(signal, signal_mask=None):
     _check_2d(signal)
     factors, _ = _check_decomposition(signal)
     k = factors.shape[1]
-    _, sig_shape = _shapes(signal)
-    n_sig = int(np.prod(sig_shape))
-    lr = signal.learning_results
-    stored = _stored_mask(lr, sig_shape, "signal_mask")
-    if factors.shape[0] != n_sig:
-        if stored is not None and factors.shape[0] == int((~stored).sum()):
-            factors = _expand(factors.astype(np.float64), ~stored.ravel(), n_sig)
-        else:
-            raise ValueError(
-                f"the factors have {factors.shape[0]} rows but the signal has "
-                f"{n_sig} pixels {sig_shape}; the decomposition does not belong "
-                "to this signal's current shape: re-run s.decomposition(...)"
-            )
+    _, sig_shape = array_shapes(signal)
+    factors, stored = _all_rows(signal, factors, sig_shape, "signal")
     user = None if signal_mask is None else signal_mask_array(signal, signal_mask)
-    mask = _combine(stored, _pyxem_signal_mask(signal, sig_shape), user)
+    mask = _combine(stored, pyxem_mask(signal), user)
     patterns = np.array(factors, dtype=np.float64).T.reshape((k, *sig_shape))
     bad = ~np.isfinite(patterns)
     if mask is not None:
@@ -270,18 +271,8 @@ def _component_maps(signal):
     """The loadings as ``(k, *nav_shape)`` maps (NaN -> 0) and the NaN positions."""
     _, loadings = _check_decomposition(signal)
     k = loadings.shape[1]
-    nav_shape, _ = _shapes(signal)
-    n_nav = int(np.prod(nav_shape))
-    lr = signal.learning_results
-    stored = _stored_mask(lr, nav_shape, "navigation_mask")
-    if loadings.shape[0] != n_nav:
-        if stored is not None and loadings.shape[0] == int((~stored).sum()):
-            loadings = _expand(loadings.astype(np.float64), ~stored.ravel(), n_nav)
-        else:
-            raise ValueError(
-                f"the loadings have {loadings.shape[0]} rows but the signal has "
-                f"{n_nav} positions {nav_shape}: re-run s.decomposition(...)"
-            )
+    nav_shape, _ = array_shapes(signal)
+    loadings, _ = _all_rows(signal, loadings, nav_shape, "navigation")
     maps = np.array(loadings, dtype=np.float64).T.reshape((k, *nav_shape))
     missing = ~np.isfinite(maps).any(axis=0)
     if not np.isfinite(maps[:, ~missing]).all():
@@ -300,9 +291,9 @@ def _fingerprint(signal):
     return [int(factors.shape[1]), float(weights @ finite.sum(axis=1))]
 
 
-def _center(signal, center):
+def _resolve_center(signal, center):
     """Beam centre (row, col) px: argument > the decomposition's > calibrated."""
-    _, sig_shape = _shapes(signal)
+    _, sig_shape = array_shapes(signal)
     if center is None:
         stored = getattr(signal.learning_results, "cnmf_center", None)
         if stored is not None and np.size(stored) == 2:
@@ -335,50 +326,9 @@ def _pixel_scale(signal):
     return float(scales.mean()), row_axis.units
 
 
-def _masked_disc_radius(mask, center):
-    """Radius (px) of the largest disc about ``center`` that ``mask`` covers."""
-    if mask is None:
-        return 0.0
-    rows, cols = np.indices(mask.shape)
-    radius = np.hypot(rows - center[0], cols - center[1])
-    if not mask[radius <= 1.0].all():
-        return 0.0
-    return float(radius[~mask].min())
-
-
-def _direct_beam_radius(patterns, center, r_max):
-    """Radius (px) of a bright, unmasked direct beam common to the patterns.
-
-    The azimuthal mean of the normalised patterns is searched for a central
-    peak standing at least 3 times above the median level; the radius is
-    2.5 times its half-width at half-maximum (about 3 sigma of a Gaussian).
-    0 when no such peak is found.
-    """
-    total = (
-        patterns / np.maximum(np.abs(patterns).sum(axis=(1, 2)), 1e-300)[:, None, None]
-    )
-    total = np.abs(total).sum(axis=0)
-    rows, cols = np.indices(total.shape)
-    radius = np.hypot(rows - center[0], cols - center[1])
-    bins = np.floor(radius).astype(int)
-    n_bins = int(min(r_max, bins.max())) + 1
-    inside = bins < n_bins
-    counts = np.bincount(bins[inside], minlength=n_bins)
-    profile = np.bincount(bins[inside], total[inside], minlength=n_bins)
-    profile = profile / np.maximum(counts, 1)
-    base = float(np.median(profile))
-    peak = float(profile[:2].max())
-    if n_bins < 4 or peak <= 3 * max(base, 1e-300) or profile.argmax() > 1:
-        return 0.0
-    below = np.flatnonzero(profile - base < 0.5 * (peak - base))
-    if below.size == 0:
-        return 0.0
-    return float(min(2.5 * below[0], r_max / 3))
-
-
 def _radial_range(signal, patterns, mask, center, r_min, r_max, radius_units):
     """Resolve ``r_min`` / ``r_max`` to pixels; say where ``r_min`` came from."""
-    _, sig_shape = _shapes(signal)
+    _, sig_shape = array_shapes(signal)
     if radius_units not in ("px", "calibrated"):
         raise ValueError(
             f"radius_units must be 'px' or 'calibrated', got {radius_units!r}"
@@ -386,11 +336,8 @@ def _radial_range(signal, patterns, mask, center, r_min, r_max, radius_units):
     scale = 1.0
     if radius_units == "calibrated":
         scale, _ = _pixel_scale(signal)
-    fit = min(
-        center[0], center[1], sig_shape[0] - 1 - center[0], sig_shape[1] - 1 - center[1]
-    )
     if r_max is None:
-        r_max_px = float(fit)
+        r_max_px = inscribed_radius(sig_shape, center)
     else:
         r_max_px = float(r_max) / scale
     if not r_max_px > 0:
@@ -399,10 +346,10 @@ def _radial_range(signal, patterns, mask, center, r_min, r_max, radius_units):
             "pattern edge or r_max is not positive: calibrate the centre"
         )
     if r_min is None or (isinstance(r_min, str) and r_min == "auto"):
-        disc = _masked_disc_radius(mask, center)
+        disc = masked_disc_radius(mask, center)
         if disc > 0:
             return disc, r_max_px, "signal mask"
-        beam = _direct_beam_radius(patterns, center, r_max_px)
+        beam = direct_beam_radius(patterns, center, r_max_px)
         if beam > 0:
             return beam, r_max_px, "direct beam"
         return 0.0, r_max_px, "none"
@@ -414,26 +361,6 @@ def _radial_range(signal, patterns, mask, center, r_min, r_max, radius_units):
             f"r_min = {r_min_px:.3g} px must lie in [0, r_max = {r_max_px:.3g} px)"
         )
     return r_min_px, r_max_px, "argument"
-
-
-def _auto_cut(linkage, low, high):
-    """Cut height in the largest gap between merge heights inside ``[low, high]``."""
-    heights = np.sort(linkage[:, 2])
-    points = np.concatenate(
-        ([low], heights[(heights > low) & (heights < high)], [high])
-    )
-    gaps = np.diff(points)
-    i = int(np.argmax(gaps))
-    return float(0.5 * (points[i] + points[i + 1]))
-
-
-def _cut_height(linkage, n_clusters):
-    """A height between the merges that leave ``n_clusters`` clusters."""
-    heights = linkage[:, 2]
-    k = heights.size + 1
-    below = heights[k - 1 - n_clusters] if n_clusters < k else 0.0
-    above = heights[k - n_clusters] if n_clusters > 1 else below + 0.1
-    return float(0.5 * (below + above))
 
 
 # --------------------------------------------------------------------------
@@ -559,7 +486,7 @@ def cluster_components(
         raise ValueError(
             f"distance_threshold must be a number or 'auto', got {distance_threshold!r}"
         )
-    center = _center(signal, center)
+    center = _resolve_center(signal, center)
     r_min_px, r_max_px, r_min_source = _radial_range(
         signal, patterns, mask, center, r_min, r_max, radius_units
     )
@@ -576,7 +503,7 @@ def cluster_components(
     cosine = cosine_similarity(patterns if mask is None else patterns[:, ~mask])
     if auto:
         probe = cluster_patterns(similarity, n_clusters=k, method=method)
-        distance_threshold = _auto_cut(probe.linkage, *AUTO_THRESHOLD_RANGE)
+        distance_threshold = auto_cut_height(probe.linkage, *AUTO_THRESHOLD_RANGE)
     clustering = cluster_patterns(
         similarity,
         n_clusters=n_clusters,
@@ -584,7 +511,7 @@ def cluster_components(
         method=method,
     )
     if n_clusters is not None:
-        cut = _cut_height(clustering.linkage, int(clustering.labels.max()) + 1)
+        cut = cut_height(clustering.linkage, int(clustering.labels.max()) + 1)
     else:
         cut = float(distance_threshold)
     params = {
@@ -818,20 +745,90 @@ def _map_signal(signal, maps):
 # --------------------------------------------------------------------------
 
 
+def _is_signal(obj):
+    return hasattr(obj, "axes_manager") and hasattr(obj, "learning_results")
+
+
+def plot_similarity_matrices(source=None, **kwargs):
+    """Cosine and diffraction similarity matrices of the clustering (Fig. 9a-b).
+
+    The signal-side front of
+    :func:`hyperspy_cnmf.plotting.clustering.plot_similarity_matrices`: for a
+    signal after ``s.cluster_components()`` the stored
+    ``cnmf_cluster_cosine_similarity`` and ``cnmf_cluster_similarity`` are
+    shown; anything else is passed on unchanged.
+
+    Parameters
+    ----------
+    source : BaseSignal, (ndarray, ndarray) or ComponentClusters, optional
+    **kwargs
+        See :func:`hyperspy_cnmf.plotting.clustering.plot_similarity_matrices`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    RuntimeError
+        A signal without a stored clustering.
+    """
+    from ..plotting import clustering as plots
+
+    if _is_signal(source):
+        source = cluster_results(source, check_current=False)
+    return plots.plot_similarity_matrices(source, **kwargs)
+
+
+def plot_dendrogram(source=None, *, weights=None, **kwargs):
+    """Dendrogram of the component clustering with merged diffraction insets.
+
+    The signal-side front of
+    :func:`hyperspy_cnmf.plotting.clustering.plot_dendrogram` (Fig. 9c-d):
+    for a signal after ``s.cluster_components()`` the stored linkage, labels
+    and cut are used and the inset patterns are the merged cluster
+    diffractions (:func:`get_cluster_components`); anything else is passed
+    on unchanged.
+
+    Parameters
+    ----------
+    source : BaseSignal or ComponentClusters, optional
+    weights : {"l2", "sum"} or array_like, optional
+        Component weights of the merged insets (:func:`merged_arrays`).
+    **kwargs
+        See :func:`hyperspy_cnmf.plotting.clustering.plot_dendrogram`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    RuntimeError
+        A signal without a stored (or with a stale) clustering.
+    """
+    from ..plotting import clustering as plots
+
+    if _is_signal(source):
+        signal, source = source, cluster_results(source)
+        if kwargs.get("insets", True) and kwargs.get("patterns") is None:
+            kwargs["patterns"] = merged_arrays(signal, weights=weights).patterns
+    return plots.plot_dendrogram(source, **kwargs)
+
+
 def _plot_component_clusters(self, **kwargs):
     """Similarity matrices and dendrogram of the component clustering.
 
-    Runs :func:`hyperspy_cnmf.plot_similarity_matrices` and
-    :func:`hyperspy_cnmf.plot_dendrogram` on this signal after
-    ``s.cluster_components()``; keyword arguments go to ``plot_dendrogram``.
+    Runs :func:`~hyperspy_cnmf.signals.clustering.plot_similarity_matrices`
+    and :func:`~hyperspy_cnmf.signals.clustering.plot_dendrogram` on this
+    signal after ``s.cluster_components()``; keyword arguments go to
+    ``plot_dendrogram``.
 
     Returns
     -------
     (matplotlib.figure.Figure, matplotlib.figure.Figure)
         The similarity figure and the dendrogram figure.
     """
-    from ..plotting.clustering import plot_dendrogram, plot_similarity_matrices
-
     return plot_similarity_matrices(self), plot_dendrogram(self, **kwargs)
 
 

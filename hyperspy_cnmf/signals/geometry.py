@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 
+from ..core.backend import to_host
 from ..core.geometry import AxisInfo, Geometry
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "beam_center",
     "check_signal",
     "navigation_mask_array",
+    "pyxem_mask",
     "signal_geometry",
     "signal_mask_array",
 ]
@@ -92,13 +94,39 @@ def axis_info(axis) -> AxisInfo:
     )
 
 
-def beam_center(signal) -> tuple[float, float]:
+def beam_center(signal, *, strict=True) -> tuple[float, float] | None:
     """Calibrated beam centre ``(row, col)`` in detector pixels.
 
-    pyxem stores the centre in the signal axes: the pixel whose calibrated
-    value is zero, ``-offset / scale`` per axis.
+    The one reader of the beam centre. pyxem stores the centre in the signal
+    axes: the pixel whose calibrated value is zero, ``-offset / scale`` per
+    axis (``pyxem.utils.calibration.Calibration.center``, which lists it in
+    HyperSpy's ``(x, y)`` order; this function returns array order).
+
+    Parameters
+    ----------
+    signal : hyperspy.signal.BaseSignal
+    strict : bool, default True
+        Raise a ValueError for a signal without two uniform signal axes;
+        with ``False`` return None instead.
+
+    Returns
+    -------
+    (float, float) or None
     """
-    row_axis, col_axis = (axis_info(a) for a in signal.axes_manager.signal_axes[::-1])
+    axes = signal.axes_manager.signal_axes[::-1]
+    try:
+        if len(axes) != 2:
+            raise ValueError(
+                "a beam centre needs 2 signal axes (diffraction patterns); this "
+                f"{type(signal).__name__} has {len(axes)}"
+            )
+        row_axis, col_axis = (axis_info(a) for a in axes)
+        if row_axis.scale == 0 or col_axis.scale == 0:
+            raise ValueError("a signal axis has scale 0; calibrate it first")
+    except ValueError:
+        if strict:
+            raise
+        return None
     return (-row_axis.offset / row_axis.scale, -col_axis.offset / col_axis.scale)
 
 
@@ -133,9 +161,7 @@ def _mask_data(mask):
     """A mask's values as a numpy bool array (BaseSignal, dask or numpy)."""
     if hasattr(mask, "axes_manager"):  # a BaseSignal: its data is in array order
         mask = mask.data
-    if type(mask).__module__.startswith("dask"):
-        mask = mask.compute()
-    return np.asarray(mask, dtype=bool)
+    return to_host(mask).astype(bool, copy=False)
 
 
 def _mask_array(mask, shape, natural_shape, what):
@@ -165,6 +191,34 @@ def _mask_array(mask, shape, natural_shape, what):
             "to keep"
         )
     return values
+
+
+def pyxem_mask(signal) -> np.ndarray | None:
+    """pyxem's calibration mask (``s.calibration.mask``), if usable.
+
+    The one reader of ``metadata.General.mask``: a BaseSignal (its data) or
+    an array of the signal shape in array order; ``True`` = excluded.
+
+    Returns
+    -------
+    ndarray of bool, shape ``signal_shape`` (array order), or None
+        None when there is no mask, or (with a UserWarning) when it is not a
+        boolean array of the signal shape.
+    """
+    mask = signal.metadata.get_item("General.mask", None)
+    if mask is None:
+        return None
+    _, sig_shape = array_shapes(signal)
+    values = to_host(mask.data if hasattr(mask, "axes_manager") else mask)
+    if values.dtype.kind not in "biuf" or values.shape != sig_shape:
+        warnings.warn(
+            "ignoring metadata.General.mask (pyxem's s.calibration.mask): it is "
+            f"not a boolean array of the signal shape {sig_shape}",
+            UserWarning,
+            stacklevel=3,
+        )
+        return None
+    return values.astype(bool)
 
 
 def signal_mask_array(signal, mask) -> np.ndarray | None:

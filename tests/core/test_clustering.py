@@ -4,8 +4,11 @@ import numpy as np
 import pytest
 
 from hyperspy_cnmf.core.clustering import (
+    AUTO_THRESHOLD_RANGE,
     DEFAULT_DISTANCE_THRESHOLD,
+    auto_cut_height,
     cluster_patterns,
+    cut_height,
     merge_components,
     similarity_to_distance,
 )
@@ -250,3 +253,43 @@ def test_merge_bad_input():
     bad[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         merge_components(bad, maps, [0, 0, 1], rot)
+
+
+def _linkage(heights):
+    """A chain linkage whose merges happen at ``heights`` (sorted)."""
+    k = len(heights) + 1
+    rows, current = [], 0
+    for i, h in enumerate(heights):
+        rows.append([current, i + 1, h, i + 2])
+        current = k + i
+    return np.array(rows, dtype=float)
+
+
+def test_auto_cut_height_in_largest_gap():
+    linkage = _linkage([0.01, 0.08, 0.1, 0.25, 0.6])
+    # points 0.05 | 0.08 0.1 0.25 | 0.3: widest gap 0.1 -> 0.25
+    assert auto_cut_height(linkage) == pytest.approx(0.175)
+    assert auto_cut_height(linkage, 0.0, 0.7) == pytest.approx(0.425)  # 0.25-0.6
+    # no merge inside the range: the middle of the range
+    assert auto_cut_height(_linkage([0.01, 0.9])) == pytest.approx(
+        np.mean(AUTO_THRESHOLD_RANGE)
+    )
+    with pytest.raises(ValueError, match="low < high"):
+        auto_cut_height(linkage, 0.3, 0.1)
+    with pytest.raises(ValueError, match="linkage matrix"):
+        auto_cut_height(np.ones((3, 3)))
+
+
+def test_cut_height_leaves_the_requested_clusters():
+    from scipy.cluster import hierarchy
+
+    heights = [0.1, 0.2, 0.4, 0.8]
+    linkage = _linkage(heights)
+    assert cut_height(linkage, 5) == pytest.approx(0.05)
+    assert cut_height(linkage, 3) == pytest.approx(0.3)
+    assert cut_height(linkage, 1) == pytest.approx(0.85)
+    for n in range(1, 6):
+        labels = hierarchy.fcluster(linkage, cut_height(linkage, n), "distance")
+        assert labels.max() == n
+    with pytest.raises(ValueError, match="n_clusters"):
+        cut_height(linkage, 6)

@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from hyperspy_cnmf.core.polar import polar_operator, rotate_images
+from hyperspy_cnmf.core.polar import (
+    direct_beam_radius,
+    inscribed_radius,
+    masked_disc_radius,
+    polar_operator,
+    radial_profile,
+    radius_map,
+    rotate_images,
+)
 
 SHAPE = (96, 96)
 CENTER = (47.5, 47.5)
@@ -100,3 +108,71 @@ def test_rotate_bad_input():
         rotate_images(np.zeros((3, 10, 10)), [1.0, 2.0])
     with pytest.raises(ValueError, match=r"\(rows, cols\)"):
         rotate_images(np.zeros(10), 1.0)
+
+
+# -- radial geometry -------------------------------------------------------
+
+
+def test_radius_map_and_inscribed_radius():
+    r = radius_map((3, 4), center=(1, 0))
+    assert r[1, 0] == 0 and r[0, 0] == 1 and r[1, 3] == 3
+    assert r[2, 3] == pytest.approx(np.sqrt(10))
+    np.testing.assert_array_equal(radius_map((5, 5)), radius_map((5, 5), (2, 2)))
+    assert inscribed_radius((10, 20)) == 4.5
+    assert inscribed_radius((10, 20), (3, 12)) == 3
+
+
+def test_radial_profile_hand_computed():
+    image = np.arange(9.0).reshape(3, 3)
+    # floor rounding about the middle: r = 0 | 1 (edges) | sqrt(2) (corners)
+    profile, counts = radial_profile(image, return_counts=True)
+    np.testing.assert_array_equal(counts, [1, 8])
+    np.testing.assert_allclose(profile, [4.0, 4.0])
+    # nearest rounding separates edges (r = 1) from corners (rint(1.41) = 1)
+    profile = radial_profile(image, center=(0, 0), rounding="nearest")
+    # r: 0 | 1, 1 | 1.41 -> 1 | 2, 2 | 2.24 -> 2 (x2) | 2.83 -> 3
+    np.testing.assert_allclose(profile, [0.0, (1 + 3 + 4) / 3, (2 + 6 + 5 + 7) / 4, 8])
+    # a mask and a bin limit leave pixels out; empty bins are 0
+    mask = np.zeros((3, 3), bool)
+    mask[0, 1] = mask[1, 0] = mask[0, 0] = True
+    profile, counts = radial_profile(
+        image, (0, 0), mask=mask, n_bins=2, return_counts=True
+    )
+    np.testing.assert_array_equal(counts, [0, 1])
+    np.testing.assert_allclose(profile, [0.0, 4.0])
+
+
+def test_radial_profile_of_a_stack_and_a_ring():
+    rows, cols = np.indices((41, 41))
+    ring = np.exp(-((np.hypot(rows - 20, cols - 20) - 12) ** 2) / 2)
+    stack = np.stack([ring, 2 * ring])
+    profiles = radial_profile(stack)
+    assert profiles.shape == (2, 29)
+    np.testing.assert_allclose(profiles[1], 2 * profiles[0])
+    assert np.argmax(profiles[0]) in (11, 12)
+    with pytest.raises(ValueError, match="rounding"):
+        radial_profile(ring, rounding="ceil")
+    with pytest.raises(ValueError, match="mask shape"):
+        radial_profile(ring, mask=np.zeros((3, 3), bool))
+    with pytest.raises(ValueError, match="stack"):
+        radial_profile(np.ones(5))
+
+
+def test_masked_disc_radius():
+    r = radius_map((21, 21), (10, 10))
+    assert masked_disc_radius(None, (10, 10)) == 0
+    assert masked_disc_radius(r <= 3, (10, 10)) == pytest.approx(np.hypot(3, 1))
+    # a mask that does not cover the centre is not a beam stop
+    assert masked_disc_radius((r > 2) & (r <= 5), (10, 10)) == 0
+    assert masked_disc_radius(np.ones((21, 21), bool), (10, 10)) == 0
+
+
+def test_direct_beam_radius():
+    r = radius_map((41, 41), (20, 20))
+    lattice = _spots((41, 41), (20, 20), sigma=1.0)
+    beam = 50 * np.exp(-(r**2) / (2 * 1.5**2))
+    patterns = np.stack([lattice + beam, lattice.T + beam])
+    radius = direct_beam_radius(patterns, (20, 20), 20)
+    assert 2.0 < radius < 8.0  # about 2.5 x HWHM (1.18 sigma = 1.8 px)
+    assert direct_beam_radius(np.stack([lattice, lattice.T]), (20, 20), 20) == 0
+    assert direct_beam_radius(patterns, (20, 20), 2) == 0  # too few bins

@@ -185,3 +185,16 @@ def test_bad_options():
 def test_cosine_similarity_bad_input(patterns, match):
     with pytest.raises(ValueError, match=match):
         cosine_similarity(patterns)
+
+
+def test_cosine_similarity_between_two_sets():
+    a = np.array([[1.0, 0, 0], [0, 0, 0], [1, 1, 0]])
+    b = np.array([[2.0, 0, 0], [0, 3, 0]])
+    expected = [[1, 0], [0, 0], [1 / np.sqrt(2), 1 / np.sqrt(2)]]
+    np.testing.assert_allclose(cosine_similarity(a, b), expected)
+    # one pattern is enough with a second set; the pair form agrees
+    np.testing.assert_allclose(cosine_similarity(a[:1], a), cosine_similarity(a)[:1])
+    with pytest.raises(ValueError, match="length"):
+        cosine_similarity(a, np.ones((2, 4)))
+    with pytest.raises(ValueError, match="other contain NaN"):
+        cosine_similarity(a, np.full((2, 3), np.nan))

@@ -1,6 +1,8 @@
 """Figures of the component clustering (Fig. 9a-d)."""
 
+import ast
 import io
+from pathlib import Path
 
 import matplotlib
 
@@ -11,10 +13,12 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import hyperspy_cnmf  # noqa: E402
+from hyperspy_cnmf.plotting import clustering as plots  # noqa: E402
 from hyperspy_cnmf.plotting.clustering import (  # noqa: E402
     plot_dendrogram,
     plot_similarity_matrices,
 )
+from hyperspy_cnmf.signals import clustering as sc  # noqa: E402
 
 from ..signals.test_clustering_signals import make_signal, ring, three_patterns  # noqa: E402
 
@@ -34,7 +38,7 @@ def _renders(fig):
 
 
 def test_similarity_matrices_from_signal(clustered):
-    fig = plot_similarity_matrices(clustered)
+    fig = sc.plot_similarity_matrices(clustered)
     assert isinstance(fig, Figure)
     # two matrices + two colorbars
     assert len(fig.axes) == 4
@@ -67,11 +71,44 @@ def test_similarity_matrices_from_arrays():
         plot_similarity_matrices(cosine=a, diffraction=a[:3, :3])
     with pytest.raises(ValueError, match="cosine="):
         plot_similarity_matrices()
+    with pytest.raises(TypeError, match="pair"):
+        plot_similarity_matrices(3.0)
+
+
+def test_plots_from_a_clustering_result(clustered):
+    result = sc.cluster_results(clustered)
+    fig = plot_similarity_matrices(result)
+    np.testing.assert_array_equal(
+        fig.axes[0].images[0].get_array(), result.cosine_similarity
+    )
+    fig = plot_dendrogram(result)  # no patterns: no insets, but the cut line
+    ax = fig.axes[0]
+    assert not ax.child_axes
+    assert any(line.get_linestyle() == "--" for line in ax.get_lines())
+    patterns = sc.merged_arrays(clustered).patterns
+    assert len(plot_dendrogram(result, patterns=patterns).axes[0].child_axes) == 3
+
+
+def test_array_plots_refuse_a_signal(clustered):
+    with pytest.raises(TypeError, match="plot_component_clusters"):
+        plot_similarity_matrices(clustered)
+    with pytest.raises(TypeError, match="plot_component_clusters"):
+        plot_dendrogram(clustered)
+
+
+def test_plotting_does_not_import_the_adapter():
+    """Surfaces sit above the adapter: plotting takes arrays, no signals import."""
+    folder = Path(plots.__file__).parent
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                module = "." * node.level + (node.module or "")
+                assert "signals" not in module.split("."), (path.name, module)
 
 
 def test_dendrogram_with_insets(clustered):
     result = hyperspy_cnmf.signals.clustering.cluster_results(clustered)
-    fig = plot_dendrogram(clustered)
+    fig = sc.plot_dendrogram(clustered)
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     insets = ax.child_axes
@@ -97,7 +134,7 @@ def test_dendrogram_from_arrays_and_without_insets(clustered):
         linkage=result.linkage, labels=result.labels, patterns=patterns
     )
     assert len(fig.axes[0].child_axes) == 3
-    fig = plot_dendrogram(clustered, insets=False)
+    fig = sc.plot_dendrogram(clustered, insets=False)
     assert not fig.axes[0].child_axes
     with pytest.raises(ValueError, match="one image per cluster"):
         plot_dendrogram(
@@ -110,18 +147,30 @@ def test_dendrogram_from_arrays_and_without_insets(clustered):
 def test_into_given_axes(clustered):
     fig = Figure()
     ax = fig.add_subplot()
-    assert plot_dendrogram(clustered, ax=ax) is fig
+    assert sc.plot_dendrogram(clustered, ax=ax) is fig
 
 
 def test_signal_method(clustered):
     similarity, dendrogram = clustered.plot_component_clusters()
     assert len(similarity.axes) == 4
     assert len(dendrogram.axes[0].child_axes) == 3
+    _, dendrogram = clustered.plot_component_clusters(weights="sum", cmap="gray")
+    assert dendrogram.axes[0].child_axes[0].images[0].get_cmap().name == "gray"
+
+
+def test_signal_side_functions_pass_arrays_through(clustered):
+    result = sc.cluster_results(clustered)
+    a = result.similarity
+    assert len(sc.plot_similarity_matrices((a, a)).axes) == 4
+    fig = sc.plot_dendrogram(linkage=result.linkage)
+    assert len(fig.axes) == 1 and not fig.axes[0].child_axes
 
 
 def test_plots_before_clustering():
     s = make_signal(three_patterns())
     with pytest.raises(RuntimeError, match="cluster_components"):
-        plot_similarity_matrices(s)
+        sc.plot_similarity_matrices(s)
     with pytest.raises(RuntimeError, match="cluster_components"):
-        plot_dendrogram(s)
+        sc.plot_dendrogram(s)
+    with pytest.raises(RuntimeError, match="cluster_components"):
+        s.plot_component_clusters()
