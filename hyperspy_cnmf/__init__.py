@@ -8,12 +8,18 @@ Importing this package enables, on HyperSpy and pyxem signals:
   ``s.plot_component_clusters()`` after any decomposition.
 
 The numerical core (:mod:`hyperspy_cnmf.core`) imports no HyperSpy and works
-on bare numpy, cupy or dask matrices; :class:`ConstrainedNMF` is its
-scikit-learn estimator.
+on bare numpy, cupy or dask matrices, also where HyperSpy, pyxem and
+rosettasciio are not installed (then only the core names are exported);
+:class:`ConstrainedNMF` is its scikit-learn estimator, and
+``s.decomposition(algorithm=ConstrainedNMF(k, ...))`` the route that needs no
+patching at all.
 """
+
+import importlib.util as _importlib_util
 
 from .core import (
     AxisInfo,
+    Backend,
     ConstrainedNMF,
     Constraint,
     ConstraintContext,
@@ -23,27 +29,16 @@ from .core import (
     NonNegativity,
     RadialContinuity,
     constrained_nmf,
+    get_backend,
 )
 from .core.clustering import cluster_patterns, merge_components
 from .core.similarity import cosine_similarity, diffraction_similarity
-from .plotting.clustering import plot_dendrogram, plot_similarity_matrices
-from .signals import decomposition, signal_geometry
-from .signals.clustering import (
-    ComponentClusters,
-    cluster_components,
-    get_cluster_components,
-)
-from .signals.clustering import install as _install_clustering
-from .signals.dispatch import install as _install_dispatch
 
 __version__ = "0.1.0.dev0"
 
-_install_dispatch()
-_install_clustering()
-
 __all__ = [
     "AxisInfo",
-    "ComponentClusters",
+    "Backend",
     "ConstrainedNMF",
     "Constraint",
     "ConstraintContext",
@@ -52,15 +47,34 @@ __all__ = [
     "Geometry",
     "NonNegativity",
     "RadialContinuity",
-    "cluster_components",
     "cluster_patterns",
     "constrained_nmf",
     "cosine_similarity",
-    "decomposition",
     "diffraction_similarity",
-    "get_cluster_components",
+    "get_backend",
     "merge_components",
-    "plot_dendrogram",
-    "plot_similarity_matrices",
-    "signal_geometry",
 ]
+
+# The core needs only numpy, scipy and scikit-learn; the signal layer and the
+# algorithm name need HyperSpy, and are enabled only where it is installed.
+if _importlib_util.find_spec("hyperspy") is not None:
+    from .signals import decomposition, signal_geometry
+    from .signals.clustering import (
+        ComponentClusters,
+        cluster_components,
+        get_cluster_components,
+        plot_dendrogram,
+        plot_similarity_matrices,
+    )
+    from .signals.install import install_signal_methods as _install_signal_methods
+
+    _install_signal_methods()
+    __all__ += [
+        "ComponentClusters",
+        "cluster_components",
+        "decomposition",
+        "get_cluster_components",
+        "plot_dendrogram",
+        "plot_similarity_matrices",
+        "signal_geometry",
+    ]

@@ -40,9 +40,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .core import ConvergenceWarning, constrained_nmf
 from .core.constraints import GaussianSmoothing, RadialContinuity
 from .core.geometry import Geometry
-from .core.solver import constrained_nmf
+from .core.similarity import cosine_similarity
 from .scoring import match_components, resolution_cutoff, score_decomposition
 
 __all__ = [
@@ -370,8 +371,6 @@ def _run_hyperspy_nmf(X, k, *, signal, random_state, sklearn_max_iter, **_):
 def _run_ours(X, k, *, method, geometry, settings, show_progressbar, info, **_):
     import warnings
 
-    from .core.solver import ConvergenceWarning
-
     factor_c, loading_c, solver = _OURS[method]
     with warnings.catch_warnings():
         # Reported in the result instead: hitting max_iter before tol, and
@@ -406,7 +405,7 @@ def _run_ours(X, k, *, method, geometry, settings, show_progressbar, info, **_):
 def _display_order(factors, maps, truth):
     """Flip PCA signs, then put matched components first (in truth order)."""
     true_patterns = truth["true_patterns"]
-    sim = _cosines(factors, true_patterns)
+    sim = cosine_similarity(factors, true_patterns)
     best = np.take_along_axis(sim, np.argmax(np.abs(sim), axis=1)[:, None], 1)[:, 0]
     sign = np.where(best < 0, -1.0, 1.0)
     factors = factors * sign[:, None, None]
@@ -418,16 +417,6 @@ def _display_order(factors, maps, truth):
     rest.sort(key=lambda i: -norms[i])
     order = np.asarray(matched + rest, dtype=np.int64)
     return factors[order], maps[order]
-
-
-def _cosines(a, b):
-    a = a.reshape(a.shape[0], -1)
-    b = b.reshape(b.shape[0], -1)
-    na = np.linalg.norm(a, axis=1)
-    nb = np.linalg.norm(b, axis=1)
-    return (a / np.where(na > 0, na, 1)[:, None]) @ (
-        b / np.where(nb > 0, nb, 1)[:, None]
-    ).T
 
 
 def _default_cutoff(scan_step):
@@ -445,15 +434,11 @@ def compare_methods(
     methods: Sequence[str] = DEFAULT_METHODS,
     *,
     truth=None,
-    n_init: int = 5,
-    max_iter: int = 300,
-    tol: float = 1e-5,
-    compression="auto",
-    n_exact_iter: int = 10,
     sklearn_max_iter: int = 300,
     random_state=0,
     cutoff: float | None = None,
     progress: bool = True,
+    **settings,
 ) -> Comparison:
     """Run PCA, primitive NMFs and the constrained NMFs on the same data.
 
@@ -472,12 +457,10 @@ def compare_methods(
         ``true_patterns`` ``(m, rows, cols)``, ``true_maps`` ``(m, nav_rows,
         nav_cols)`` and optionally ``spot_masks``, ``center``,
         ``component_names``; default from ``data``.
-    n_init, max_iter, tol, compression, n_exact_iter
-        For our solvers (:func:`hyperspy_cnmf.constrained_nmf`); the paper
-        uses 10 restarts of 500 iterations without ``tol`` or compression.
     sklearn_max_iter : int
         ``max_iter`` of scikit-learn's (and HyperSpy's) NMF.
     random_state : int or None
+        Seed of every method.
     cutoff : float, optional
         Resolution limit in cycles per scan pixel; default
         :func:`~hyperspy_cnmf.scoring.resolution_cutoff` of the paper's 2 nm
@@ -485,6 +468,13 @@ def compare_methods(
         0.33.
     progress : bool
         Print a line per method and show the solver's progress bar.
+    **settings
+        Settings of our solvers, passed through to
+        :class:`~hyperspy_cnmf.core.ConstrainedNMF` (``n_init``,
+        ``max_iter``, ``tol``, ``compression``, ``n_exact_iter``); default
+        the estimator's, the paper's protocol (10 restarts of 500
+        iterations). :data:`FULL_SETTINGS` and :data:`QUICK_SETTINGS` are
+        the shorter protocols :func:`reproduce` uses.
 
     Returns
     -------
@@ -498,14 +488,7 @@ def compare_methods(
     X, geometry, truth, scan_step, signal = _prepare(data, truth)
     k = int(n_components)
     cutoff = _default_cutoff(scan_step) if cutoff is None else float(cutoff)
-    settings = {
-        "n_init": n_init,
-        "max_iter": max_iter,
-        "tol": tol,
-        "compression": compression,
-        "n_exact_iter": n_exact_iter,
-        "random_state": random_state,
-    }
+    settings = {**settings, "random_state": random_state}
     runners = {"pca": _run_pca, "sklearn_nmf": _run_sklearn}
     runners["hyperspy_nmf"] = _run_hyperspy_nmf
     results = {}

@@ -2,12 +2,15 @@
 
 * :mod:`.solver` - the constrained ALS / MU loop with batched restarts
 * :mod:`.estimator` - :class:`ConstrainedNMF`, the scikit-learn estimator
+  (every setting declared once, here), and :func:`constrained_nmf`
+* :mod:`.backend` - numpy or cupy, resolved once per fit
 * :mod:`.constraints` - the constraint protocol and the built-in constraints
 * :mod:`.polar` - polar resampling about a beam centre (sparse, built once)
 * :mod:`.geometry` - shapes, calibrated axes, centre and masks of the data
 * :mod:`.data` - the data matrix as products (numpy, cupy, dask, sketch)
 """
 
+from .backend import Backend, get_backend
 from .constraints import (
     Constraint,
     GaussianSmoothing,
@@ -16,13 +19,14 @@ from .constraints import (
     paper_factor_constraints,
     paper_loading_constraints,
 )
-from .estimator import ConstrainedNMF, nonnegative_loadings
+from .estimator import ConstrainedNMF, constrained_nmf, nonnegative_loadings
 from .geometry import AxisInfo, ConstraintContext, Geometry
 from .polar import PolarOperator, polar_operator
-from .solver import ConvergenceWarning, NMFResult, constrained_nmf
+from .solver import ConvergenceWarning, NMFResult
 
 __all__ = [
     "AxisInfo",
+    "Backend",
     "ConstrainedNMF",
     "Constraint",
     "ConstraintContext",
@@ -34,6 +38,7 @@ __all__ = [
     "PolarOperator",
     "RadialContinuity",
     "constrained_nmf",
+    "get_backend",
     "nonnegative_loadings",
     "paper_factor_constraints",
     "paper_loading_constraints",

@@ -4,9 +4,11 @@ A constraint is any callable ``constraint(images, context) -> images``:
 
 * ``images`` has shape ``(n_images, *context.shape)``: the diffraction
   patterns (factors) or the maps (loadings) refolded to their 2D shape, with
-  excluded pixels set to zero; the array module is ``context.xp``;
+  excluded pixels set to zero, on the fit's backend (numpy or cupy);
 * ``context`` is a :class:`~hyperspy_cnmf.core.geometry.ConstraintContext`
-  (shape, calibrated axes, beam centre, mask, iteration, a per-fit cache);
+  (shape, calibrated axes, beam centre, mask, iteration, a per-fit cache,
+  and ``context.backend`` with the array module ``xp`` and its ``ndimage``
+  and ``sparse`` modules: a constraint written against them runs on both);
 * it returns an array of the same shape, without modifying its input.
 
 The built-in constraints below are written exactly the way a user would
@@ -19,7 +21,7 @@ example, a constraint that zeroes everything beyond a calibrated radius::
 
         def __call__(self, images, context):
             (row_axis, col_axis) = context.axes
-            xp = context.xp
+            xp = context.backend.xp
             ky = xp.asarray(row_axis.offset + row_axis.scale * np.arange(row_axis.size))
             kx = xp.asarray(col_axis.offset + col_axis.scale * np.arange(col_axis.size))
             keep = ky[:, None] ** 2 + kx[None, :] ** 2 <= self.k_max**2
@@ -32,7 +34,6 @@ import inspect
 import math
 
 import numpy as np
-from scipy import ndimage
 
 from .geometry import ConstraintContext, to_pixels
 from .polar import polar_operator
@@ -172,11 +173,6 @@ class RadialContinuity(Constraint):
             mean = mean * xp.asarray(op.radii >= self.r_min, dtype=mean.dtype)[:, None]
         return mean
 
-    def baseline(self, images, context):
-        """Per-radius baseline ``(n, n_radial)`` with bright outliers excluded."""
-        op, _, samples, radial_sum, spread = self._samples(images, context)
-        return self._baseline(samples, radial_sum, spread, op, context.xp).T
-
     def __call__(self, images, context):
         if self.outlier_factor <= 1:
             raise ValueError(
@@ -278,11 +274,11 @@ class GaussianSmoothing(Constraint):
         return kernels
 
     def __call__(self, images, context):
-        xp = context.xp
+        xp = context.backend.xp
         kernels = context.cached(
             ("GaussianSmoothing", repr(self)), lambda: self.kernels(context)
         )
-        convolve = _convolve1d_for(xp)
+        convolve = context.backend.ndimage.convolve1d
         weight = None
         if context.mask is not None:
             weight = xp.asarray(~context.mask, dtype=images.dtype)
@@ -299,14 +295,6 @@ class GaussianSmoothing(Constraint):
         if weight is not None:
             out = out * weight
         return out
-
-
-def _convolve1d_for(xp):
-    if xp is np:
-        return ndimage.convolve1d
-    import cupyx.scipy.ndimage as xndimage  # only reached with cupy inputs
-
-    return xndimage.convolve1d
 
 
 def paper_factor_constraints() -> list:

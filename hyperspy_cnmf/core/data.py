@@ -12,20 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["array_module", "DenseData", "DaskData", "SketchedData", "as_data", "sketch"]
+from .backend import get_backend, is_dask
 
-
-def _is_dask(X) -> bool:
-    return type(X).__module__.startswith("dask.")
-
-
-def array_module(X):
-    """numpy, or cupy for cupy arrays (without importing cupy otherwise)."""
-    if type(X).__module__.startswith("cupy"):
-        import cupy
-
-        return cupy
-    return np
+__all__ = ["DenseData", "DaskData", "SketchedData", "as_data", "sketch"]
 
 
 def _squared_sum(a, xp):
@@ -39,7 +28,8 @@ class DenseData:
 
     def __init__(self, X, block_rows=1024):
         self.X = X
-        self.xp = array_module(X)
+        self.backend = get_backend(X)
+        self.xp = self.backend.xp
         self.shape = X.shape
         self.dtype = X.dtype
         self.block_rows = block_rows
@@ -66,24 +56,27 @@ class DenseData:
 
 
 class DaskData:
-    """A dask data matrix: each product is one pass over the blocks."""
+    """A dask data matrix: each product is one pass over the blocks.
 
-    xp = np
+    The products come back in memory on the backend of the blocks.
+    """
 
     def __init__(self, X):
         import dask.array as da
 
         self._da = da
         self.X = X
+        self.backend = get_backend(X)
+        self.xp = self.backend.xp
         self.shape = X.shape
         self.dtype = X.dtype
         self.squared_norm = float(da.sum(X.astype(np.float64) ** 2).compute())
 
     def XtL(self, L):
-        return np.asarray(self._da.dot(self.X.T, L).compute())
+        return self.xp.asarray(self._da.dot(self.X.T, L).compute())
 
     def XF(self, F):
-        return np.asarray(self._da.dot(self.X, F).compute())
+        return self.xp.asarray(self._da.dot(self.X, F).compute())
 
     def residual_squared(self, L, F):
         r = self.X - self._da.dot(
@@ -99,17 +92,14 @@ class SketchedData:
     sketch are ``||X - P Z||^2 + ||P Z - L F^T||^2``, an honest estimate.
     """
 
-    def __init__(self, P, Z, squared_norm, xp=np):
+    def __init__(self, P, Z, squared_norm, backend):
         self.P = P
         self.Z = Z
-        self.xp = xp
+        self.backend = backend
+        self.xp = backend.xp
         self.shape = (P.shape[0], Z.shape[1])
         self.dtype = Z.dtype
         self.squared_norm = float(squared_norm)
-
-    @property
-    def rank(self) -> int:
-        return self.P.shape[1]
 
     def XtL(self, L):
         return self.Z.T @ (self.P.T @ L)
@@ -120,7 +110,7 @@ class SketchedData:
 
 def as_data(X):
     """Wrap a validated matrix in the matching data class."""
-    if _is_dask(X):
+    if is_dask(X):
         return DaskData(X)
     return DenseData(X)
 
@@ -155,4 +145,4 @@ def sketch(data, rank, rng, n_power_iter=2):
     P = _orthonormal(data.XF(xp.asarray(omega)), xp)
     for _ in range(n_power_iter):
         P = _orthonormal(data.XF(_orthonormal(data.XtL(P), xp)), xp)
-    return SketchedData(P, data.XtL(P).T, data.squared_norm, xp=xp)
+    return SketchedData(P, data.XtL(P).T, data.squared_norm, data.backend)

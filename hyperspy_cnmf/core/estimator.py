@@ -1,4 +1,11 @@
-"""scikit-learn estimator around :func:`~hyperspy_cnmf.core.solver.constrained_nmf`."""
+"""The scikit-learn estimator :class:`ConstrainedNMF` and its function form.
+
+Every setting of the fit is declared once, as a parameter of
+:class:`ConstrainedNMF` (default, validation rule, documentation).
+:func:`constrained_nmf` and the HyperSpy adapter take the same names as
+keyword arguments and pass them through; the solver reads them from the
+estimator.
+"""
 
 from __future__ import annotations
 
@@ -13,21 +20,21 @@ from sklearn.base import (
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .backend import get_backend, is_dask
 from .constraints import paper_factor_constraints, paper_loading_constraints
-from .data import _is_dask, array_module
 from .geometry import Geometry
-from .solver import SOLVERS, constrained_nmf
+from .solver import SOLVERS, NMFResult, solve
+from .validation import check_constraints, check_data
 
-__all__ = ["ConstrainedNMF", "nonnegative_loadings"]
+__all__ = ["ConstrainedNMF", "constrained_nmf", "nonnegative_loadings"]
 
 
-def _constraint_list(value, default_factory, geometry):
-    """Resolve ``"auto"``: the paper's constraints when 2D geometry is known."""
-    if isinstance(value, str):  # "auto"
-        if geometry is None:
-            return []
-        return default_factory()
-    return value
+def resolve_constraints(value, default_factory, geometry, name):
+    """The constraint list a fit runs: ``"auto"`` gives ``default_factory()``
+    when ``geometry`` is known (the paper's constraints), none otherwise."""
+    if isinstance(value, str):  # "auto", validated by the estimator
+        return [] if geometry is None else default_factory()
+    return check_constraints(value, name)
 
 
 def nonnegative_loadings(X, factors, n_iter=200, tol=1e-6):
@@ -37,7 +44,7 @@ def nonnegative_loadings(X, factors, n_iter=200, tol=1e-6):
     descent (HALS), started from the clipped unconstrained solution. One pass
     over ``X``.
     """
-    xp = array_module(factors)
+    xp = get_backend(factors).xp
     G = factors.T @ factors
     XF = X @ factors
     diag = xp.maximum(xp.diagonal(G), xp.finfo(G.dtype).tiny)
@@ -154,8 +161,8 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
-        "factor_constraints": [StrOptions({"auto"}), list, tuple, callable, None],
-        "loading_constraints": [StrOptions({"auto"}), list, tuple, callable, None],
+        "factor_constraints": [StrOptions({"auto"}), list, tuple, callable],
+        "loading_constraints": [StrOptions({"auto"}), list, tuple, callable],
         "geometry": [Geometry, None],
         "solver": [StrOptions(set(SOLVERS))],
         "n_init": [Interval(Integral, 1, None, closed="left")],
@@ -207,43 +214,44 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return tags
 
     def _validate_input(self, X, reset):
-        if _is_dask(X) or array_module(X) is not np:
+        if is_dask(X) or get_backend(X).name != "numpy":
             if reset:
                 self.n_features_in_ = X.shape[1]
-            return X
-        return validate_data(
+            return check_data(X)
+        # Numbers keep their dtype here (check_data converts integer counts
+        # compactly); NaN/inf pass on to check_data, whose messages name the fix.
+        kind = getattr(getattr(X, "dtype", None), "kind", None)
+        X = validate_data(
             self,
             X,
-            dtype=[np.float64, np.float32],
+            dtype=None if kind in ("i", "u", "b", "f") else [np.float64, np.float32],
             reset=reset,
             ensure_min_features=2 if reset else 1,
+            ensure_all_finite=False,
         )
+        return check_data(X)
 
     def fit_transform(self, X, y=None):
         """Fit and return the maps (n_samples, n_components)."""
+        return self._fit(X).loadings
+
+    def _fit(self, X) -> NMFResult:
+        """Validate, run the solver, set the learned attributes."""
         self._validate_params()
         X = self._validate_input(X, reset=True)
-        factor_constraints = _constraint_list(
-            self.factor_constraints, paper_factor_constraints, self._image_geometry()
+        factor_constraints = resolve_constraints(
+            self.factor_constraints,
+            paper_factor_constraints,
+            self._image_geometry(),
+            "factor_constraints",
         )
-        loading_constraints = _constraint_list(
-            self.loading_constraints, paper_loading_constraints, self.geometry
+        loading_constraints = resolve_constraints(
+            self.loading_constraints,
+            paper_loading_constraints,
+            self.geometry,
+            "loading_constraints",
         )
-        result = constrained_nmf(
-            X,
-            self.n_components,
-            factor_constraints=factor_constraints,
-            loading_constraints=loading_constraints,
-            geometry=self.geometry,
-            solver=self.solver,
-            n_init=self.n_init,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            compression=self.compression,
-            n_exact_iter=self.n_exact_iter,
-            random_state=self.random_state,
-            show_progressbar=self.show_progressbar,
-        )
+        result = solve(X, self, factor_constraints, loading_constraints)
         n_entries = X.shape[0] * X.shape[1]
         self.components_ = result.factors.T
         self.n_components_ = self.components_.shape[0]
@@ -259,7 +267,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.compression_rank_ = result.compression_rank
         self.factor_constraints_ = factor_constraints
         self.loading_constraints_ = loading_constraints
-        return result.loadings
+        return result
 
     def _image_geometry(self):
         """The geometry when the signal is 2D images, else None."""
@@ -281,7 +289,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         check_is_fitted(self)
         X = self._validate_input(X, reset=False)
         factors = self.components_.T
-        if _is_dask(X):
+        if is_dask(X):
             X = X.compute()
         return nonnegative_loadings(X.astype(factors.dtype, copy=False), factors)
 
@@ -289,3 +297,34 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """Data from maps: ``X @ components_``."""
         check_is_fitted(self)
         return X @ self.components_
+
+
+def constrained_nmf(X, n_components, **params) -> NMFResult:
+    """Function form of :class:`ConstrainedNMF`: fit ``X`` and return the result.
+
+    Parameters
+    ----------
+    X : array-like, shape (n_nav, n_sig)
+        Nonnegative data (numpy, cupy or dask), one row per probe position.
+    n_components : int
+    **params
+        Any parameter of :class:`ConstrainedNMF` (``factor_constraints``,
+        ``geometry``, ``n_init``, ``max_iter``, ``tol``, ``compression``,
+        ...), with the same defaults and checks.
+
+    Returns
+    -------
+    NMFResult
+        ``factors`` (n_sig, k), ``loadings`` (n_nav, k), ``mse``, ``history``
+        and the other fields documented there.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspy_cnmf.core import constrained_nmf
+    >>> X = np.random.default_rng(0).uniform(size=(30, 20))
+    >>> result = constrained_nmf(X, 3, n_init=2, max_iter=50, random_state=0)
+    >>> result.factors.shape, result.loadings.shape
+    ((20, 3), (30, 3))
+    """
+    return ConstrainedNMF(n_components, **params)._fit(X)

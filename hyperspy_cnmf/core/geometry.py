@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from .backend import NUMPY, Backend
+
 __all__ = ["AxisInfo", "Geometry", "ConstraintContext", "to_pixels"]
 
 # Length units that calibrations use, in metres. Reciprocal units are not
@@ -191,7 +193,7 @@ class Geometry:
         """Geometry of a bare matrix: 1D signal and 1D navigation."""
         return cls(signal_shape=(n_signal,), navigation_shape=(n_navigation,))
 
-    def context(self, role: str, xp=np) -> ConstraintContext:
+    def context(self, role: str, backend: Backend = NUMPY) -> ConstraintContext:
         """The context handed to constraints on ``"factors"`` or ``"loadings"``."""
         if role == "factors":
             return ConstraintContext(
@@ -200,7 +202,7 @@ class Geometry:
                 axes=self.signal_axes,
                 mask=self.signal_mask,
                 center=self.center,
-                xp=xp,
+                backend=backend,
             )
         if role == "loadings":
             return ConstraintContext(
@@ -209,7 +211,7 @@ class Geometry:
                 axes=self.navigation_axes,
                 mask=self.navigation_mask,
                 center=None,
-                xp=xp,
+                backend=backend,
             )
         raise ValueError(f"role must be 'factors' or 'loadings', not {role!r}")
 
@@ -236,8 +238,10 @@ class ConstraintContext:
         Beam centre ``(row, col)`` in pixels (factors of 2D signals only).
     iteration : int
         ALS iteration, from 0.
-    xp : module
-        Array module of ``images`` (numpy or cupy).
+    backend : Backend
+        Where ``images`` live, resolved once per fit: ``backend.xp`` (numpy
+        or cupy), ``backend.ndimage``, ``backend.sparse``. Write a
+        constraint against these and it runs on both.
     cache : dict
         Lives for one fit: constraints keep operators built once here
         (see :meth:`cached`).
@@ -249,8 +253,13 @@ class ConstraintContext:
     mask: np.ndarray | None = None
     center: tuple[float, float] | None = None
     iteration: int = 0
-    xp: Any = np
+    backend: Backend = NUMPY
     cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def xp(self):
+        """The array module of ``images``: ``backend.xp``."""
+        return self.backend.xp
 
     def cached(self, key, factory: Callable[[], Any]):
         """Return ``cache[key]``, building it with ``factory()`` the first time."""

@@ -27,17 +27,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data import array_module, as_data, sketch
+from .backend import to_host
+from .data import as_data, sketch
 from .geometry import Geometry
 from .validation import (
     check_constraint_output,
-    check_constraints,
-    check_data,
     check_n_components,
     user_stacklevel,
 )
 
-__all__ = ["NMFResult", "ConvergenceWarning", "constrained_nmf"]
+__all__ = ["NMFResult", "ConvergenceWarning", "SOLVERS", "solve"]
 
 
 try:  # scikit-learn's warning, so sklearn users can filter one class
@@ -104,14 +103,13 @@ def _random_state(seed):
     return np.random.RandomState(seed)
 
 
-def _gram(M, n_blocks):
+def _gram(M, n_blocks, xp):
     """Per-restart Gram matrices ``M_b^T M_b``: (R, k, k).
 
     A loop of 2D products on column slices: BLAS takes strided columns
     directly, whereas a batched 3D matmul on the transposed view does not.
     """
     k = M.shape[1] // n_blocks
-    xp = _module_of(M)
     G = xp.empty((n_blocks, k, k), dtype=M.dtype)
     for b in range(n_blocks):
         block = M[:, b * k : (b + 1) * k]
@@ -135,30 +133,26 @@ def _safe_inverse(G, xp):
 
 def _solve_blocks(A, G, n_blocks, xp):
     """``A_b G_b^-1`` for every restart block of ``A`` (n, R k)."""
-    return _times_blocks(A, _safe_inverse(G, xp), n_blocks)
+    return _times_blocks(A, _safe_inverse(G, xp), n_blocks, xp)
 
 
-def _times_blocks(A, G, n_blocks):
+def _times_blocks(A, G, n_blocks, xp):
     """``A_b G_b`` for every restart block of ``A`` (n, R k)."""
     k = A.shape[1] // n_blocks
-    out = _module_of(A).empty_like(A)
+    out = xp.empty_like(A)
     for b in range(n_blocks):
         cols = slice(b * k, (b + 1) * k)
         out[:, cols] = A[:, cols] @ G[b]
     return out
 
 
-def _module_of(a):
-    return np if isinstance(a, np.ndarray) else array_module(a)
-
-
 class _Projector:
     """Applies nonnegativity and a constraint list to stacked columns."""
 
-    def __init__(self, constraints, context, mask, xp):
+    def __init__(self, constraints, context, mask):
         self.constraints = list(constraints)
         self.context = context
-        self.xp = xp
+        xp = self.xp = context.xp
         self.shape = context.shape
         self.keep = None if mask is None else xp.asarray(~mask.ravel())
         # Built-in constraints declare that they keep images nonnegative; a
@@ -233,7 +227,7 @@ class _State:
         self.project_l = project_l
         self.solver = solver
         self.n_entries = float(data.shape[0]) * float(data.shape[1])
-        self.GL = _gram(L, n_blocks)
+        self.GL = _gram(L, n_blocks, self.xp)
         self.history = [{"mse": [], "dF": [], "dL": []} for _ in range(n_blocks)]
         self.converged = np.zeros(n_blocks, dtype=bool)
         self.retired = {}
@@ -246,28 +240,28 @@ class _State:
         if self.solver == "als":
             F = _solve_blocks(XtL, self.GL, R, xp)
         else:  # multiplicative update, paper eq. 3
-            denom = _times_blocks(F_old, self.GL, R)
+            denom = _times_blocks(F_old, self.GL, R, xp)
             F = F_old * XtL / xp.maximum(denom, _eps(F_old.dtype))
         F = self.project_f(F, iteration)
         F, norms = _normalise_columns(F, xp)
-        GF = _gram(F, R)
+        GF = _gram(F, R, xp)
         XF = self.data.XF(F)
         if self.solver == "als":
             L = _solve_blocks(XF, GF, R, xp)
         else:  # paper eq. 4, with the loadings rescaled by the factor norms
             L_scaled = L_old * norms
-            denom = _times_blocks(L_scaled, GF, R)
+            denom = _times_blocks(L_scaled, GF, R, xp)
             L = L_scaled * XF / xp.maximum(denom, _eps(L_old.dtype))
         L = self.project_l(L, iteration)
-        self.GL = _gram(L, R)
+        self.GL = _gram(L, R, xp)
         # ||X - L F^T||^2 = ||X||^2 - 2 <X F, L> + <F^T F, L^T L>: no extra pass.
         cross = _block_sums(XF * L, R)
         model = (GF.astype(np.float64) * self.GL.astype(np.float64)).sum(axis=(1, 2))
-        mse = _host((self.data.squared_norm - 2 * cross + model) / self.n_entries)
-        dF = _host(_block_sums(xp.abs(F - F_old), R))
-        dL = _host(_block_sums(xp.abs(L - L_old), R))
-        scale_F = _host(_block_sums(F, R))  # F, L >= 0: their L1 norms are sums
-        scale_L = _host(_block_sums(L, R))
+        mse = to_host((self.data.squared_norm - 2 * cross + model) / self.n_entries)
+        dF = to_host(_block_sums(xp.abs(F - F_old), R))
+        dL = to_host(_block_sums(xp.abs(L - L_old), R))
+        scale_F = to_host(_block_sums(F, R))  # F, L >= 0: their L1 norms are sums
+        scale_L = to_host(_block_sums(L, R))
         self.F, self.L = F, L
         for i, restart in enumerate(self.active):
             record = self.history[restart]
@@ -328,11 +322,6 @@ def _eps(dtype):
     return np.finfo(dtype).eps
 
 
-def _host(a):
-    """A small result as numpy (cupy arrays are copied to the host)."""
-    return a.get() if hasattr(a, "get") else np.asarray(a)
-
-
 def _initial_loadings(rng, n_nav, n_columns, dtype, xp):
     return xp.asarray(rng.uniform(size=(n_nav, n_columns)).astype(dtype))
 
@@ -358,106 +347,67 @@ def _progress(show, total):
     return tqdm(total=total, desc="Constrained NMF", unit="it")
 
 
-def constrained_nmf(
-    X,
-    n_components,
-    *,
-    factor_constraints=(),
-    loading_constraints=(),
-    geometry=None,
-    solver="als",
-    n_init=10,
-    max_iter=500,
-    tol=0.0,
-    compression=None,
-    n_exact_iter=30,
-    random_state=None,
-    show_progressbar=False,
-):
+def solve(X, settings, factor_constraints, loading_constraints) -> NMFResult:
     r"""Factorize ``X ~= loadings @ factors.T`` with constraints.
+
+    The private core shared by :class:`~hyperspy_cnmf.core.ConstrainedNMF`
+    and :func:`~hyperspy_cnmf.core.constrained_nmf`, which validate the
+    settings; the settings are declared once, as the estimator's parameters,
+    and read here by name.
 
     Parameters
     ----------
-    X : array-like, shape (n_nav, n_sig)
-        Nonnegative data, one row per probe position, one column per kept
-        detector pixel (numpy, cupy or dask). Integer data are converted to
-        float64 (a copy); float32 stays float32.
-    n_components : int
-        Number of components ``k`` (< min(n_nav, n_sig)).
-    factor_constraints, loading_constraints : sequence of callables
-        Applied in order after each half-step, between two nonnegativity
-        projections (see :mod:`hyperspy_cnmf.core.constraints`). Empty
-        sequences give the primitive ALS (or MU) NMF.
-    geometry : Geometry, optional
-        Shapes, calibrated axes, beam centre and masks; needed by constraints
-        that work on 2D images. Default: a flat geometry.
-    solver : {"als", "mu"}
-        Alternating least squares (the paper's protocol) or multiplicative
-        update (paper eqs. 3-4).
-    n_init : int
-        Random restarts; the one with the lowest final MSE is kept.
-    max_iter : int
-        Maximum iterations per restart.
-    tol : float
-        Stop a restart when the relative L1 change of both its factors and
-        loadings falls below ``tol`` (converged restarts are set aside while
-        the others go on). 0 runs ``max_iter`` iterations, as in the paper.
-    compression : None, "auto" or int
-        Iterate on a randomized rank-``r`` sketch of ``X`` (``int`` gives
-        ``r``; ``"auto"`` picks one when it pays off), then run
-        ``n_exact_iter`` exact iterations on the kept restart.
-    n_exact_iter : int
-        Exact iterations after a compressed phase.
-    random_state : int, RandomState, Generator or None
-    show_progressbar : bool
+    X : array, shape (n_nav, n_sig)
+        Validated nonnegative floating data (numpy, cupy or dask), one row
+        per probe position, one column per kept detector pixel.
+    settings : ConstrainedNMF
+        Read for ``n_components``, ``geometry``, ``solver``, ``n_init``,
+        ``max_iter``, ``tol``, ``compression``, ``n_exact_iter``,
+        ``random_state`` and ``show_progressbar`` (documented there).
+    factor_constraints, loading_constraints : list of callables
+        Resolved constraints, applied in order after each half-step between
+        two nonnegativity projections.
 
     Returns
     -------
     NMFResult
     """
     start = time.perf_counter()
-    if solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-    for name, value, low in (("n_init", n_init, 1), ("max_iter", max_iter, 1)):
-        if not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name}={value!r} must be an integer >= {low}")
-    if not tol >= 0:
-        raise ValueError(f"tol={tol!r} must be >= 0")
-    X = check_data(X)
     n_nav, n_sig = X.shape
+    geometry = settings.geometry
     geometry = geometry if geometry is not None else Geometry.flat(n_nav, n_sig)
     if (geometry.n_navigation, geometry.n_signal) != (n_nav, n_sig):
         raise ValueError(
             f"X has shape {X.shape} (positions, pixels) but the geometry keeps "
             f"{geometry.n_navigation} positions and {geometry.n_signal} pixels"
         )
-    k = check_n_components(n_components, X.shape)
-    factor_constraints = check_constraints(factor_constraints, "factor_constraints")
-    loading_constraints = check_constraints(loading_constraints, "loading_constraints")
+    k = check_n_components(settings.n_components, X.shape)
+    solver, compression = settings.solver, settings.compression
+    max_iter, tol, n_exact_iter = settings.max_iter, settings.tol, settings.n_exact_iter
 
-    rng = _random_state(random_state)
+    rng = _random_state(settings.random_state)
     data = as_data(X)
     xp = data.xp
     dtype = np.dtype(X.dtype)
     project_f = _Projector(
-        factor_constraints, geometry.context("factors", xp), geometry.signal_mask, xp
+        factor_constraints,
+        geometry.context("factors", data.backend),
+        geometry.signal_mask,
     )
     project_l = _Projector(
         loading_constraints,
-        geometry.context("loadings", xp),
+        geometry.context("loadings", data.backend),
         geometry.navigation_mask,
-        xp,
     )
     rank = _auto_rank(k, X.shape) if compression == "auto" else compression
-    if rank is not None:
-        if not isinstance(rank, (int, np.integer)) or not k <= rank <= min(X.shape):
-            raise ValueError(
-                f"compression={compression!r} must be None, 'auto' or an integer "
-                f"rank between n_components={k} and min(X.shape)={min(X.shape)}"
-            )
+    if rank is not None and not k <= rank <= min(X.shape):
+        raise ValueError(
+            f"compression={compression!r} must be None, 'auto' or an integer "
+            f"rank between n_components={k} and min(X.shape)={min(X.shape)}"
+        )
 
     # Initial values first, so that exact and compressed fits share a start.
-    R = n_init
+    R = settings.n_init
     L0 = _initial_loadings(rng, n_nav, R * k, dtype, xp)
     F0 = _initial_factors(rng, n_sig, R * k, dtype, xp) if solver == "mu" else None
     if solver == "mu":  # scale so that L F^T has the data's mean
@@ -465,7 +415,7 @@ def constrained_nmf(
         L0 = L0 * float(mean / np.sqrt(k) / max(float(L0.mean()), 1e-12))
     iterate_on = data if rank is None else sketch(data, int(rank), rng)
     n_total = max_iter + (n_exact_iter if rank is not None else 0)
-    progress = _progress(show_progressbar, n_total)
+    progress = _progress(settings.show_progressbar, n_total)
     try:
         state = _State(
             iterate_on,
@@ -508,9 +458,9 @@ def constrained_nmf(
         if progress is not None:
             progress.close()
 
-    order = np.argsort(-_host(xp.sqrt((L * L).sum(axis=0))), kind="stable")
+    order = np.argsort(-to_host(xp.sqrt((L * L).sum(axis=0))), kind="stable")
     F, L = F[:, order], L[:, order]
-    dead = [int(i) for i in np.flatnonzero(_host((F * F).sum(axis=0)) == 0)]
+    dead = [int(i) for i in np.flatnonzero(to_host((F * F).sum(axis=0)) == 0)]
     if dead:
         warnings.warn(
             f"{len(dead)} of {k} components became all zero during the fit "

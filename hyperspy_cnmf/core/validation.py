@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from .data import _is_dask, array_module
+from .backend import as_float, get_backend, is_dask
 
 __all__ = [
     "check_data",
@@ -40,20 +40,6 @@ def user_stacklevel() -> int:
     return level
 
 
-def _as_float(X):
-    """Integer/bool data as a float64 copy; float16 as float32."""
-    if X.dtype.kind in "iub":
-        return X.astype(np.float64)
-    if X.dtype.kind != "f":
-        raise TypeError(
-            f"X has dtype {X.dtype}; NMF needs real numbers (complex data: "
-            "take the modulus or intensity first)"
-        )
-    if X.dtype.itemsize < 4:
-        return X.astype(np.float32)
-    return X
-
-
 def check_data(X):
     """Validate a data matrix; return it (or a float copy) unchanged otherwise.
 
@@ -62,7 +48,7 @@ def check_data(X):
     ValueError
         For non-2D input, NaN/inf, negative values or all-zero data.
     """
-    if not _is_dask(X) and array_module(X) is np:
+    if not is_dask(X) and get_backend(X).name == "numpy":
         X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(
@@ -71,8 +57,8 @@ def check_data(X):
         )
     if min(X.shape) < 1:
         raise ValueError(f"X has shape {X.shape}: it holds no data")
-    X = _as_float(X)
-    if _is_dask(X):
+    X = as_float(X)
+    if is_dask(X):
         import dask
         import dask.array as da
 
@@ -80,7 +66,7 @@ def check_data(X):
             da.isfinite(X).all(), X.min(), X.sum(axis=1), X.sum(axis=0)
         )
     else:
-        xp = array_module(X)
+        xp = get_backend(X).xp
         finite = bool(xp.isfinite(X).all())
         minimum = float(X.min()) if finite else 0.0
         row_sums, col_sums = X.sum(axis=1), X.sum(axis=0)
@@ -173,7 +159,7 @@ def check_constraint_output(out, images, constraint, role):
             f"expected {images.shape} (n_images, *image_shape); it must return "
             "an array of the same shape as its input"
         )
-    xp = array_module(images)
+    xp = get_backend(images).xp
     if not bool(xp.isfinite(out).all()):
         raise ValueError(
             f"the {role} constraint {constraint!r} returned NaN or infinite "

@@ -17,10 +17,15 @@ toolkey ``hyperspy_cnmf.ConstrainedNMF`` declared in the package's
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import traits.api as t
 from hyperspy.ui_registry import add_gui_method
+
+from ..core.constraints import GaussianSmoothing, RadialContinuity
+from ..signals.decomposition import decomposition, estimator_parameters
+from ..signals.geometry import beam_center
 
 __all__ = ["ConstrainedNMFParameters", "SMOOTHING_OPTIONS", "calibrated_center"]
 
@@ -32,36 +37,23 @@ SMOOTHING_OPTIONS = {
 }
 
 
+# Defaults come from where each setting is declared: the estimator and the
+# constraint classes.
+_DEFAULTS = estimator_parameters()
+_OUTLIER_FACTOR = (
+    inspect.signature(RadialContinuity).parameters["outlier_factor"].default
+)
+
+
 def _is_undefined(value) -> bool:
     return value is t.Undefined or value in (None, "", "<undefined>")
 
 
 def calibrated_center(signal) -> tuple[float, float] | None:
-    """The beam centre ``(row, col)`` in pixels read from the signal axes.
-
-    Follows pyxem's convention ``centre_px = -offset / scale`` on each signal
-    axis. HyperSpy orders ``signal_axes`` as ``(x, y)``, i.e. ``(col, row)``,
-    so the result is swapped to array order ``(row, col)``.
-
-    Parameters
-    ----------
-    signal : hyperspy.signal.BaseSignal
-        A signal with two signal axes (e.g. a pyxem ``Diffraction2D``).
-
-    Returns
-    -------
-    tuple of float or None
-        ``(row, col)``, or None when the signal does not have exactly two
-        uniform signal axes.
-    """
-    axes = signal.axes_manager.signal_axes
-    if len(axes) != 2:
-        return None
-    try:
-        col, row = (-float(ax.offset) / float(ax.scale) for ax in axes)
-    except (AttributeError, TypeError, ZeroDivisionError):  # non-uniform axes
-        return None
-    return (row, col)
+    """The beam centre ``(row, col)`` in pixels read from the signal axes,
+    or None when the signal has no two uniform signal axes (pyxem's
+    convention ``centre_px = -offset / scale``, in array order)."""
+    return beam_center(signal, strict=False)
 
 
 def _navigation_units(signal) -> str:
@@ -156,7 +148,7 @@ class ConstrainedNMFParameters(t.HasTraits):
     outlier_factor = t.Range(
         1.0,
         None,
-        2.0,
+        _OUTLIER_FACTOR,
         exclude_low=True,
         desc="samples above this times the per-radius mean are Bragg spots",
     )
@@ -165,10 +157,22 @@ class ConstrainedNMFParameters(t.HasTraits):
     smoothing = t.Enum(*SMOOTHING_OPTIONS, desc="Gaussian smoothing of the maps")
     probe_fwhm = t.Range(0.0, None, 1.0, exclude_low=True, desc="probe FWHM")
     probe_units = t.Str("", desc="units of the probe FWHM")
-    n_init = t.Range(1, None, 10, desc="number of random restarts")
-    max_iter = t.Range(1, None, 500, desc="maximum iterations per restart")
-    tol = t.Range(0.0, None, 0.0, desc="relative change to stop at (0: run max_iter)")
-    random_state = t.Union(None, t.Int, desc="seed (empty: random)")
+    n_init = t.Range(1, None, _DEFAULTS["n_init"], desc="number of random restarts")
+    max_iter = t.Range(
+        1, None, _DEFAULTS["max_iter"], desc="maximum iterations per restart"
+    )
+    tol = t.Range(
+        0.0,
+        None,
+        float(_DEFAULTS["tol"]),
+        desc="relative change to stop at (0: run max_iter)",
+    )
+    random_state = t.Union(
+        None,
+        t.Int,
+        default_value=_DEFAULTS["random_state"],
+        desc="seed (empty: random)",
+    )
 
     def __init__(self, signal, **traits):
         super().__init__()
@@ -247,8 +251,6 @@ class ConstrainedNMFParameters(t.HasTraits):
             constraint reads the beam centre from the fit context, which
             :meth:`kwargs` sets through ``center``.
         """
-        from hyperspy_cnmf.core.constraints import RadialContinuity
-
         if not self.radial_continuity:
             return []
         return [RadialContinuity(outlier_factor=self.outlier_factor)]
@@ -264,8 +266,6 @@ class ConstrainedNMFParameters(t.HasTraits):
             ``probe_units`` is None (the axes' own units) when empty or equal
             to the navigation units.
         """
-        from hyperspy_cnmf.core.constraints import GaussianSmoothing
-
         if self.smoothing == "none":
             return []
         if self.smoothing == "paper":
@@ -319,24 +319,7 @@ class ConstrainedNMFParameters(t.HasTraits):
         object
             Whatever :func:`hyperspy_cnmf.decomposition` returns.
         """
-        decomposition = _get_decomposition()
         return decomposition(self.signal, **{**self.kwargs(), **kwargs})
 
     #: Alias of :meth:`run`, as HyperSpy's tools name it.
     apply = run
-
-
-def _get_decomposition():
-    """``hyperspy_cnmf.decomposition``, imported at call time."""
-    import hyperspy_cnmf
-
-    decomposition = getattr(hyperspy_cnmf, "decomposition", None)
-    if decomposition is None:
-        try:
-            from hyperspy_cnmf.signals.decomposition import decomposition
-        except ImportError as error:
-            raise ImportError(
-                "hyperspy_cnmf.decomposition is not available in this "
-                "installation; the GUI cannot run the fit"
-            ) from error
-    return decomposition

@@ -15,34 +15,49 @@ Ctrl-C leaves the signal and any previous results as they were.
 
 from __future__ import annotations
 
-import json
 import time
-import warnings
 
 import numpy as np
 
+from ..core.backend import as_float, is_dask, to_host
 from ..core.constraints import paper_factor_constraints, paper_loading_constraints
-from ..core.estimator import ConstrainedNMF, nonnegative_loadings
-from ..core.validation import check_constraints
-from .geometry import array_shapes, check_signal, signal_geometry
+from ..core.estimator import ConstrainedNMF, nonnegative_loadings, resolve_constraints
+from .geometry import array_shapes, check_signal, pyxem_mask, signal_geometry
+from .results import (
+    ALGORITHM,
+    clear_results,
+    decomposition_results,
+    fit_summary,
+    store,
+)
 
-__all__ = ["ALGORITHM", "PREFIX", "decomposition", "clear_results"]
+__all__ = ["ALGORITHM", "decomposition", "clear_results", "estimator_parameters"]
 
-ALGORITHM = "constrained_nmf"
-PREFIX = "cnmf_"
 _REPROJECT = (None, "navigation", "signal", "both")
+# Parameters of ConstrainedNMF that the adapter sets itself from the signal.
+_SET_BY_ADAPTER = ("n_components", "geometry", "show_progressbar")
 
 
-def _is_dask(a) -> bool:
-    return type(a).__module__.startswith("dask")
+def estimator_parameters() -> dict:
+    """The :class:`~hyperspy_cnmf.core.ConstrainedNMF` settings a signal's
+    decomposition passes through, with their defaults."""
+    params = ConstrainedNMF().get_params()
+    return {k: v for k, v in params.items() if k not in _SET_BY_ADAPTER}
 
 
-def clear_results(learning_results) -> list[str]:
-    """Delete the ``cnmf_`` keys from ``learning_results``; return their names."""
-    keys = [k for k in vars(learning_results) if k.startswith(PREFIX)]
-    for key in keys:
-        delattr(learning_results, key)
-    return keys
+def _check_parameters(params) -> None:
+    """Unknown names and bad values fail before any work (estimator's rules)."""
+    known = estimator_parameters()
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise TypeError(
+            f"unknown argument(s) {', '.join(unknown)} for "
+            f"algorithm='{ALGORITHM}'; it takes the signal's own arguments "
+            "(output_dimension, navigation_mask, signal_mask, center, "
+            "normalize_poissonian_noise, reproject, print_info, return_info, "
+            f"show_progressbar) and ConstrainedNMF's: {', '.join(known)}"
+        )
+    ConstrainedNMF(**params)._validate_params()
 
 
 def _describe(constraint) -> str:
@@ -54,18 +69,6 @@ def _describe(constraint) -> str:
     name = getattr(constraint, "__qualname__", None) or type(constraint).__qualname__
     module = getattr(constraint, "__module__", None) or type(constraint).__module__
     return f"{module}.{name}"
-
-
-def _resolve_constraints(value, default, name):
-    """None: the paper's defaults; a list (maybe empty) or a callable: as given."""
-    if value is None:
-        return default()
-    if isinstance(value, str):
-        raise TypeError(
-            f"{name} must be None (the paper's defaults), a list of callables "
-            f"constraint(images, context) -> images, or [] for none; got {value!r}"
-        )
-    return check_constraints(value, name)
 
 
 def _aligned_data(signal):
@@ -84,11 +87,11 @@ def _unfolded_matrix(signal, nav_keep, sig_keep):
     nav_shape, sig_shape = array_shapes(signal)
     n_nav, n_sig = int(np.prod(nav_shape)), int(np.prod(sig_shape))
     data = _aligned_data(signal)
-    if _is_dask(data):
+    if is_dask(data):
         n_nav_dims = len(nav_shape)
         data = data.rechunk({i: -1 for i in range(n_nav_dims, data.ndim)})
     X = data.reshape((n_nav, n_sig))
-    if nav_keep is not None and sig_keep is not None and not _is_dask(X):
+    if nav_keep is not None and sig_keep is not None and not is_dask(X):
         return X[np.ix_(nav_keep, sig_keep)]  # one copy instead of two
     if nav_keep is not None:
         X = X[nav_keep]
@@ -129,7 +132,7 @@ class _PoissonScaled:
 
 def _poisson_weights(X):
     """``sqrt(aG)`` per kept position and ``sqrt(bH)`` per kept pixel (zeros -> 1)."""
-    if _is_dask(X):
+    if is_dask(X):
         import dask
 
         aG, bH = dask.compute(X.sum(axis=1), X.sum(axis=0))
@@ -161,48 +164,22 @@ def _nan_expand(arr, keep, n_total):
     return out
 
 
-def _as_float(X):
-    return X if X.dtype.kind == "f" and X.dtype.itemsize >= 4 else X.astype(np.float64)
-
-
-def _compute(a):
-    return np.asarray(a.compute() if _is_dask(a) else a)
-
-
-def _json_value(value):
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (np.integer, np.floating, np.bool_)):
-        return value.item()
-    if isinstance(value, (list, tuple)):
-        return [_json_value(v) for v in value]
-    return repr(value)
-
-
 def decomposition(
     signal,
     output_dimension=None,
     *,
-    factor_constraints=None,
-    loading_constraints=None,
     navigation_mask=None,
     signal_mask=None,
     center=None,
     normalize_poissonian_noise=False,
     reproject=None,
     centre=None,
-    solver="als",
-    n_init=10,
-    max_iter=500,
-    tol=0.0,
-    compression=None,
-    n_exact_iter=30,
-    random_state=None,
     show_progressbar=None,
     print_info=True,
     return_info=False,
+    **params,
 ):
-    r"""Constrained NMF (Kimoto et al., Sci. Rep. 2025) of a HyperSpy/pyxem signal.
+    r"""Constrained NMF of a HyperSpy/pyxem signal (Kimoto et al., Sci. Rep. 2025).
 
     Same as ``signal.decomposition(algorithm="constrained_nmf", ...)``. The
     unfolded data ``X`` (positions x detector pixels) is factorized as
@@ -224,17 +201,6 @@ def decomposition(
     output_dimension : int
         Number of components ``k``, required (< number of kept positions and
         of kept pixels).
-    factor_constraints : list of callables or None, default None
-        Constraints on the diffraction patterns, each
-        ``constraint(images, context) -> images`` (see
-        :mod:`hyperspy_cnmf.core.constraints`); ``context.axes`` holds the
-        calibrated signal axes in array order and ``context.center`` the beam
-        centre. ``None``: the paper's
-        :class:`~hyperspy_cnmf.core.RadialContinuity` about the calibrated
-        centre (2D signals; none for 1D signals). ``[]``: nonnegativity only.
-    loading_constraints : list of callables or None, default None
-        Constraints on the maps. ``None``: the paper's 3x3
-        :class:`~hyperspy_cnmf.core.GaussianSmoothing`. ``[]``: none.
     navigation_mask, signal_mask : BaseSignal, numpy/dask array or None
         ``True`` marks excluded positions/pixels (HyperSpy's convention).
         A BaseSignal mask is used through its ``data``; **arrays are in
@@ -261,19 +227,6 @@ def decomposition(
         instead of NaN. The fitted entries are kept.
     centre : None
         Only None: centring would break nonnegativity.
-    solver : {"als", "mu"}, default "als"
-    n_init : int, default 10
-        Random restarts, run side by side; the best is kept.
-    max_iter : int, default 500
-    tol : float, default 0
-        Stop when the relative L1 change of factors and maps falls below
-        ``tol``; 0 runs ``max_iter`` iterations (the paper's protocol).
-    compression : None, "auto" or int
-        Iterate on a randomized low-rank sketch of the data (a few passes
-        over it, cheap for lazy signals), then ``n_exact_iter`` exact
-        iterations.
-    n_exact_iter : int, default 30
-    random_state : int, RandomState or None
     show_progressbar : bool or None
         None: HyperSpy's preference
         ``hs.preferences.General.show_progressbar``.
@@ -283,6 +236,18 @@ def decomposition(
         Return the fitted :class:`~hyperspy_cnmf.core.ConstrainedNMF`
         (fitted on the kept positions/pixels; with Poisson normalization, on
         the scaled data).
+    **params
+        The settings of the fit, passed through to
+        :class:`~hyperspy_cnmf.core.ConstrainedNMF` (documented there, with
+        the same defaults): ``factor_constraints`` and
+        ``loading_constraints`` (``"auto"``: the paper's
+        :class:`~hyperspy_cnmf.core.RadialContinuity` about the calibrated
+        centre on 2D patterns and 3x3
+        :class:`~hyperspy_cnmf.core.GaussianSmoothing` on the maps; ``[]``:
+        nonnegativity only; or a list of callables
+        ``constraint(images, context) -> images``), ``solver``, ``n_init``,
+        ``max_iter``, ``tol``, ``compression``, ``n_exact_iter`` and
+        ``random_state``.
 
     Returns
     -------
@@ -324,6 +289,7 @@ def decomposition(
     """
     start = time.perf_counter()
     check_signal(signal)
+    _check_parameters(params)
     if output_dimension is None:
         raise ValueError(
             "output_dimension must be given for algorithm='constrained_nmf': "
@@ -345,46 +311,42 @@ def decomposition(
     nav_shape, sig_shape = array_shapes(signal)
     n_nav, n_sig = int(np.prod(nav_shape)), int(np.prod(sig_shape))
     image_signal = len(sig_shape) == 2
-    factor_constraints = _resolve_constraints(
-        factor_constraints,
-        paper_factor_constraints if image_signal else list,
-        "factor_constraints",
-    )
-    loading_constraints = _resolve_constraints(
-        loading_constraints, paper_loading_constraints, "loading_constraints"
-    )
+    settings = {**estimator_parameters(), **params}
     if signal_mask is None:
-        signal_mask = _pyxem_mask(signal)
-    if image_signal and not factor_constraints and center is None:
-        center = ((sig_shape[0] - 1) / 2, (sig_shape[1] - 1) / 2)  # unused
+        signal_mask = pyxem_mask(signal)
+    # The beam centre is checked only where a factor constraint may use it.
+    wants_center = _is_auto(settings["factor_constraints"]) or bool(
+        settings["factor_constraints"]
+    )
     geometry = signal_geometry(
         signal,
         signal_mask=signal_mask,
         navigation_mask=navigation_mask,
         center=center,
-        check_beam_center=bool(factor_constraints),
+        check_beam_center=image_signal and wants_center,
+    )
+    factor_constraints = resolve_constraints(
+        settings["factor_constraints"],
+        paper_factor_constraints,
+        geometry if image_signal else None,
+        "factor_constraints",
+    )
+    loading_constraints = resolve_constraints(
+        settings["loading_constraints"],
+        paper_loading_constraints,
+        geometry,
+        "loading_constraints",
     )
     nav_keep = (
         None if geometry.navigation_mask is None else ~geometry.navigation_mask.ravel()
     )
     sig_keep = None if geometry.signal_mask is None else ~geometry.signal_mask.ravel()
-    n_nav_kept, n_sig_kept = geometry.n_navigation, geometry.n_signal
-    if (
-        isinstance(output_dimension, (int, np.integer))
-        and not isinstance(output_dimension, bool)
-        and output_dimension >= min(n_nav_kept, n_sig_kept)
-    ):
-        raise ValueError(
-            f"output_dimension={output_dimension} is too large: it must be "
-            f"smaller than the number of kept positions ({n_nav_kept}) and of "
-            f"kept pixels ({n_sig_kept})"
-        )
 
     X = _unfolded_matrix(signal, nav_keep, sig_keep)
-    lazy = _is_dask(X)
+    lazy = is_dask(X)
     if not lazy:
         _check_finite_numpy(X)
-    X = _as_float(X)
+    X = as_float(X)
 
     weights = None
     fit_factor_constraints, fit_loading_constraints = (
@@ -393,13 +355,11 @@ def decomposition(
     )
     X_fit = X
     if normalize_poissonian_noise:
-        if not lazy:
-            _check_finite_numpy(X)
-            if X.size and X.min() < 0:
-                raise ValueError(
-                    "normalize_poissonian_noise needs nonnegative data; the "
-                    "signal has negative values"
-                )
+        if not lazy and X.size and X.min() < 0:
+            raise ValueError(
+                "normalize_poissonian_noise needs nonnegative data; the "
+                "signal has negative values"
+            )
         ra, rb = _poisson_weights(X)
         weights = (ra, rb)
         X_fit = X / ra[:, None].astype(X.dtype) / rb[None, :].astype(X.dtype)
@@ -411,160 +371,65 @@ def decomposition(
         ]
 
     estimator = ConstrainedNMF(
-        n_components=int(output_dimension)
-        if isinstance(output_dimension, (int, np.integer))
-        else output_dimension,
-        factor_constraints=fit_factor_constraints,
-        loading_constraints=fit_loading_constraints,
+        n_components=output_dimension,
         geometry=geometry,
-        solver=solver,
-        n_init=n_init,
-        max_iter=max_iter,
-        tol=tol,
-        compression=compression,
-        n_exact_iter=n_exact_iter,
-        random_state=random_state,
         show_progressbar=bool(show_progressbar),
+        **{
+            **settings,
+            "factor_constraints": fit_factor_constraints,
+            "loading_constraints": fit_loading_constraints,
+        },
     )
-    loadings = np.asarray(estimator.fit_transform(X_fit))
-    factors = np.asarray(estimator.components_.T)
+    loadings = to_host(estimator.fit_transform(X_fit))
+    factors = to_host(estimator.components_.T)
     if weights is not None:
         ra, rb = weights
         factors = factors * rb[:, None].astype(factors.dtype)
         loadings = loadings * ra[:, None].astype(loadings.dtype)
-    k = factors.shape[1]
 
     factors_full = _nan_expand(factors, sig_keep, n_sig)
     loadings_full = _nan_expand(loadings, nav_keep, n_nav)
     if reproject in ("navigation", "both") and nav_keep is not None:
         rows = _unfolded_matrix(signal, ~nav_keep, sig_keep)
         loadings_full[~nav_keep] = nonnegative_loadings(
-            _as_float(_compute(rows)).astype(factors.dtype), factors
+            as_float(to_host(rows)).astype(factors.dtype), factors
         )
     if reproject in ("signal", "both") and sig_keep is not None:
         cols = _unfolded_matrix(signal, nav_keep, ~sig_keep)
         factors_full[~sig_keep] = nonnegative_loadings(
-            _as_float(_compute(cols)).astype(loadings.dtype).T, loadings
+            as_float(to_host(cols)).astype(loadings.dtype).T, loadings
         )
 
-    elapsed = time.perf_counter() - start
-    params = {
+    record = {
         "algorithm": ALGORITHM,
-        "output_dimension": k,
+        "output_dimension": int(factors.shape[1]),
+        **settings,
         "factor_constraints": [_describe(c) for c in factor_constraints],
         "loading_constraints": [_describe(c) for c in loading_constraints],
-        "solver": solver,
-        "n_init": n_init,
-        "max_iter": max_iter,
-        "tol": tol,
-        "compression": compression,
-        "n_exact_iter": n_exact_iter,
-        "random_state": random_state,
         "normalize_poissonian_noise": bool(normalize_poissonian_noise),
         "reproject": reproject,
         "center": list(geometry.center) if geometry.center is not None else None,
         "lazy": lazy,
-        "data_shape": [n_nav_kept, n_sig_kept],
+        "data_shape": [geometry.n_navigation, geometry.n_signal],
     }
-    history = estimator.history_
-    results = {
-        "factors": factors_full,
-        "loadings": loadings_full,
-        "explained_variance": None,
-        "explained_variance_ratio": None,
-        "number_significant_components": None,
-        "decomposition_algorithm": ALGORITHM,
-        "poissonian_noise_normalized": bool(normalize_poissonian_noise),
-        "output_dimension": k,
-        "centre": None,
-        "mean": None,
-        "unmixing_matrix": None,
-        "bss_algorithm": None,
-        "bss_factors": None,
-        "bss_loadings": None,
-        "unfolded": len(nav_shape) > 1 or len(sig_shape) > 1,
-        "original_shape": tuple(signal.data.shape),
-        "navigation_mask": geometry.navigation_mask,
-        "signal_mask": geometry.signal_mask,
-        PREFIX + "mse": float(estimator.mse_),
-        PREFIX + "mse_history": np.asarray(history["mse"], dtype=np.float64),
-        PREFIX + "factor_change_history": np.asarray(
-            history["factor_change_l1"], dtype=np.float64
-        ),
-        PREFIX + "loading_change_history": np.asarray(
-            history["loading_change_l1"], dtype=np.float64
-        ),
-        PREFIX + "exact_history": np.asarray(history["exact"], dtype=bool),
-        PREFIX + "restart_mse": np.asarray(estimator.restart_mse_, dtype=np.float64),
-        PREFIX + "best_restart": int(estimator.best_restart_),
-        PREFIX + "n_init": int(n_init),
-        PREFIX + "n_iter": int(estimator.n_iter_),
-        PREFIX + "converged": bool(estimator.converged_),
-        PREFIX + "dead_components": np.asarray(
-            estimator.dead_components_, dtype=np.int64
-        ),
-        PREFIX + "compression_rank": int(estimator.compression_rank_ or 0),
-        PREFIX + "center": np.asarray(
-            geometry.center if geometry.center is not None else (), dtype=np.float64
-        ),
-        PREFIX + "factor_constraints": "; ".join(params["factor_constraints"]),
-        PREFIX + "loading_constraints": "; ".join(params["loading_constraints"]),
-        PREFIX + "elapsed": float(elapsed),
-        PREFIX + "params": json.dumps({k_: _json_value(v) for k_, v in params.items()}),
-    }
-    _store(signal.learning_results, results)
+    results = decomposition_results(
+        estimator,
+        factors_full,
+        loadings_full,
+        params=record,
+        geometry=geometry,
+        elapsed=time.perf_counter() - start,
+        shape={
+            "unfolded": len(nav_shape) > 1 or len(sig_shape) > 1,
+            "original_shape": tuple(signal.data.shape),
+        },
+    )
+    store(signal.learning_results, results)
 
     if print_info:
-        print(_info_text(results, params))
+        print(fit_summary(signal.learning_results))
     return estimator if return_info else None
 
 
-def _store(learning_results, results) -> None:
-    """Replace the decomposition in ``learning_results`` (no error can occur here)."""
-    clear_results(learning_results)
-    for key, value in results.items():
-        setattr(learning_results, key, value)
-
-
-def _pyxem_mask(signal):
-    """pyxem's calibration mask (``metadata.General.mask``), if any."""
-    mask = signal.metadata.get_item("General.mask", None)
-    if mask is None:
-        return None
-    if hasattr(mask, "axes_manager"):
-        return mask
-    mask = np.asarray(mask)
-    if mask.dtype == object or mask.shape != array_shapes(signal)[1]:
-        warnings.warn(
-            "ignoring metadata.General.mask (pyxem's s.calibration.mask): it is "
-            f"not a boolean array of the signal shape {array_shapes(signal)[1]}",
-            UserWarning,
-            stacklevel=3,
-        )
-        return None
-    return mask.astype(bool)
-
-
-def _info_text(results, params) -> str:
-    center = params["center"]
-    lines = [
-        "Decomposition info:",
-        f"  normalize_poissonian_noise={params['normalize_poissonian_noise']}",
-        f"  algorithm={ALGORITHM}",
-        f"  output_dimension={params['output_dimension']}",
-        "  centre=None",
-        f"  factor_constraints=[{', '.join(params['factor_constraints'])}]",
-        f"  loading_constraints=[{', '.join(params['loading_constraints'])}]",
-    ]
-    if center is not None:
-        lines.append(f"  beam centre (row, col)=({center[0]:.4g}, {center[1]:.4g}) px")
-    lines += [
-        f"  solver={params['solver']}, n_init={params['n_init']}, "
-        f"max_iter={params['max_iter']}, tol={params['tol']}, "
-        f"compression={params['compression']}",
-        f"  n_iter={results[PREFIX + 'n_iter']}, "
-        f"converged={results[PREFIX + 'converged']}, "
-        f"best restart={results[PREFIX + 'best_restart']}, "
-        f"mse={results[PREFIX + 'mse']:.6g}",
-    ]
-    return "\n".join(lines)
+def _is_auto(value) -> bool:
+    return isinstance(value, str) and value == "auto"

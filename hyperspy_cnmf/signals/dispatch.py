@@ -15,9 +15,10 @@ from __future__ import annotations
 import functools
 import inspect
 
-from .decomposition import ALGORITHM, clear_results, decomposition
+from .decomposition import decomposition
+from .results import ALGORITHM, clear_results
 
-__all__ = ["install", "uninstall", "is_installed"]
+__all__ = ["install", "uninstall", "is_installed", "DispatchError"]
 
 _MARK = "_hyperspy_cnmf_original"
 
@@ -41,16 +42,54 @@ _NOTE = """
             (``factor_constraints``, ``loading_constraints``, ``center``,
             ``n_init``, ``max_iter``, ``tol``, ``solver``, ``compression``,
             ``random_state``, ``show_progressbar``) are documented in
-            :func:`hyperspy_cnmf.decomposition`. Numpy masks are then read in
-            array order (rows, cols).
+            :func:`hyperspy_cnmf.decomposition`.
 """
+
+_FALLBACK = (
+    "use hyperspy_cnmf.decomposition(s, output_dimension=k, ...) or "
+    "s.decomposition(algorithm=hyperspy_cnmf.ConstrainedNMF(k, ...)) instead"
+)
+
+
+class DispatchError(RuntimeError):
+    """HyperSpy's decomposition is not where hyperspy_cnmf expects it."""
+
+
+def _hyperspy_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("hyperspy")
+    except Exception:  # pragma: no cover - metadata missing
+        return "unknown"
 
 
 def _targets():
-    from hyperspy._signals.lazy import LazySignal
-    from hyperspy.learn._mva import MVA
-
-    return (MVA, LazySignal)
+    """HyperSpy's classes that define ``decomposition``, checked."""
+    try:
+        from hyperspy._signals.lazy import LazySignal
+        from hyperspy.learn._mva import MVA
+    except ImportError as error:
+        raise DispatchError(
+            f"HyperSpy {_hyperspy_version()} has moved the classes that "
+            f"hyperspy_cnmf extends ({error}); algorithm='{ALGORITHM}' is not "
+            f"available by name: {_FALLBACK}"
+        ) from None
+    targets = (MVA, LazySignal)
+    for cls in targets:
+        method = cls.__dict__.get("decomposition")
+        if (
+            not callable(method)
+            or "algorithm"
+            not in inspect.signature(getattr(method, _MARK, method)).parameters
+        ):
+            raise DispatchError(
+                f"HyperSpy {_hyperspy_version()} no longer defines "
+                f"{cls.__module__}.{cls.__name__}.decomposition(algorithm=...) "
+                f"where hyperspy_cnmf expects it; algorithm='{ALGORITHM}' is "
+                f"not available by name: {_FALLBACK}"
+            )
+    return targets
 
 
 def _is_ours(algorithm) -> bool:
@@ -112,7 +151,14 @@ def is_installed() -> bool:
 
 
 def install() -> None:
-    """Wrap HyperSpy's ``decomposition`` methods (idempotent)."""
+    """Wrap HyperSpy's ``decomposition`` methods (idempotent).
+
+    Raises
+    ------
+    DispatchError
+        When HyperSpy has moved or changed the methods; the message names
+        the HyperSpy version and the patch-free alternatives.
+    """
     for cls in _targets():
         current = cls.__dict__["decomposition"]
         if not hasattr(current, _MARK):

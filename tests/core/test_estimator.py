@@ -7,7 +7,7 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from hyperspy_cnmf import ConstrainedNMF, GaussianSmoothing, Geometry, RadialContinuity
-from hyperspy_cnmf.core.solver import constrained_nmf
+from hyperspy_cnmf.core import constrained_nmf
 
 
 @parametrize_with_checks([ConstrainedNMF(n_components=2, max_iter=500)])

@@ -5,12 +5,15 @@ import warnings
 import numpy as np
 import pytest
 
+from hyperspy_cnmf.core import ConvergenceWarning, constrained_nmf
 from hyperspy_cnmf.core.constraints import GaussianSmoothing, RadialContinuity
 from hyperspy_cnmf.core.geometry import Geometry
-from hyperspy_cnmf.core.solver import ConvergenceWarning, constrained_nmf
 
 
 def fit(X, k=3, **kwargs):
+    """A short fit; primitive (no constraints) unless constraints are given."""
+    kwargs.setdefault("factor_constraints", [])
+    kwargs.setdefault("loading_constraints", [])
     kwargs.setdefault("n_init", 3)
     kwargs.setdefault("max_iter", 60)
     kwargs.setdefault("random_state", 0)

@@ -40,16 +40,24 @@ def test_all_zero_rows_and_columns_warn(X):
         constrained_nmf(X, 2, n_init=1, max_iter=5)
 
 
-def test_integer_data_are_converted_not_modified(X):
-    counts = (X * 10).astype(np.int32)
+@pytest.mark.parametrize(
+    ("dtype", "scale", "expected"),
+    [
+        (np.uint16, 10, np.float32),  # detector counts: exact in float32
+        (np.int32, 10, np.float32),
+        (np.int64, 2**30, np.float64),  # beyond 2**24: float32 would round
+    ],
+)
+def test_integer_data_are_converted_compactly_not_modified(X, dtype, scale, expected):
+    counts = (X * scale).astype(dtype)
     before = counts.copy()
     result = constrained_nmf(counts, 2, n_init=1, max_iter=5)
-    assert result.factors.dtype == np.float64
+    assert result.factors.dtype == expected
     np.testing.assert_array_equal(counts, before)
 
 
 def test_wrong_shape():
-    with pytest.raises(ValueError, match="must be 2D"):
+    with pytest.raises(ValueError, match="dim 3"):
         constrained_nmf(np.ones((3, 4, 5)), 2)
 
 
@@ -113,7 +121,7 @@ def test_constraint_that_is_not_callable(X):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"solver": "cd"}, "solver must be one of"),
+        ({"solver": "cd"}, "'solver' parameter"),
         ({"n_init": 0}, "n_init"),
         ({"max_iter": 0}, "max_iter"),
         ({"tol": -1}, "tol"),

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import traits.api as t
 
-import hyperspy_cnmf
 from hyperspy_cnmf.core.constraints import GaussianSmoothing, RadialContinuity
 from hyperspy_cnmf.gui import (
     ConstrainedNMFParameters,
     calibrated_center,
     constrained_nmf_gui,
 )
+from hyperspy_cnmf.gui import parameters as gui_parameters
 from hyperspy_cnmf.gui.traitsui import constrained_nmf_traitsui, traitsui_available
 
 pxm = pytest.importorskip("pyxem")
@@ -36,14 +36,14 @@ def signal():
 
 @pytest.fixture
 def fake_decomposition(monkeypatch):
-    """Replace hyperspy_cnmf.decomposition by a recorder."""
+    """Replace the decomposition the form runs by a recorder."""
     calls = []
 
     def decomposition(signal, **kwargs):
         calls.append((signal, kwargs))
         return "result"
 
-    monkeypatch.setattr(hyperspy_cnmf, "decomposition", decomposition, raising=False)
+    monkeypatch.setattr(gui_parameters, "decomposition", decomposition)
     return calls
 
 
@@ -370,7 +370,7 @@ def test_run_button_reports_errors(signal, monkeypatch):
     def failing(signal, **kwargs):
         raise ValueError("bad <input>")
 
-    monkeypatch.setattr(hyperspy_cnmf, "decomposition", failing, raising=False)
+    monkeypatch.setattr(gui_parameters, "decomposition", failing)
     params = ConstrainedNMFParameters(signal)
     wd = ipy(params)["wdict"]
     # ipywidgets logs exceptions raised in click callbacks instead of raising.
@@ -440,19 +440,6 @@ def test_traitsui_view(signal):  # pragma: no cover - traitsui is not a test dep
 # -- end to end -------------------------------------------------------------------
 
 
-def _has_decomposition():
-    try:
-        from hyperspy_cnmf.gui.parameters import _get_decomposition
-
-        _get_decomposition()
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(
-    not _has_decomposition(), reason="hyperspy_cnmf.decomposition missing"
-)
 @pytest.mark.filterwarnings("ignore::hyperspy_cnmf.ConvergenceWarning")
 def test_run_button_end_to_end():
     rng = np.random.default_rng(1)
@@ -467,9 +454,6 @@ def test_run_button_end_to_end():
     assert s.learning_results.factors.shape[1] == 2
 
 
-@pytest.mark.skipif(
-    not _has_decomposition(), reason="hyperspy_cnmf.decomposition missing"
-)
 def test_moved_center_reaches_the_fit():
     rng = np.random.default_rng(2)
     s = pxm.signals.Diffraction2D(rng.random((4, 5, 16, 12)))  # centre at (0, 0)

@@ -1,0 +1,200 @@
+"""The ``cnmf_`` keys of ``learning_results``: the one module that names them.
+
+A constrained decomposition stores HyperSpy's own fields (``factors``,
+``loadings``, ``decomposition_algorithm``, ...) plus its fit record under
+keys starting with :data:`PREFIX`; the component clustering stores its own
+under :data:`CLUSTER_PREFIX`. Everything else reads them through the
+functions here (:func:`fit_history`, :func:`fit_summary`), so a key is
+spelled in one place.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+__all__ = [
+    "ALGORITHM",
+    "PREFIX",
+    "CLUSTER_PREFIX",
+    "clear_results",
+    "decomposition_results",
+    "store",
+    "fit_history",
+    "fit_params",
+    "fit_summary",
+]
+
+ALGORITHM = "constrained_nmf"
+PREFIX = "cnmf_"
+CLUSTER_PREFIX = PREFIX + "cluster_"
+
+# learning_results key -> NMFResult.history / ConstrainedNMF.history_ key
+_HISTORY_KEYS = {
+    "mse_history": "mse",
+    "factor_change_history": "factor_change_l1",
+    "loading_change_history": "loading_change_l1",
+    "exact_history": "exact",
+}
+
+
+def clear_results(learning_results, prefix: str = PREFIX) -> list[str]:
+    """Delete the keys starting with ``prefix``; return their names."""
+    keys = [k for k in vars(learning_results) if k.startswith(prefix)]
+    for key in keys:
+        delattr(learning_results, key)
+    return keys
+
+
+def store(learning_results, results: dict, prefix: str = PREFIX) -> None:
+    """Replace the keys under ``prefix`` by ``results`` (no error can occur)."""
+    clear_results(learning_results, prefix)
+    for key, value in results.items():
+        setattr(learning_results, key, value)
+
+
+def _json_value(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    return repr(value)
+
+
+def decomposition_results(
+    estimator, factors, loadings, *, params, geometry, shape, elapsed
+):
+    """Everything a constrained decomposition stores in ``learning_results``.
+
+    Parameters
+    ----------
+    estimator : ConstrainedNMF
+        The fitted estimator (its learned attributes are recorded).
+    factors, loadings : ndarray
+        Full-size (NaN where excluded) factors (n_pixels, k) and loadings
+        (n_positions, k).
+    params : dict
+        The settings to record (JSON-serialisable after :func:`_json_value`).
+    geometry : Geometry
+    shape : dict
+        ``original_shape`` and ``unfolded`` as HyperSpy records them.
+    elapsed : float
+        Seconds the decomposition took.
+    """
+    history = estimator.history_
+    results = {
+        "factors": factors,
+        "loadings": loadings,
+        "explained_variance": None,
+        "explained_variance_ratio": None,
+        "number_significant_components": None,
+        "decomposition_algorithm": ALGORITHM,
+        "poissonian_noise_normalized": bool(params["normalize_poissonian_noise"]),
+        "output_dimension": int(factors.shape[1]),
+        "centre": None,
+        "mean": None,
+        "unmixing_matrix": None,
+        "bss_algorithm": None,
+        "bss_factors": None,
+        "bss_loadings": None,
+        "navigation_mask": geometry.navigation_mask,
+        "signal_mask": geometry.signal_mask,
+        **shape,
+        PREFIX + "mse": float(estimator.mse_),
+        PREFIX + "restart_mse": np.asarray(estimator.restart_mse_, dtype=np.float64),
+        PREFIX + "best_restart": int(estimator.best_restart_),
+        PREFIX + "n_init": int(estimator.n_init),
+        PREFIX + "n_iter": int(estimator.n_iter_),
+        PREFIX + "converged": bool(estimator.converged_),
+        PREFIX + "dead_components": np.asarray(
+            estimator.dead_components_, dtype=np.int64
+        ),
+        PREFIX + "compression_rank": int(estimator.compression_rank_ or 0),
+        PREFIX + "center": np.asarray(
+            geometry.center if geometry.center is not None else (), dtype=np.float64
+        ),
+        PREFIX + "factor_constraints": "; ".join(params["factor_constraints"]),
+        PREFIX + "loading_constraints": "; ".join(params["loading_constraints"]),
+        PREFIX + "elapsed": float(elapsed),
+        PREFIX + "params": json.dumps({k: _json_value(v) for k, v in params.items()}),
+    }
+    for key, name in _HISTORY_KEYS.items():
+        dtype = bool if name == "exact" else np.float64
+        results[PREFIX + key] = np.asarray(history[name], dtype=dtype)
+    return results
+
+
+def _require(learning_results, key):
+    value = getattr(learning_results, PREFIX + key, None)
+    if value is None:
+        raise ValueError(
+            "these learning results hold no constrained NMF record; run "
+            "s.decomposition(algorithm='constrained_nmf', output_dimension=k) "
+            "first"
+        )
+    return value
+
+
+def fit_history(learning_results) -> dict:
+    """The fit's history as :func:`~hyperspy_cnmf.plotting.convergence.plot_convergence` takes it.
+
+    Keys ``"mse"``, ``"factor_change_l1"``, ``"loading_change_l1"`` and
+    ``"exact"`` (which iterations ran on the data rather than its sketch).
+    """
+    return {
+        name: np.asarray(_require(learning_results, key))
+        for key, name in _HISTORY_KEYS.items()
+    }
+
+
+def fit_params(learning_results) -> dict:
+    """The settings the fit ran with (decoded ``cnmf_params``)."""
+    return json.loads(_require(learning_results, "params"))
+
+
+def _iterations_text(learning_results, params) -> str:
+    exact = np.asarray(_require(learning_results, "exact_history"), dtype=bool)
+    n_sketch = int((~exact).sum())
+    n_exact = int(exact.sum())
+    if n_sketch:
+        text = (
+            f"iterations: {n_sketch} on the rank-"
+            f"{int(_require(learning_results, 'compression_rank'))} sketch "
+            f"(max_iter={params['max_iter']}) + {n_exact} exact"
+        )
+    else:
+        text = f"iterations: {n_exact} exact (max_iter={params['max_iter']})"
+    if params.get("tol", 0) > 0:  # convergence only means something when asked
+        converged = bool(_require(learning_results, "converged"))
+        text += (
+            f", {'converged' if converged else 'not converged'} at tol={params['tol']}"
+        )
+    return text
+
+
+def fit_summary(learning_results) -> str:
+    """A readable account of a constrained decomposition, as printed after it."""
+    params = fit_params(learning_results)
+    center = params.get("center")
+    lines = [
+        "Decomposition info:",
+        f"  normalize_poissonian_noise={params['normalize_poissonian_noise']}",
+        f"  algorithm={ALGORITHM}",
+        f"  output_dimension={params['output_dimension']}",
+        "  centre=None",
+        f"  factor_constraints=[{', '.join(params['factor_constraints'])}]",
+        f"  loading_constraints=[{', '.join(params['loading_constraints'])}]",
+    ]
+    if center is not None:
+        lines.append(f"  beam centre (row, col)=({center[0]:.4g}, {center[1]:.4g}) px")
+    lines += [
+        f"  solver={params['solver']}, n_init={params['n_init']}, "
+        f"tol={params['tol']}, compression={params['compression']}",
+        "  " + _iterations_text(learning_results, params),
+        f"  best restart={int(_require(learning_results, 'best_restart'))}, "
+        f"mse={float(_require(learning_results, 'mse')):.6g}",
+    ]
+    return "\n".join(lines)
