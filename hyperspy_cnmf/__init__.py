@@ -58,17 +58,16 @@ __all__ = [
 # The core needs only numpy, scipy and scikit-learn; the signal layer and the
 # algorithm name need HyperSpy, and are enabled only where it is installed.
 if _importlib_util.find_spec("hyperspy") is not None:
+    from .methods import install as _install_methods
+    from .methods import plot_dendrogram, plot_similarity_matrices
     from .signals import decomposition, signal_geometry
     from .signals.clustering import (
         ComponentClusters,
         cluster_components,
         get_cluster_components,
-        plot_dendrogram,
-        plot_similarity_matrices,
     )
-    from .signals.install import install_signal_methods as _install_signal_methods
 
-    _install_signal_methods()
+    _install_methods()
     __all__ += [
         "ComponentClusters",
         "cluster_components",

@@ -58,6 +58,7 @@ from .geometry import (
     pyxem_mask,
     signal_mask_array,
 )
+from .results import CLUSTER_PREFIX
 
 __all__ = [
     "AUTO_THRESHOLD_RANGE",
@@ -67,18 +68,11 @@ __all__ = [
     "cluster_results",
     "clear_cluster_results",
     "get_cluster_components",
-    "install",
-    "is_installed",
     "merged_arrays",
-    "plot_dendrogram",
-    "plot_similarity_matrices",
-    "uninstall",
 ]
 
-PREFIX = "cnmf_cluster_"
+PREFIX = CLUSTER_PREFIX
 _KEYS = ("labels", "linkage", "similarity", "cosine_similarity", "rotation", "params")
-
-_MARK = "_hyperspy_cnmf_method"
 
 
 # --------------------------------------------------------------------------
@@ -743,157 +737,3 @@ def _map_signal(signal, maps):
 # --------------------------------------------------------------------------
 # Signal methods
 # --------------------------------------------------------------------------
-
-
-def _is_signal(obj):
-    return hasattr(obj, "axes_manager") and hasattr(obj, "learning_results")
-
-
-def plot_similarity_matrices(source=None, **kwargs):
-    """Cosine and diffraction similarity matrices of the clustering (Fig. 9a-b).
-
-    The signal-side front of
-    :func:`hyperspy_cnmf.plotting.clustering.plot_similarity_matrices`: for a
-    signal after ``s.cluster_components()`` the stored
-    ``cnmf_cluster_cosine_similarity`` and ``cnmf_cluster_similarity`` are
-    shown; anything else is passed on unchanged.
-
-    Parameters
-    ----------
-    source : BaseSignal, (ndarray, ndarray) or ComponentClusters, optional
-    **kwargs
-        See :func:`hyperspy_cnmf.plotting.clustering.plot_similarity_matrices`.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-
-    Raises
-    ------
-    RuntimeError
-        A signal without a stored clustering.
-    """
-    from ..plotting import clustering as plots
-
-    if _is_signal(source):
-        source = cluster_results(source, check_current=False)
-    return plots.plot_similarity_matrices(source, **kwargs)
-
-
-def plot_dendrogram(source=None, *, weights=None, **kwargs):
-    """Dendrogram of the component clustering with merged diffraction insets.
-
-    The signal-side front of
-    :func:`hyperspy_cnmf.plotting.clustering.plot_dendrogram` (Fig. 9c-d):
-    for a signal after ``s.cluster_components()`` the stored linkage, labels
-    and cut are used and the inset patterns are the merged cluster
-    diffractions (:func:`get_cluster_components`); anything else is passed
-    on unchanged.
-
-    Parameters
-    ----------
-    source : BaseSignal or ComponentClusters, optional
-    weights : {"l2", "sum"} or array_like, optional
-        Component weights of the merged insets (:func:`merged_arrays`).
-    **kwargs
-        See :func:`hyperspy_cnmf.plotting.clustering.plot_dendrogram`.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-
-    Raises
-    ------
-    RuntimeError
-        A signal without a stored (or with a stale) clustering.
-    """
-    from ..plotting import clustering as plots
-
-    if _is_signal(source):
-        signal, source = source, cluster_results(source)
-        if kwargs.get("insets", True) and kwargs.get("patterns") is None:
-            kwargs["patterns"] = merged_arrays(signal, weights=weights).patterns
-    return plots.plot_dendrogram(source, **kwargs)
-
-
-def _plot_component_clusters(self, **kwargs):
-    """Similarity matrices and dendrogram of the component clustering.
-
-    Runs :func:`~hyperspy_cnmf.signals.clustering.plot_similarity_matrices`
-    and :func:`~hyperspy_cnmf.signals.clustering.plot_dendrogram` on this
-    signal after ``s.cluster_components()``; keyword arguments go to
-    ``plot_dendrogram``.
-
-    Returns
-    -------
-    (matplotlib.figure.Figure, matplotlib.figure.Figure)
-        The similarity figure and the dendrogram figure.
-    """
-    return plot_similarity_matrices(self), plot_dendrogram(self, **kwargs)
-
-
-def _method(function):
-    def method(self, *args, **kwargs):
-        return function(self, *args, **kwargs)
-
-    method.__name__ = function.__name__
-    method.__qualname__ = function.__name__
-    method.__doc__ = function.__doc__
-    setattr(method, _MARK, True)
-    return method
-
-
-def _methods():
-    return {
-        "cluster_components": _method(cluster_components),
-        "get_cluster_components": _method(get_cluster_components),
-        "plot_component_clusters": _method(_plot_component_clusters),
-    }
-
-
-def _target():
-    from hyperspy.learn._mva import MVA
-
-    return MVA
-
-
-def _signal_class():
-    from hyperspy.signal import BaseSignal
-
-    return BaseSignal
-
-
-def install() -> None:
-    """Add ``cluster_components``, ``get_cluster_components`` and
-    ``plot_component_clusters`` to HyperSpy signals (idempotent).
-
-    A name that HyperSpy (or another package) already defines is left alone,
-    with a warning.
-    """
-    cls = _target()
-    for name, method in _methods().items():
-        current = getattr(_signal_class(), name, None)
-        if current is None:
-            setattr(cls, name, method)
-        elif not getattr(current, _MARK, False):
-            warnings.warn(
-                f"{cls.__name__}.{name} already exists; hyperspy_cnmf leaves it "
-                "alone: call the functions hyperspy_cnmf.cluster_components(s), "
-                "get_cluster_components(s) and plot_dendrogram(s) instead",
-                UserWarning,
-                stacklevel=2,
-            )
-
-
-def is_installed() -> bool:
-    """Whether the clustering methods are installed on HyperSpy signals."""
-    cls = _signal_class()
-    return all(getattr(getattr(cls, n, None), _MARK, False) for n in _methods())
-
-
-def uninstall() -> None:
-    """Remove the methods that :func:`install` added."""
-    cls = _target()
-    for name in _methods():
-        if getattr(cls.__dict__.get(name), _MARK, False):
-            delattr(cls, name)

@@ -13,12 +13,12 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import hyperspy_cnmf  # noqa: E402
+from hyperspy_cnmf import methods as sc  # noqa: E402
 from hyperspy_cnmf.plotting import clustering as plots  # noqa: E402
 from hyperspy_cnmf.plotting.clustering import (  # noqa: E402
     plot_dendrogram,
     plot_similarity_matrices,
 )
-from hyperspy_cnmf.signals import clustering as sc  # noqa: E402
 
 from ..signals.test_clustering_signals import make_signal, ring, three_patterns  # noqa: E402
 

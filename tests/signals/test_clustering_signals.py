@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import hyperspy_cnmf
+from hyperspy_cnmf import methods
 from hyperspy_cnmf.core.polar import rotate_images
 from hyperspy_cnmf.signals import clustering as sc
 
@@ -430,19 +431,19 @@ def test_methods_installed_idempotently_without_clobbering():
     from hyperspy.learn._mva import MVA
     from hyperspy.signal import BaseSignal
 
-    assert sc.is_installed()
+    assert methods.is_installed()
     before = MVA.__dict__["cluster_components"]
-    sc.install()
+    methods.install()
     assert MVA.__dict__["cluster_components"] is before
     # HyperSpy's own clustering plot is left alone
     assert not getattr(BaseSignal.plot_cluster_results, "_hyperspy_cnmf_method", False)
     assert MVA.cluster_components.__doc__ == hyperspy_cnmf.cluster_components.__doc__
-    sc.uninstall()
+    methods.uninstall()
     try:
         assert not hasattr(MVA, "cluster_components")
     finally:
-        sc.install()
-    assert sc.is_installed()
+        methods.install()
+    assert methods.is_installed()
 
 
 # ---------------------------------------------------------------------------
