@@ -2,7 +2,10 @@
 
 Build from the repository root (``pip install -e ".[docs]"`` first)::
 
-    python -m sphinx -b html -W --keep-going docs docs/_build/html
+    python -m sphinx -W -b html docs docs/_build/html
+
+``python tools/check_docs.py`` builds the same way and then checks the
+built pages (no figure shown twice, no empty sidebar, no cut summaries).
 
 The gallery scripts in ``docs/examples`` run during the build (about a
 minute on two cores); ``-D plot_gallery=0`` skips running them.
@@ -65,6 +68,20 @@ numpydoc_class_members_toctree = False
 numpydoc_attributes_as_param_list = True
 numpydoc_xref_param_type = False
 
+# Autosummary's one-line summaries end at the first ". ": keep the paper's
+# abbreviations ("Sci. Rep.", "Fig. 4", "eqs. 10-11") inside the sentence.
+import sphinx.ext.autosummary  # noqa: E402
+
+sphinx.ext.autosummary.WELL_KNOWN_ABBREVIATIONS = (
+    *sphinx.ext.autosummary.WELL_KNOWN_ABBREVIATIONS,
+    "Sci.",
+    "Rep.",
+    "Fig.",
+    "Figs.",
+    "eq.",
+    "eqs.",
+)
+
 # -- HTML ----------------------------------------------------------------------
 
 html_theme = "pydata_sphinx_theme"
@@ -76,6 +93,14 @@ html_theme_options = {
     "secondary_sidebar_items": ["page-toc", "sourcelink"],
 }
 html_show_sourcelink = True
+# Pages with no sub-pages get no (empty) "Section Navigation" sidebar; the
+# user guide and the gallery keep theirs (their index pages list them).
+html_sidebars = {
+    "index": [],
+    "api": [],
+    "benchmarks": [],
+    "changelog": [],
+}
 
 
 # -- Sphinx-Gallery ------------------------------------------------------------

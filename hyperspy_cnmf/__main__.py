@@ -1,19 +1,44 @@
-"""Command line: ``python -m hyperspy_cnmf {demo,reproduce} --output DIR``.
+"""Command line of hyperspy_cnmf: ``hyperspy-cnmf {demo,reproduce}``.
 
-``demo`` generates the package's simulated 4D-STEM data (no download), runs
-``s.decomposition(algorithm="constrained_nmf", ...)`` and writes the factor,
-loading and convergence figures as PNG files.
-
-``reproduce`` runs PCA, primitive NMFs and the constrained NMFs on the same
-simulated data (:func:`hyperspy_cnmf.reproduction.reproduce`) and writes the
-paper's Figs. 1, 6 and 7 and a markdown score table per ``k``.
+Also run as ``python -m hyperspy_cnmf``. ``demo`` decomposes the simulated
+data set; ``reproduce`` compares PCA, primitive NMF and constrained NMF on it
+(paper Figs. 1, 6, 7).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+DESCRIPTION = """\
+Physics-constrained NMF of 4D-STEM data (Kimoto et al., Sci. Rep. 2025) on
+the package's simulated data set: no download, no input files.
+
+  demo       generate the simulated 4D-STEM data, run
+             s.decomposition(algorithm="constrained_nmf", ...) and save the
+             factors with their maps and the convergence history as PNG files
+  reproduce  run PCA, primitive NMFs and the constrained NMFs on the same data
+             and save the paper's Figs. 1, 6 and 7 and a score table
+             (scores.md) per number of components
+
+Options of each command: "%(prog)s demo --help",
+"%(prog)s reproduce --help".
+"""
+
+EPILOG = """\
+examples:
+  %(prog)s demo --quick
+  %(prog)s reproduce -k 4 6 --output cnmf_output
+"""
+
+PROG_MODULE = "python -m hyperspy_cnmf"
+OUTPUT_HELP = "folder for the results (created if missing; default: %(default)s)"
+SEED_HELP = (
+    "seed of the simulated Poisson noise and of the random initialisation "
+    "(default: %(default)s)"
+)
 
 
 def _save(fig, path: Path) -> Path:
@@ -24,16 +49,22 @@ def _save(fig, path: Path) -> Path:
 def demo(
     output: Path, n_components: int = 4, quick: bool = False, seed: int = 0
 ) -> list[Path]:
-    """Decompose the simulated data set and save the figures in ``output``."""
+    """Decompose the simulated data set and save the figures in ``output``.
+
+    Writes ``components.png`` (factors above their maps, calibrated, with
+    colour bars; :func:`hyperspy_cnmf.plotting.decomposition.plot_factors_and_maps`)
+    and ``convergence.png``; returns their paths.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
-    import hyperspy.api as hs
     import matplotlib.pyplot as plt
 
     import hyperspy_cnmf  # noqa: F401  (enables algorithm="constrained_nmf")
     from hyperspy_cnmf.data import simulated_4dstem
     from hyperspy_cnmf.plotting.convergence import plot_convergence
+    from hyperspy_cnmf.plotting.decomposition import plot_factors_and_maps
+    from hyperspy_cnmf.signals.results import fit_history
 
     output.mkdir(parents=True, exist_ok=True)
     shape = (24, 24) if quick else (36, 36)
@@ -48,39 +79,82 @@ def demo(
         random_state=seed,
         show_progressbar=True,
     )
-    written = []
-    factors = s.get_decomposition_factors()
-    loadings = s.get_decomposition_loadings()
-    for name, signal in (("factors", factors), ("loadings", loadings)):
-        hs.plot.plot_images(
-            signal, cmap="viridis", axes_decor="off", scalebar=None, label=None
+    fig = plot_factors_and_maps(
+        s, title=f"Constrained NMF of {s.metadata.General.title}"
+    )
+    written = [_save(fig, output / "components.png")]
+    plt.close(fig)
+    written.append(
+        _save(
+            plot_convergence(fit_history(s.learning_results)),
+            output / "convergence.png",
         )
-        fig = plt.gcf()
-        fig.suptitle(f"constrained NMF {name}")
-        written.append(_save(fig, output / f"decomposition_{name}.png"))
-        plt.close(fig)
-    written.append(_save(plot_convergence(s), output / "convergence.png"))
+    )
     return written
 
 
-def main(argv=None) -> int:
+def _prog() -> str:
+    """The name the user typed: ``hyperspy-cnmf`` for the installed script,
+    else ``python -m hyperspy_cnmf``."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return "hyperspy-cnmf" if name.startswith("hyperspy-cnmf") else PROG_MODULE
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser (``prog`` default: the name the user typed)."""
+    formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="python -m hyperspy_cnmf", description=__doc__
+        prog=prog or _prog(),
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=formatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p_demo = sub.add_parser(
-        "demo", help="decompose the simulated data, save PNG figures"
+        "demo",
+        help="decompose the simulated data, save PNG figures",
+        description="Generate the simulated 4D-STEM data set (36 x 36 probe "
+        "positions, 128 x 128 detector pixels), decompose it with the "
+        "constrained NMF (10 restarts, 500 iterations) and save "
+        "components.png and convergence.png in the output folder.",
     )
-    p_demo.add_argument("--output", type=Path, default=Path("cnmf_output"))
-    p_demo.add_argument("-k", "--n-components", type=int, default=4)
-    p_demo.add_argument("--quick", action="store_true", help="smaller, faster run")
-    p_demo.add_argument("--seed", type=int, default=0)
+    p_demo.add_argument(
+        "--output",
+        type=Path,
+        default=Path("cnmf_output"),
+        metavar="DIR",
+        help=OUTPUT_HELP,
+    )
+    p_demo.add_argument(
+        "-k",
+        "--n-components",
+        type=int,
+        default=4,
+        metavar="K",
+        help="number of components (default: %(default)s)",
+    )
+    p_demo.add_argument(
+        "--quick",
+        action="store_true",
+        help="24 x 24 scan, 3 restarts of 100 iterations (seconds, not minutes)",
+    )
+    p_demo.add_argument("--seed", type=int, default=0, help=SEED_HELP)
     p_rep = sub.add_parser(
         "reproduce",
         help="compare PCA, primitive and constrained NMF on the simulated data "
         "(paper Figs. 1, 6, 7); save PNG figures and scores.md",
+        description="Run PCA, scikit-learn's NMF, MU and ALS NMF without "
+        "constraints, and the ALS with each constraint and both, on the "
+        "simulated data; save the paper's Figs. 1, 6 and 7 and scores.md "
+        "(scores against the known truth) in the output folder.",
     )
-    p_rep.add_argument("--output", type=Path, default=Path("cnmf_output"))
+    p_rep.add_argument(
+        "--output",
+        type=Path,
+        default=Path("cnmf_output"),
+        metavar="DIR",
+        help=OUTPUT_HELP,
+    )
     p_rep.add_argument(
         "-k",
         "--k",
@@ -89,13 +163,18 @@ def main(argv=None) -> int:
         type=int,
         nargs="+",
         default=[4],
-        help="number(s) of components, e.g. -k 4 6 (default 4)",
+        metavar="K",
+        help="number(s) of components, e.g. -k 4 6 (default: 4)",
     )
     p_rep.add_argument(
         "--quick", action="store_true", help="fewer restarts and iterations"
     )
-    p_rep.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    p_rep.add_argument("--seed", type=int, default=0, help=SEED_HELP)
+    return parser
+
+
+def main(argv=None, prog: str | None = None) -> int:
+    args = build_parser(prog).parse_args(argv)
     if args.command == "demo":
         for path in demo(args.output, args.n_components, args.quick, args.seed):
             print(f"wrote {path}")
@@ -114,4 +193,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog=PROG_MODULE))

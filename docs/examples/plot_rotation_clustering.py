@@ -16,7 +16,7 @@ import numpy as np
 
 import hyperspy_cnmf  # noqa: F401  (adds s.cluster_components and friends)
 from hyperspy_cnmf.data import simulated_4dstem
-from hyperspy_cnmf.plotting.clustering import plot_dendrogram, plot_similarity_matrices
+from hyperspy_cnmf.methods import plot_dendrogram, plot_similarity_matrices
 from hyperspy_cnmf.scoring import cosine_similarity_matrix
 
 # %%

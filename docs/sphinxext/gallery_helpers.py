@@ -13,20 +13,31 @@ __all__ = ["reset_state", "scrape_figures"]
 _SEEN: list = []  # strong references, so that ids of saved figures stay unique
 
 
+def _made_by_pyplot(fig) -> bool:
+    """True for a figure that pyplot created, even after it was closed.
+
+    Sphinx-Gallery's matplotlib scraper saves and *closes* pyplot's figures;
+    a closed figure is no longer in ``plt.get_fignums()`` but keeps the
+    ``number`` that pyplot gave it (a bare ``Figure()`` has none).
+    """
+    try:
+        return fig.number is not None
+    except AttributeError:
+        return False
+
+
 def _new_figures(namespace):
     """Figures bound to a name in ``namespace`` (alone or in a tuple/list)
-    that pyplot does not manage and that have not been saved yet."""
-    from matplotlib import pyplot as plt
+    that pyplot did not create and that have not been saved yet."""
     from matplotlib.figure import Figure
 
-    managed = {id(plt.figure(n)) for n in plt.get_fignums()}
     found = []
     for value in list(namespace.values()):
         values = value if isinstance(value, (tuple, list)) else (value,)
         for item in values:
             if (
                 isinstance(item, Figure)
-                and id(item) not in managed
+                and not _made_by_pyplot(item)
                 and not any(item is f for f in _SEEN)
                 and not any(item is f for f in found)
             ):
@@ -41,7 +52,9 @@ def scrape_figures(block, block_vars, gallery_conf):
     :class:`matplotlib.figure.Figure` objects that pyplot does not know
     about (no global state is left behind), so Sphinx-Gallery's matplotlib
     scraper misses them. This scraper saves every new ``Figure`` bound to a
-    name in the example's globals, e.g. ``fig = plot_dendrogram(s)``.
+    name in the example's globals, e.g. ``fig = plot_dendrogram(s)``, and
+    leaves pyplot's figures (``plt.subplots``, ``hs.plot.plot_images``,
+    ``s.plot()``) to the matplotlib scraper, so none is shown twice.
     """
     from sphinx_gallery.scrapers import figure_rst
 

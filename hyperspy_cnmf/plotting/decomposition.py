@@ -1,9 +1,14 @@
 """Decomposition figures (paper Figs. 1 b-d and 6): diffractions, maps and
 the maps' Fourier transforms with the resolution limit as a dotted circle.
 
-Arrays only: factors ``(k, rows, cols)`` and maps ``(k, nav_rows,
-nav_cols)``. Functions return :class:`matplotlib.figure.Figure` objects and
-leave no pyplot state behind.
+:func:`plot_factors_and_maps` draws the factors and maps of a decomposed
+HyperSpy/pyxem signal with HyperSpy's own :func:`hyperspy.api.plot.plot_images`:
+calibrated detector axes, scale bars on the maps, component numbers and
+labelled colour bars. Like every HyperSpy plot it makes a pyplot figure.
+
+:func:`plot_components` and :func:`plot_comparison` take arrays, factors
+``(k, rows, cols)`` and maps ``(k, nav_rows, nav_cols)``, return
+:class:`matplotlib.figure.Figure` objects and leave no pyplot state behind.
 """
 
 from __future__ import annotations
@@ -14,7 +19,12 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
-__all__ = ["map_power_spectrum", "plot_comparison", "plot_components"]
+__all__ = [
+    "map_power_spectrum",
+    "plot_comparison",
+    "plot_components",
+    "plot_factors_and_maps",
+]
 
 
 def map_power_spectrum(maps) -> np.ndarray:
@@ -259,4 +269,131 @@ def plot_comparison(
         _tidy(ax)
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def _axis_label(axis) -> str:
+    units = axis.units
+    name = str(axis.name)
+    if isinstance(units, str) and units and units != "<undefined>":
+        return f"{name} ({units})"
+    return name
+
+
+def plot_factors_and_maps(
+    signal,
+    components=None,
+    *,
+    factor_cmap: str = "inferno",
+    map_cmap: str = "viridis",
+    factor_label: str = "intensity (a.u.)",
+    map_label: str = "weight (a.u.)",
+    title: str | None = None,
+    panel_size: float = 2.6,
+):
+    """Diffraction factors above their maps, numbered, calibrated, with colour bars.
+
+    One column per component: the factor (diffraction pattern) on the
+    signal's calibrated detector axes, under it the map (loading) with a
+    scale bar in the scan units. Drawn with HyperSpy's
+    :func:`hyperspy.api.plot.plot_images`, so the axes, units and scale bars
+    are those of the signal's ``axes_manager``.
+
+    Parameters
+    ----------
+    signal : hyperspy.signal.BaseSignal
+        A decomposed signal with two navigation and two signal axes (a pyxem
+        ``Diffraction2D`` after ``s.decomposition(...)``, any algorithm).
+    components : int or sequence of int, optional
+        The components to show: a number ``n`` (the first ``n``) or their
+        indices; default all (``learning_results.output_dimension``).
+    factor_cmap, map_cmap : str
+        Colour maps of the factors and of the maps.
+    factor_label, map_label : str
+        Colour bar labels of the factors and of the maps.
+    title : str, optional
+        Figure title; default the signal's title.
+    panel_size : float
+        Inches per panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A pyplot figure (``plt.close(fig)`` when done), ``2 n`` image axes
+        and their ``2 n`` colour bars. Panels ``i`` and ``n + i`` are titled
+        ``component c diffraction`` and ``component c map``, ``c`` the
+        component's index in ``learning_results``.
+
+    Examples
+    --------
+    >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4)
+    >>> fig = plot_factors_and_maps(s)
+    >>> fig.savefig("components.png")
+    """
+    import hyperspy.api as hs
+    import matplotlib.pyplot as plt
+
+    if signal.axes_manager.signal_dimension != 2 or (
+        signal.axes_manager.navigation_dimension != 2
+    ):
+        raise ValueError(
+            "plot_factors_and_maps needs two navigation and two signal axes; "
+            "use signal.plot_decomposition_results() for other signals"
+        )
+    if getattr(signal.learning_results, "factors", None) is None:
+        raise ValueError("the signal has no decomposition: run s.decomposition first")
+    n_total = signal.learning_results.factors.shape[1]
+    if components is None:
+        indices = list(range(n_total))
+    elif np.ndim(components) == 0:
+        indices = list(range(min(int(components), n_total)))
+    else:
+        indices = [int(i) for i in components]
+    if not indices or min(indices) < 0 or max(indices) >= n_total:
+        raise ValueError(
+            f"components must select among the {n_total} components, got {components}"
+        )
+    all_factors = signal.get_decomposition_factors()
+    all_maps = signal.get_decomposition_loadings()
+    factors = [all_factors.inav[c] for c in indices]
+    maps = [all_maps.inav[c] for c in indices]
+    n = len(indices)
+    # An image is about 0.75 of a panel wide (its colour bar takes the rest).
+    fig = plt.figure(figsize=(panel_size * n + 0.4, 1.6 * panel_size + 1.0))
+    labels = [f"component {c} diffraction" for c in indices]
+    labels += [f"component {c} map" for c in indices]
+    axes = hs.plot.plot_images(
+        factors + maps,
+        per_row=n,
+        cmap=[factor_cmap] * n + [map_cmap] * n,
+        label=labels,
+        axes_decor="all",
+        scalebar=list(range(n, 2 * n)),
+        colorbar="multi",
+        centre_colormap=False,
+        fig=fig,
+        tight_layout=False,
+    )
+    x_label = _axis_label(all_factors.axes_manager.signal_axes[0])
+    y_label = _axis_label(all_factors.axes_manager.signal_axes[1])
+    for i, ax in enumerate(axes):
+        image = ax.get_images()[0]
+        colorbar = image.colorbar
+        if i < n:
+            ax.set_xlabel(x_label)
+            ax.set_ylabel(y_label if i == 0 else "")
+            if colorbar is not None:
+                colorbar.set_label(factor_label if i == n - 1 else "")
+        else:
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel("")
+            ax.set_ylabel("")
+            if colorbar is not None:
+                colorbar.set_label(map_label if i == 2 * n - 1 else "")
+        ax.set_title(ax.get_title(), fontsize="medium")
+    fig.suptitle(signal.metadata.General.title if title is None else title)
+    # The colour bars sit in axes_grid1 dividers, which tight_layout (not
+    # constrained_layout) knows how to make room for.
+    fig.tight_layout()
     return fig

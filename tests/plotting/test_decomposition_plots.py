@@ -128,3 +128,96 @@ def test_map_power_spectrum_is_centred():
     row, col = np.unravel_index(np.argmax(spectrum), spectrum.shape)
     assert row == 8 and abs(col - 8) == 4
     assert map_power_spectrum(np.stack([stripes, stripes])).shape == (2, 16, 16)
+
+
+# -- plot_factors_and_maps: a decomposed signal, HyperSpy's plot_images -------
+
+
+@pytest.fixture
+def decomposed():
+    from hyperspy_cnmf.data import simulated_4dstem
+
+    s = simulated_4dstem((8, 10), (24, 24), area_size=3)
+    # Any algorithm: the figure reads only the learning results and the axes.
+    s.decomposition(algorithm="SVD", output_dimension=3, print_info=False)
+    return s
+
+
+def _inside_figure(fig):
+    """Every axes (images, colour bars, their labels) lies inside the figure."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    width, height = fig.bbox.width, fig.bbox.height
+    for ax in fig.axes:
+        box = ax.get_tightbbox(renderer)
+        assert box.x0 >= -1 and box.y0 >= -1, ax
+        assert box.x1 <= width + 1 and box.y1 <= height + 1, ax
+
+
+def test_plot_factors_and_maps_numbers_calibrates_and_labels(decomposed):
+    from matplotlib import pyplot as plt
+
+    from hyperspy_cnmf.plotting.decomposition import plot_factors_and_maps
+
+    fig = plot_factors_and_maps(decomposed)
+    try:
+        images = [ax for ax in fig.axes if ax.get_images()]
+        assert len(images) == 6
+        titles = [ax.get_title() for ax in images]
+        assert titles[:3] == [f"component {i} diffraction" for i in range(3)]
+        assert titles[3:] == [f"component {i} map" for i in range(3)]
+        # Diffractions on the calibrated detector axes, with units ...
+        assert images[0].get_xlabel() == "kx (1/nm)"
+        assert images[0].get_ylabel() == "ky (1/nm)"
+        left, right, bottom, top = images[0].get_images()[0].get_extent()
+        assert right - left == pytest.approx(24 * 0.2)
+        # ... maps with a scale bar in the scan units and no ticks.
+        for ax in images[3:]:
+            assert ax.scalebar.units == "nm"
+            assert not ax.get_xticks().size
+        # Every image has a colour bar; each row's last one is labelled.
+        colorbars = [ax.get_images()[0].colorbar for ax in images]
+        assert all(cb is not None for cb in colorbars)
+        assert colorbars[2].ax.get_ylabel() == "intensity (a.u.)"
+        assert colorbars[5].ax.get_ylabel() == "weight (a.u.)"
+        _inside_figure(fig)
+        _renders(fig)
+    finally:
+        plt.close(fig)
+
+
+def test_plot_factors_and_maps_selects_components(decomposed):
+    from matplotlib import pyplot as plt
+
+    from hyperspy_cnmf.plotting.decomposition import plot_factors_and_maps
+
+    fig = plot_factors_and_maps(decomposed, [2, 0], title="two of three")
+    try:
+        images = [ax for ax in fig.axes if ax.get_images()]
+        assert [ax.get_title() for ax in images] == [
+            "component 2 diffraction",
+            "component 0 diffraction",
+            "component 2 map",
+            "component 0 map",
+        ]
+        factor = decomposed.get_decomposition_factors().inav[2].data
+        np.testing.assert_allclose(images[0].get_images()[0].get_array(), factor)
+        assert fig.get_suptitle() == "two of three"
+        _inside_figure(fig)
+    finally:
+        plt.close(fig)
+    fig = plot_factors_and_maps(decomposed, 1)
+    assert len([ax for ax in fig.axes if ax.get_images()]) == 2
+    plt.close(fig)
+
+
+def test_plot_factors_and_maps_refuses_what_it_cannot_draw(decomposed):
+    from hyperspy_cnmf.data import simulated_4dstem
+    from hyperspy_cnmf.plotting.decomposition import plot_factors_and_maps
+
+    with pytest.raises(ValueError, match="select among the 3"):
+        plot_factors_and_maps(decomposed, [0, 3])
+    with pytest.raises(ValueError, match="no decomposition"):
+        plot_factors_and_maps(simulated_4dstem((4, 4), (16, 16)))
+    with pytest.raises(ValueError, match="two navigation and two signal"):
+        plot_factors_and_maps(decomposed.inav[0])
