@@ -4,6 +4,8 @@
 * :mod:`.estimator` - :class:`ConstrainedNMF`, the scikit-learn estimator
   (every setting declared once, here), and :func:`constrained_nmf`
 * :mod:`.backend` - numpy or cupy, resolved once per fit
+* :mod:`.phases` - pure-phase factors (the amorphous part taken out of the
+  crystalline ones by an exact re-parameterisation)
 * :mod:`.constraints` - the constraint protocol and the built-in constraints
 * :mod:`.polar` - polar resampling about a beam centre (sparse, built once)
 * :mod:`.geometry` - shapes, calibrated axes, centre and masks of the data
@@ -21,6 +23,7 @@ from .constraints import (
 )
 from .estimator import ConstrainedNMF, constrained_nmf, nonnegative_loadings
 from .geometry import AxisInfo, ConstraintContext, Geometry
+from .phases import PhaseSeparation, separate_phases
 from .polar import PolarOperator, polar_operator
 from .solver import ConvergenceWarning, NMFResult
 
@@ -35,6 +38,7 @@ __all__ = [
     "Geometry",
     "NMFResult",
     "NonNegativity",
+    "PhaseSeparation",
     "PolarOperator",
     "RadialContinuity",
     "constrained_nmf",
@@ -43,4 +47,5 @@ __all__ = [
     "paper_factor_constraints",
     "paper_loading_constraints",
     "polar_operator",
+    "separate_phases",
 ]

@@ -115,6 +115,17 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         data; see the benchmarks.
     n_exact_iter : int, default 30
         Exact iterations after a compressed phase.
+    pure_phases : "auto" or bool, default "auto"
+        After the fit, take the amorphous part out of the crystalline
+        diffraction factors by an exact re-parameterisation of ``L W^T``
+        (:func:`~hyperspy_cnmf.core.phases.separate_phases`): a crystal's
+        pattern is its spots on its own monotonic background, not the
+        glass's rings. The product changes only by the clipping of negative
+        noise (on the paper's simulation the error rises by < 0.05 %);
+        crystalline components become comparable across rotations, so that
+        clustering separates phases. ``"auto"``: on for 2D diffraction
+        patterns (a 2D ``geometry``), off otherwise; it does nothing where
+        no amorphous-like component is found.
     random_state : int, RandomState instance or None
         Seed of the random initial maps.
     show_progressbar : bool, default False
@@ -138,6 +149,9 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     best_restart_ : int
     converged_ : bool
     dead_components_ : list of int
+    phase_separation_ : PhaseSeparation or None
+        What the pure-phase step did (which components it took as
+        amorphous and crystalline, the coefficients), None when it was off.
     factor_constraints_, loading_constraints_ : list
         The constraints that ran.
     n_features_in_ : int
@@ -174,6 +188,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             None,
         ],
         "n_exact_iter": [Interval(Integral, 0, None, closed="left")],
+        "pure_phases": [StrOptions({"auto"}), "boolean"],
         "random_state": ["random_state"],
         "show_progressbar": ["boolean"],
     }
@@ -191,6 +206,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         tol=0.0,
         compression=None,
         n_exact_iter=30,
+        pure_phases="auto",
         random_state=None,
         show_progressbar=False,
     ):
@@ -204,6 +220,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.tol = tol
         self.compression = compression
         self.n_exact_iter = n_exact_iter
+        self.pure_phases = pure_phases
         self.random_state = random_state
         self.show_progressbar = show_progressbar
 
@@ -251,7 +268,21 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             self.geometry,
             "loading_constraints",
         )
-        result = solve(X, self, factor_constraints, loading_constraints)
+        pure_phases = self.pure_phases
+        if isinstance(pure_phases, str):  # "auto": diffraction patterns only
+            pure_phases = self._image_geometry() is not None
+        elif pure_phases and self._image_geometry() is None:
+            raise ValueError(
+                "pure_phases=True needs 2D diffraction patterns: give a "
+                "geometry with signal_shape=(rows, cols)"
+            )
+        result = solve(
+            X,
+            self,
+            factor_constraints,
+            loading_constraints,
+            pure_phases=bool(pure_phases),
+        )
         n_entries = X.shape[0] * X.shape[1]
         self.components_ = result.factors.T
         self.n_components_ = self.components_.shape[0]
@@ -264,6 +295,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.best_restart_ = result.best_restart
         self.converged_ = result.converged
         self.dead_components_ = result.dead_components
+        self.phase_separation_ = result.phase_separation
         self.compression_rank_ = result.compression_rank
         self.factor_constraints_ = factor_constraints
         self.loading_constraints_ = loading_constraints

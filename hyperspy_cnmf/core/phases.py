@@ -71,6 +71,7 @@ bright spots there); that is another move (``f_a <- f_a - gamma f_c``,
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,6 +126,21 @@ class PhaseSeparation:
     clipped_fraction: np.ndarray
     product_change: float
     residual_change: float | None = None
+
+    def reordered(self, order) -> PhaseSeparation:
+        """The same record for components reordered as ``factors[:, order]``."""
+        order = np.asarray(order)
+        new_index = np.empty_like(order)
+        new_index[order] = np.arange(order.size)
+        return dataclasses.replace(
+            self,
+            amorphous=tuple(sorted(int(new_index[i]) for i in self.amorphous)),
+            crystalline=tuple(sorted(int(new_index[i]) for i in self.crystalline)),
+            anisotropy=self.anisotropy[order],
+            spot_asymmetry=self.spot_asymmetry[order],
+            coefficients=self.coefficients[np.ix_(order, order)],
+            clipped_fraction=self.clipped_fraction[order],
+        )
 
 
 def _check_inputs(factors, loadings, signal_shape, mask):

@@ -30,6 +30,7 @@ import numpy as np
 from .backend import to_host
 from .data import as_data, sketch
 from .geometry import Geometry
+from .phases import PhaseSeparation, separate_phases
 from .validation import (
     check_constraint_output,
     check_n_components,
@@ -80,6 +81,8 @@ class NMFResult:
         Rank of the sketch used, or None for exact iterations throughout.
     elapsed : float
         Seconds.
+    phase_separation : PhaseSeparation or None
+        What the pure-phase step did (None when it did not run).
     """
 
     factors: np.ndarray
@@ -93,6 +96,7 @@ class NMFResult:
     dead_components: list = field(default_factory=list)
     compression_rank: int | None = None
     elapsed: float = 0.0
+    phase_separation: PhaseSeparation | None = None
 
 
 def _random_state(seed):
@@ -347,7 +351,9 @@ def _progress(show, total):
     return tqdm(total=total, desc="Constrained NMF", unit="it")
 
 
-def solve(X, settings, factor_constraints, loading_constraints) -> NMFResult:
+def solve(
+    X, settings, factor_constraints, loading_constraints, *, pure_phases=False
+) -> NMFResult:
     r"""Factorize ``X ~= loadings @ factors.T`` with constraints.
 
     The private core shared by :class:`~hyperspy_cnmf.core.ConstrainedNMF`
@@ -367,6 +373,9 @@ def solve(X, settings, factor_constraints, loading_constraints) -> NMFResult:
     factor_constraints, loading_constraints : list of callables
         Resolved constraints, applied in order after each half-step between
         two nonnegativity projections.
+    pure_phases : bool
+        Run :func:`~hyperspy_cnmf.core.phases.separate_phases` on the kept
+        fit (2D diffraction patterns only).
 
     Returns
     -------
@@ -458,8 +467,19 @@ def solve(X, settings, factor_constraints, loading_constraints) -> NMFResult:
         if progress is not None:
             progress.close()
 
+    phases = None
+    if pure_phases:
+        F, L, phases = separate_phases(
+            F,
+            L,
+            signal_shape=geometry.signal_shape,
+            center=geometry.center,
+            mask=geometry.signal_mask,
+        )
     order = np.argsort(-to_host(xp.sqrt((L * L).sum(axis=0))), kind="stable")
     F, L = F[:, order], L[:, order]
+    if phases is not None:
+        phases = phases.reordered(order)
     dead = [int(i) for i in np.flatnonzero(to_host((F * F).sum(axis=0)) == 0)]
     if dead:
         warnings.warn(
@@ -490,4 +510,5 @@ def solve(X, settings, factor_constraints, loading_constraints) -> NMFResult:
         dead_components=dead,
         compression_rank=None if rank is None else int(rank),
         elapsed=time.perf_counter() - start,
+        phase_separation=phases,
     )

@@ -113,6 +113,7 @@ def decomposition_results(
             estimator.dead_components_, dtype=np.int64
         ),
         PREFIX + "compression_rank": int(estimator.compression_rank_ or 0),
+        **_phase_keys(estimator.phase_separation_, estimator.components_.shape[0]),
         PREFIX + "center": np.asarray(
             geometry.center if geometry.center is not None else (), dtype=np.float64
         ),
@@ -125,6 +126,17 @@ def decomposition_results(
         dtype = bool if name == "exact" else np.float64
         results[PREFIX + key] = np.asarray(history[name], dtype=dtype)
     return results
+
+
+def _phase_keys(phases, k) -> dict:
+    """The pure-phase step's record: which components it took as amorphous
+    and crystalline (indices into the stored, sorted components)."""
+    if phases is None:
+        return {}
+    return {
+        PREFIX + "amorphous_components": np.asarray(phases.amorphous, np.int64),
+        PREFIX + "crystalline_components": np.asarray(phases.crystalline, np.int64),
+    }
 
 
 def _require(learning_results, key):
