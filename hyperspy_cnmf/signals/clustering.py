@@ -624,7 +624,7 @@ def merged_arrays(signal, weights=None):
     Returns
     -------
     merged : MergedComponents
-        ``patterns`` (c, rows, cols), ``maps`` (c, *nav_shape) with NaN at
+        ``patterns`` ``(c, rows, cols)``, ``maps`` ``(c, *nav_shape)`` with NaN at
         positions the decomposition left out, ``members``, ``reference``,
         ``angles``, ``weights``.
     """
