@@ -22,7 +22,7 @@ import numpy as np
 from ..core.backend import as_float, is_dask, to_host
 from ..core.constraints import paper_factor_constraints, paper_loading_constraints
 from ..core.estimator import ConstrainedNMF, nonnegative_loadings, resolve_constraints
-from .geometry import array_shapes, check_signal, pyxem_mask, signal_geometry
+from .geometry import array_shapes, check_signal, signal_geometry
 from .results import (
     ALGORITHM,
     clear_results,
@@ -100,6 +100,54 @@ def _unfolded_matrix(signal, nav_keep, sig_keep):
     return X
 
 
+def _check_input_signal(signal, output_dimension) -> None:
+    """Refusals that must come before any reshaping or numpy cast."""
+    folding = signal.metadata.get_item("_HyperSpy.Folding", None)
+    if folding is not None and folding.get_item("unfolded", False):
+        raise ValueError(
+            "this signal has been unfolded (s.unfold() or "
+            "s.unfold_navigation_space()): its scan and diffraction geometry "
+            "are lost, so the radial constraint would be dropped and the maps "
+            "smoothed across row ends. Fold it back first: s.fold()"
+        )
+    if np.dtype(signal.data.dtype).kind == "c":
+        raise TypeError(
+            f"the signal holds complex data ({signal.data.dtype}); NMF needs "
+            "real nonnegative intensities: decompose the amplitude or the "
+            "intensity instead, e.g. abs(s) or (abs(s) ** 2)"
+        )
+    if output_dimension is None:
+        raise ValueError(
+            "output_dimension must be given for algorithm='constrained_nmf': "
+            "the number of components to extract"
+        )
+    if (
+        isinstance(output_dimension, (bool, np.bool_))
+        or not isinstance(output_dimension, (int, np.integer))
+        or output_dimension < 1
+    ):
+        raise ValueError(
+            f"output_dimension={output_dimension!r} must be a positive integer: "
+            "the number of components to extract"
+        )
+
+
+def _check_not_all_dead(factors, loadings, factor_constraints, loading_constraints):
+    """Raise, before anything is stored, when every component came out zero."""
+    model_zero = not (
+        np.nan_to_num(factors).any(axis=0) & np.nan_to_num(loadings).any(axis=0)
+    ).any()
+    if model_zero:
+        raise ValueError(
+            "every component came out zero: the constraints "
+            f"(factor_constraints={[_describe(c) for c in factor_constraints]}, "
+            f"loading_constraints={[_describe(c) for c in loading_constraints]}) "
+            "or the masks remove everything the fit finds. Nothing was stored "
+            "(any previous learning_results are kept); check the constraints, "
+            "e.g. run with factor_constraints=[] and loading_constraints=[]"
+        )
+
+
 def _check_finite_numpy(X):
     if X.dtype.kind == "f" and not np.isfinite(X).all():
         raise ValueError(
@@ -135,9 +183,21 @@ def _poisson_weights(X):
     if is_dask(X):
         import dask
 
-        aG, bH = dask.compute(X.sum(axis=1), X.sum(axis=0))
+        aG, bH, minimum = dask.compute(X.sum(axis=1), X.sum(axis=0), X.min())
     else:
-        aG, bH = X.sum(axis=1), X.sum(axis=0)
+        aG, bH, minimum = X.sum(axis=1), X.sum(axis=0), X.min()
+    if not np.isfinite(minimum):
+        raise ValueError(
+            "the signal contains NaN or infinite values; replace them "
+            "(s.data = np.nan_to_num(s.data)) or exclude those pixels/positions "
+            "with signal_mask / navigation_mask"
+        )
+    if minimum < 0:
+        raise ValueError(
+            "normalize_poissonian_noise needs nonnegative data; the signal has "
+            f"negative values (minimum {float(minimum):.3g}): clip them "
+            "(s.data = s.data.clip(0)) or subtract a smaller background"
+        )
     ra = np.sqrt(np.asarray(aG, dtype=np.float64))
     rb = np.sqrt(np.asarray(bH, dtype=np.float64))
     ra[ra == 0] = 1.0
@@ -195,26 +255,36 @@ def decomposition(
     signal : hyperspy.signal.BaseSignal
         1 or 2 navigation axes and 1 or 2 signal axes (pyxem
         ``Diffraction2D``, ``Signal2D``, a ``Signal1D`` spectrum image),
-        lazy or not, nonnegative, without NaN. Its data, metadata and any
+        lazy or not, real (take ``abs`` or the intensity of complex data
+        first), nonnegative, without NaN, not unfolded (``s.fold()``
+        first). Its data, metadata and any
         previous ``learning_results`` are not touched unless the fit
         completes. Integer data are converted (a copy).
     output_dimension : int
         Number of components ``k``, required (< number of kept positions and
         of kept pixels).
     navigation_mask, signal_mask : BaseSignal, numpy/dask array or None
-        ``True`` marks excluded positions/pixels (HyperSpy's convention).
-        A BaseSignal mask is used through its ``data``; **arrays are in
-        array order** ``(rows, cols) = (y, x)``, the order of
-        ``s.data.shape[:nav_dim]`` / ``s.data.shape[nav_dim:]`` (this differs
-        from HyperSpy's own numpy navigation masks, given in ``(x, y)`` order
-        and transposed). ``signal_mask=None`` uses pyxem's
+        ``True`` marks excluded positions/pixels, read exactly as
+        HyperSpy's own decompositions read them, so that the same argument
+        excludes the same positions and pixels as ``algorithm="SVD"``:
+        a BaseSignal mask is used through its ``data`` (array order); a
+        numpy/dask **navigation** mask is in HyperSpy's ``(x, y)`` order,
+        shape ``s.axes_manager.navigation_shape`` (it is transposed, as
+        HyperSpy does: pass ``mask.T`` for a mask built on
+        ``s.data.shape[:nav_dim]``); a numpy/dask **signal** mask has shape
+        ``s.axes_manager.signal_shape`` and is flattened as it is (as
+        HyperSpy does; for non-square patterns wrap an array-order mask in
+        a signal, ``hs.signals.Signal2D(mask)``). Masks are boolean (0/1
+        numbers are accepted). ``signal_mask=None`` uses pyxem's
         ``s.calibration.mask`` when one is set. Excluded entries of the
         factors/loadings are NaN, as in HyperSpy, unless reprojected.
     center : (float, float), optional
-        Beam centre ``(row, col)`` in pixels. Default: the calibrated one,
-        ``-offset / scale`` of each signal axis (pyxem's
-        ``s.calibration.center`` in array order). A warning is given when it
-        lies at (0, 0) or near an edge (an uncalibrated signal).
+        Beam centre ``(x, y) = (col, row)`` in detector pixels, pyxem's
+        order: ``center=s.calibration.center`` is the default. Default: the
+        calibrated one, ``-offset / scale`` of each signal axis. A warning
+        is given when it lies at (0, 0) or near an edge (an uncalibrated
+        signal); a centre outside the pattern is an error. It is stored as
+        ``learning_results.cnmf_center`` in array order ``(row, col)``.
     normalize_poissonian_noise : bool, default False
         Scale the data by ``1 / (sqrt(aG) sqrt(bH))`` (Keenan & Kotula 2004,
         as HyperSpy does) before the fit and undo the scaling on the
@@ -275,7 +345,8 @@ def decomposition(
     ``cnmf_exact_history``, ``cnmf_restart_mse``, ``cnmf_best_restart``,
     ``cnmf_n_init``, ``cnmf_n_iter``, ``cnmf_converged``,
     ``cnmf_dead_components``, ``cnmf_compression_rank`` (0: none),
-    ``cnmf_center`` (row, col px), ``cnmf_factor_constraints``,
+    ``cnmf_center`` (row, col px: array order, the reverse of pyxem's
+    ``s.calibration.center``), ``cnmf_factor_constraints``,
     ``cnmf_loading_constraints``, ``cnmf_elapsed`` (s) and ``cnmf_params``
     (JSON). They survive ``s.save`` (hspy, zspy) and are removed when
     another decomposition runs on the signal.
@@ -289,12 +360,8 @@ def decomposition(
     """
     start = time.perf_counter()
     check_signal(signal)
+    _check_input_signal(signal, output_dimension)
     _check_parameters(params)
-    if output_dimension is None:
-        raise ValueError(
-            "output_dimension must be given for algorithm='constrained_nmf': "
-            "the number of components to extract"
-        )
     if centre is not None:
         raise ValueError(
             f"centre={centre!r} is not supported by constrained_nmf: centring "
@@ -312,8 +379,6 @@ def decomposition(
     n_nav, n_sig = int(np.prod(nav_shape)), int(np.prod(sig_shape))
     image_signal = len(sig_shape) == 2
     settings = {**estimator_parameters(), **params}
-    if signal_mask is None:
-        signal_mask = pyxem_mask(signal)
     # The beam centre is checked only where a factor constraint may use it.
     wants_center = _is_auto(settings["factor_constraints"]) or bool(
         settings["factor_constraints"]
@@ -324,6 +389,7 @@ def decomposition(
         navigation_mask=navigation_mask,
         center=center,
         check_beam_center=image_signal and wants_center,
+        use_pyxem_mask=True,
     )
     factor_constraints = resolve_constraints(
         settings["factor_constraints"],
@@ -355,11 +421,6 @@ def decomposition(
     )
     X_fit = X
     if normalize_poissonian_noise:
-        if not lazy and X.size and X.min() < 0:
-            raise ValueError(
-                "normalize_poissonian_noise needs nonnegative data; the "
-                "signal has negative values"
-            )
         ra, rb = _poisson_weights(X)
         weights = (ra, rb)
         X_fit = X / ra[:, None].astype(X.dtype) / rb[None, :].astype(X.dtype)
@@ -387,6 +448,7 @@ def decomposition(
         factors = factors * rb[:, None].astype(factors.dtype)
         loadings = loadings * ra[:, None].astype(loadings.dtype)
 
+    _check_not_all_dead(factors, loadings, factor_constraints, loading_constraints)
     factors_full = _nan_expand(factors, sig_keep, n_sig)
     loadings_full = _nan_expand(loadings, nav_keep, n_nav)
     if reproject in ("navigation", "both") and nav_keep is not None:

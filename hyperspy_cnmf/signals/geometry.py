@@ -11,6 +11,10 @@ array order:
   (``pyxem.utils.calibration.Calibration.center``);
 * masks, ``True`` = excluded, of shape ``signal_shape`` /
   ``navigation_shape`` in array order.
+
+What users pass follows HyperSpy and pyxem instead: ``center=(x, y)``
+(pyxem's ``s.calibration.center`` order, :func:`center_from_xy`) and masks
+read exactly as HyperSpy's decomposition reads them (:func:`_mask_array`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ __all__ = [
     "array_shapes",
     "axis_info",
     "beam_center",
+    "center_from_xy",
     "check_signal",
     "navigation_mask_array",
     "pyxem_mask",
@@ -130,6 +135,52 @@ def beam_center(signal, *, strict=True) -> tuple[float, float] | None:
     return (-row_axis.offset / row_axis.scale, -col_axis.offset / col_axis.scale)
 
 
+def center_from_xy(center) -> tuple[float, float]:
+    """A user's ``center=(x, y)`` as the core's ``(row, col)``.
+
+    The adapter's public ``center=`` arguments use pyxem's convention,
+    ``s.calibration.center``: ``(x, y) = (col, row)`` in detector pixels
+    (``axes_manager.signal_axes`` order). The core works in array order.
+
+    Raises
+    ------
+    ValueError
+        Unless ``center`` is two finite numbers.
+    """
+    try:
+        values = np.asarray(center, dtype=np.float64)
+    except (TypeError, ValueError):
+        values = None
+    if values is None or values.shape != (2,) or not np.isfinite(values).all():
+        raise ValueError(
+            f"center={center!r} must be the beam centre (x, y) = (col, row) in "
+            "detector pixels: two finite numbers, in the order of pyxem's "
+            "s.calibration.center (e.g. center=s.calibration.center), or None "
+            "for the calibrated centre"
+        )
+    x, y = values
+    return (float(y), float(x))
+
+
+def _check_inside(center, signal_shape, given) -> None:
+    """A clear error, naming the fix, for a centre outside the pattern."""
+    rows, cols = signal_shape
+    r, c = center
+    if -0.5 <= r <= rows - 0.5 and -0.5 <= c <= cols - 0.5:
+        return
+    source = (
+        "the center= you passed"
+        if given
+        else "the signal's calibrated centre (-offset / scale of its signal axes)"
+    )
+    raise ValueError(
+        f"the beam centre (x, y) = ({c:.4g}, {r:.4g}) px, {source}, lies "
+        f"outside the {cols}x{rows} (x, y) pattern. Set it on the signal "
+        "(pyxem: s.calibration.center = None for the middle of the pattern, or "
+        "s.calibration.center = (x, y)) or pass center=(x, y) in pixels"
+    )
+
+
 def check_center(center, signal_shape) -> None:
     """Warn when the centre sits at pixel (0, 0) or near an edge.
 
@@ -146,44 +197,83 @@ def check_center(center, signal_shape) -> None:
     )
     if near:
         warnings.warn(
-            f"the calibrated beam centre (row, col) = ({r:.3g}, {c:.3g}) px is "
+            f"the calibrated beam centre (x, y) = ({c:.3g}, {r:.3g}) px is "
             f"at or near the edge of the {rows}x{cols} pattern; the signal is "
             "probably uncalibrated. The radial constraint works about this "
             "centre: set it first (pyxem: s.calibration.center = None for the "
             "middle, or s.calibration.center = (x, y); HyperSpy: set the signal "
-            "axes offsets to -centre * scale), or pass center=(row, col)",
+            "axes offsets to -centre * scale), or pass center=(x, y)",
             UserWarning,
             stacklevel=4,
         )
 
 
-def _mask_data(mask):
-    """A mask's values as a numpy bool array (BaseSignal, dask or numpy)."""
-    if hasattr(mask, "axes_manager"):  # a BaseSignal: its data is in array order
-        mask = mask.data
-    return to_host(mask).astype(bool, copy=False)
+def _mask_values(values, what):
+    """A mask's values as bool: bool arrays, or numbers that are all 0 or 1."""
+    values = to_host(values)
+    if values.dtype.kind == "b":
+        return values
+    if values.dtype.kind not in "iuf":
+        raise TypeError(
+            f"the {what} mask must be a boolean array (True = excluded), got "
+            f"dtype {values.dtype}"
+        )
+    if values.size and not np.isin(values, (0, 1)).all():
+        raise ValueError(
+            f"the {what} mask holds values other than 0 and 1 (e.g. "
+            f"{values[~np.isin(values, (0, 1))].flat[0]!r}); a mask is boolean, "
+            "True = excluded: threshold it first, e.g. mask > 0.5"
+        )
+    return values.astype(bool)
 
 
 def _mask_array(mask, shape, natural_shape, what):
+    """``mask`` as a bool array of ``shape`` (array order), read as HyperSpy does.
+
+    HyperSpy 2.5 (``hyperspy/learn/_mva.py`` ``decomposition`` and
+    ``hyperspy/_signals/lazy.py``): a BaseSignal mask is used through its
+    ``data`` (array order); a numpy/dask *navigation* mask is given in
+    HyperSpy's ``(x, y)`` order (``axes_manager.navigation_shape``) and
+    transposed; a numpy/dask *signal* mask has ``axes_manager.signal_shape``
+    and is flattened as it is (for non-square patterns prefer a signal
+    mask, e.g. ``hs.signals.Signal2D(mask_in_array_order)``).
+    """
     if mask is None:
         return None
-    is_signal = hasattr(mask, "axes_manager")
-    values = _mask_data(mask)
-    if values.shape != tuple(shape):
-        hint = ""
-        if (
-            not is_signal
-            and values.shape == tuple(natural_shape)
-            and shape != natural_shape
-        ):
-            hint = (
-                f"; this looks like HyperSpy's (x, y) order {tuple(natural_shape)}: "
-                "transpose it (mask.T)"
+    shape, natural_shape = tuple(shape), tuple(natural_shape)
+    if hasattr(mask, "axes_manager"):  # a BaseSignal: its data is in array order
+        values = _mask_values(mask.data, what)
+        if values.shape != shape:
+            raise ValueError(
+                f"the {what} mask signal has data shape {values.shape} "
+                f"(axes_manager {mask.axes_manager.navigation_shape} | "
+                f"{mask.axes_manager.signal_shape}) but the {what} shape is "
+                f"{natural_shape} in HyperSpy's (x, y) order"
             )
-        raise ValueError(
-            f"the {what} mask has shape {values.shape} but the {what} shape is "
-            f"{tuple(shape)} in array order (rows, cols) = (y, x){hint}"
-        )
+    else:
+        if not hasattr(mask, "shape"):  # lists, tuples
+            mask = np.asarray(mask)
+        if tuple(mask.shape) != natural_shape:
+            hint = ""
+            if tuple(mask.shape) == shape:
+                hint = (
+                    f"; this is array order {shape}: HyperSpy reads array "
+                    f"{what} masks in its (x, y) order"
+                    + (
+                        ", so pass mask.T"
+                        if what == "navigation"
+                        else f", so wrap it in a signal: hs.signals."
+                        f"{'Signal2D' if len(shape) == 2 else 'Signal1D'}(mask)"
+                    )
+                )
+            raise ValueError(
+                f"the {what} mask has shape {tuple(mask.shape)} but the {what} "
+                f"shape is {natural_shape} in HyperSpy's (x, y) order "
+                f"(axes_manager.{what}_shape){hint}"
+            )
+        if what == "navigation" and hasattr(mask, "T"):
+            mask = mask.T  # HyperSpy: _to_flat_bool(navigation_mask.T)
+        values = _mask_values(mask, what).reshape(shape)
     if values.all():
         raise ValueError(
             f"the {what} mask hides every {'pixel' if what == 'signal' else 'position'}; "
@@ -224,16 +314,23 @@ def pyxem_mask(signal) -> np.ndarray | None:
 def signal_mask_array(signal, mask) -> np.ndarray | None:
     """The signal mask as a bool array of shape ``signal_shape`` (array order).
 
-    ``mask`` is None, a :class:`~hyperspy.signal.BaseSignal` (its ``data``, in
-    array order) or an array of shape ``s.data.shape[-sig_dim:]`` (array
-    order, as ``s.data`` is indexed).
+    ``mask`` is None, a :class:`~hyperspy.signal.BaseSignal` (its ``data``,
+    in array order) or a numpy/dask array of HyperSpy's
+    ``axes_manager.signal_shape``, flattened as it is, exactly as
+    HyperSpy's decomposition reads it (see :func:`_mask_array`).
     """
     nav, sig = array_shapes(signal)
     return _mask_array(mask, sig, signal.axes_manager.signal_shape, "signal")
 
 
 def navigation_mask_array(signal, mask) -> np.ndarray | None:
-    """The navigation mask as a bool array of ``navigation_shape`` (array order)."""
+    """The navigation mask as a bool array of ``navigation_shape`` (array order).
+
+    ``mask`` is None, a :class:`~hyperspy.signal.BaseSignal` (its ``data``,
+    in array order) or a numpy/dask array in HyperSpy's ``(x, y)`` order
+    (``axes_manager.navigation_shape``), transposed exactly as HyperSpy's
+    decomposition does (see :func:`_mask_array`).
+    """
     nav, sig = array_shapes(signal)
     return _mask_array(mask, nav, signal.axes_manager.navigation_shape, "navigation")
 
@@ -245,6 +342,7 @@ def signal_geometry(
     navigation_mask=None,
     center=None,
     check_beam_center=True,
+    use_pyxem_mask=False,
 ) -> Geometry:
     """The core :class:`Geometry` of a HyperSpy/pyxem signal.
 
@@ -253,13 +351,21 @@ def signal_geometry(
     signal : hyperspy.signal.BaseSignal
         1 or 2 navigation axes and 1 or 2 signal axes.
     signal_mask, navigation_mask : BaseSignal, array or None
-        ``True`` = excluded. Arrays are in array order (rows, cols), the
-        order of ``s.data``; see :func:`signal_mask_array`.
+        ``True`` = excluded, read exactly as HyperSpy reads them: a
+        BaseSignal through its ``data``; a numpy/dask navigation mask in
+        ``(x, y)`` order (transposed); a numpy/dask signal mask of
+        ``axes_manager.signal_shape``, flattened as it is. See
+        :func:`navigation_mask_array` and :func:`signal_mask_array`.
     center : (float, float), optional
-        Beam centre ``(row, col)`` in pixels; default the calibrated one
-        (:func:`beam_center`). Only for 2D signals.
+        Beam centre ``(x, y) = (col, row)`` in pixels, pyxem's order (that of
+        ``s.calibration.center``); default the calibrated one
+        (:func:`beam_center`). Only for 2D signals. The returned
+        :class:`Geometry` holds it in array order, ``(row, col)``.
     check_beam_center : bool
         Warn when the centre is at (0, 0) or near an edge.
+    use_pyxem_mask : bool, default False
+        With ``signal_mask=None``, use pyxem's ``s.calibration.mask``
+        (:func:`pyxem_mask`, array order) when one is set.
 
     Returns
     -------
@@ -276,9 +382,10 @@ def signal_geometry(
     signal_axes = tuple(axis_info(a) for a in am.signal_axes[::-1])
     navigation_axes = tuple(axis_info(a) for a in am.navigation_axes[::-1])
     if len(sig_shape) == 2:
-        if center is None:
-            center = beam_center(signal)
+        given = center is not None
+        center = center_from_xy(center) if given else beam_center(signal)
         center = (float(center[0]), float(center[1]))
+        _check_inside(center, sig_shape, given)
         if check_beam_center:
             check_center(center, sig_shape)
     elif center is not None:
@@ -289,6 +396,10 @@ def signal_geometry(
         signal_axes=signal_axes,
         navigation_axes=navigation_axes,
         center=center,
-        signal_mask=signal_mask_array(signal, signal_mask),
+        signal_mask=(
+            pyxem_mask(signal)
+            if signal_mask is None and use_pyxem_mask
+            else signal_mask_array(signal, signal_mask)
+        ),
         navigation_mask=navigation_mask_array(signal, navigation_mask),
     )

@@ -249,6 +249,7 @@ def test_primitive_als_with_empty_lists():
 
 
 def _masks():
+    """Navigation and signal masks in array order (rows, cols)."""
     nav = np.zeros(NAV_SHAPE, bool)
     nav[1, 4] = nav[5, 0] = True
     rows, cols = np.indices(SIG_SHAPE)
@@ -256,11 +257,19 @@ def _masks():
     return nav, sig
 
 
+def _hyperspy_arrays(nav, sig):
+    """The same masks as HyperSpy reads numpy arrays: a navigation mask in
+    (x, y) order (transposed), a signal mask of ``signal_shape`` (raveled)."""
+    return nav.T, sig.reshape(SIG_SHAPE[::-1])
+
+
 @pytest.mark.parametrize("as_signal", [False, True], ids=["array", "signal"])
 def test_masks_give_nan_like_hyperspy(signal, as_signal):
     nav, sig = _masks()
-    nav_mask = hs.signals.BaseSignal(nav).T if as_signal else nav
-    sig_mask = hs.signals.Signal2D(sig) if as_signal else sig
+    if as_signal:
+        nav_mask, sig_mask = hs.signals.BaseSignal(nav).T, hs.signals.Signal2D(sig)
+    else:
+        nav_mask, sig_mask = _hyperspy_arrays(nav, sig)
     run(signal, navigation_mask=nav_mask, signal_mask=sig_mask)
     lr = signal.learning_results
     np.testing.assert_array_equal(lr.navigation_mask, nav)
@@ -275,6 +284,39 @@ def test_masks_give_nan_like_hyperspy(signal, as_signal):
         N_NAV - 2,
         N_SIG - int(sig.sum()),
     ]
+
+
+@pytest.mark.parametrize("nav_shape", [(5, 5), (6, 5)], ids=["square", "non-square"])
+@pytest.mark.parametrize("kind", ["numpy", "signal", "dask"])
+def test_same_masks_exclude_the_same_as_svd(nav_shape, kind, lazy):
+    rng = np.random.default_rng(3)
+    nav = rng.uniform(size=nav_shape) < 0.2
+    sig = rng.uniform(size=SIG_SHAPE) < 0.1
+    if kind == "signal":
+        nav_arg, sig_arg = hs.signals.BaseSignal(nav).T, hs.signals.Signal2D(sig)
+    else:
+        nav_arg, sig_arg = _hyperspy_arrays(nav, sig)
+        if kind == "dask":
+            nav_arg, sig_arg = da.from_array(nav_arg), da.from_array(sig_arg)
+    results = []
+    for algorithm in ("SVD", "constrained_nmf"):
+        s = make_signal(lazy=lazy, nav_shape=nav_shape)
+        extra = FAST if algorithm == "constrained_nmf" else {"print_info": False}
+        s.decomposition(
+            algorithm=algorithm,
+            output_dimension=2,
+            navigation_mask=nav_arg,
+            signal_mask=sig_arg,
+            **extra,
+        )
+        lr = s.learning_results
+        results.append(
+            (np.isnan(lr.loadings).any(axis=1), np.isnan(lr.factors).any(axis=1))
+        )
+    (svd_nav, svd_sig), (ours_nav, ours_sig) = results
+    np.testing.assert_array_equal(ours_nav, svd_nav)
+    np.testing.assert_array_equal(ours_sig, svd_sig)
+    np.testing.assert_array_equal(ours_nav, nav.ravel())
 
 
 def test_masked_results_match_hyperspy_svd_convention():
@@ -307,18 +349,19 @@ def test_masked_results_match_hyperspy_svd_convention():
 def test_reproject_fills_masked_entries(reproject, lazy):
     nav, sig = _masks()
     s, plain = make_signal(lazy=lazy), make_signal()
-    run(plain, navigation_mask=nav, signal_mask=sig)
-    run(s, navigation_mask=nav, signal_mask=sig, reproject=reproject)
+    nav_arg, sig_arg = _hyperspy_arrays(nav, sig)
+    run(plain, navigation_mask=nav_arg, signal_mask=sig_arg)
+    run(s, navigation_mask=nav_arg, signal_mask=sig_arg, reproject=reproject)
     a, b = plain.learning_results, s.learning_results
     fill_nav = reproject in ("navigation", "both")
     fill_sig = reproject in ("signal", "both")
     assert np.isfinite(b.loadings).all() == fill_nav
     assert np.isfinite(b.factors).all() == fill_sig
     np.testing.assert_allclose(
-        b.loadings[~nav.ravel()], a.loadings[~nav.ravel()], rtol=1e-9
+        b.loadings[~nav.ravel()], a.loadings[~nav.ravel()], rtol=1e-9, atol=1e-12
     )
     np.testing.assert_allclose(
-        b.factors[~sig.ravel()], a.factors[~sig.ravel()], rtol=1e-9
+        b.factors[~sig.ravel()], a.factors[~sig.ravel()], rtol=1e-9, atol=1e-12
     )
     if fill_nav:
         assert (b.loadings >= 0).all()
@@ -370,7 +413,7 @@ def test_poissonian_noise_normalization(lazy):
 def test_save_load_round_trip(tmp_path, ext):
     nav, sig = _masks()
     s = make_signal()
-    run(s, navigation_mask=nav, signal_mask=sig)
+    run(s, navigation_mask=nav.T, signal_mask=hs.signals.Signal2D(sig))
     path = tmp_path / f"s.{ext}"
     s.save(path)
     t = hs.load(path)
@@ -477,8 +520,13 @@ def test_lazy_only_arguments_are_refused():
         ({"k": 31}, ValueError, "choose at most 29 components"),
         ({"centre": "navigation"}, ValueError, "centre='navigation'"),
         ({"reproject": "maps"}, ValueError, "reproject"),
-        ({"signal_mask": np.ones(SIG_SHAPE, bool)}, ValueError, "hides every"),
-        ({"navigation_mask": np.ones(NAV_SHAPE, bool)}, ValueError, "hides every"),
+        ({"signal_mask": np.ones(SIG_SHAPE[::-1], bool)}, ValueError, "hides every"),
+        (
+            {"navigation_mask": np.ones(NAV_SHAPE[::-1], bool)},
+            ValueError,
+            "hides every",
+        ),
+        ({"navigation_mask": np.zeros(NAV_SHAPE, bool)}, ValueError, r"mask\.T"),
         ({"factor_constraints": "paper"}, ValueError, "'factor_constraints' param"),
         ({"n_iter": 5}, TypeError, "unknown argument.*n_iter.*max_iter"),
         ({"solver": "hals"}, ValueError, "solver"),
@@ -507,7 +555,7 @@ def test_nan_raises_unless_masked(lazy):
     assert_unchanged(s, before)
     sig = np.zeros(SIG_SHAPE, bool)
     sig[4, 5] = True
-    run(s, signal_mask=sig)
+    run(s, signal_mask=hs.signals.Signal2D(sig))
     assert np.isnan(s.learning_results.factors[4 * SIG_SHAPE[1] + 5]).all()
     assert np.isfinite(s.learning_results.loadings).all()
 

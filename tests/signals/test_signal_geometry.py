@@ -68,26 +68,47 @@ def test_geometry_array_order_and_calibration():
     assert s.calibration.center == pytest.approx(CENTER[::-1])
 
 
-def test_masks_array_order_and_signals():
+def test_masks_are_read_as_hyperspy_reads_them():
     s = make_signal()
     nav = np.zeros(NAV_SHAPE, bool)
     nav[1, 4] = True
     sig = np.zeros(SIG_SHAPE, bool)
     sig[2, 17] = True
-    assert navigation_mask_array(s, nav)[1, 4]
-    assert signal_mask_array(s, sig)[2, 17]
     import hyperspy.api as hs
 
+    # numpy navigation masks are in HyperSpy's (x, y) order and transposed
+    assert np.array_equal(navigation_mask_array(s, nav.T), nav)
+    # numpy signal masks have axes_manager.signal_shape and are flattened as is
+    natural = sig.reshape(s.axes_manager.signal_shape)
+    assert np.array_equal(signal_mask_array(s, natural), sig)
+    # signals: their data, in array order
     nav_signal = hs.signals.BaseSignal(nav).T
     sig_signal = hs.signals.Signal2D(sig)
     assert np.array_equal(navigation_mask_array(s, nav_signal), nav)
     assert np.array_equal(signal_mask_array(s, sig_signal), sig)
-    with pytest.raises(ValueError, match=r"array order.*transpose"):
-        navigation_mask_array(s, nav.T)
-    with pytest.raises(ValueError, match=r"array order.*transpose"):
-        signal_mask_array(s, sig.T)
+    with pytest.raises(ValueError, match=r"array order.*mask\.T"):
+        navigation_mask_array(s, nav)
+    with pytest.raises(ValueError, match=r"array order.*Signal2D\(mask\)"):
+        signal_mask_array(s, sig)
     with pytest.raises(ValueError, match="hides every"):
-        signal_mask_array(s, np.ones(SIG_SHAPE, bool))
+        signal_mask_array(s, np.ones(s.axes_manager.signal_shape, bool))
+    with pytest.raises(ValueError, match="other than 0 and 1"):
+        navigation_mask_array(s, np.full(s.axes_manager.navigation_shape, 0.5))
+    floats = nav.T.astype(float)
+    assert np.array_equal(navigation_mask_array(s, floats), nav)
+
+
+def test_center_argument_is_pyxem_xy():
+    s = make_signal()
+    g = signal_geometry(s, center=s.calibration.center)
+    assert g.center == pytest.approx(CENTER)
+    g = signal_geometry(s, center=(11.0, 4.0))
+    assert g.center == pytest.approx((4.0, 11.0))
+    for bad in (8, (7, 7, 99), "middle", (np.nan, 3)):
+        with pytest.raises(ValueError, match=r"\(x, y\) = \(col, row\)"):
+            signal_geometry(s, center=bad)
+    with pytest.raises(ValueError, match=r"outside.*calibration\.center = None"):
+        signal_geometry(s, center=(300, 4))
 
 
 def test_default_centre_reaches_constraints(lazy):
@@ -176,4 +197,17 @@ def test_explicit_center_overrides_calibration():
         loading_constraints=[],
         **FAST,
     )
-    assert rec.contexts[0].center == (8.0, 9.0)
+    # center= is pyxem's (x, y) = (col, row); the core gets (row, col)
+    assert rec.contexts[0].center == (9.0, 8.0)
+
+
+def test_calibration_center_passed_explicitly_gives_the_default_fit():
+    a, b = make_signal(), make_signal()
+    hyperspy_cnmf.decomposition(a, 2, **FAST)
+    hyperspy_cnmf.decomposition(b, 2, center=b.calibration.center, **FAST)
+    np.testing.assert_array_equal(
+        a.learning_results.factors, b.learning_results.factors
+    )
+    np.testing.assert_array_equal(
+        a.learning_results.cnmf_center, b.learning_results.cnmf_center
+    )
