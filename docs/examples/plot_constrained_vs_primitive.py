@@ -35,8 +35,9 @@ print(truth.component_names)
 # %%
 # Two decompositions
 # ------------------
-# ``factor_constraints=None`` and ``loading_constraints=None`` (the defaults)
-# run the paper's constraints; empty lists run the primitive ALS NMF.
+# ``factor_constraints="auto"`` and ``loading_constraints="auto"`` (the
+# defaults) run the paper's constraints; empty lists run the primitive ALS
+# NMF.
 # The beam centre is read from the signal calibration
 # (``s.calibration.center``, here the pattern middle).
 
@@ -144,18 +145,11 @@ for row, (name, signal) in enumerate(
 # :func:`~hyperspy_cnmf.plotting.convergence.plot_convergence`:
 
 from hyperspy_cnmf.plotting.convergence import plot_convergence  # noqa: E402
+from hyperspy_cnmf.signals.results import fit_history  # noqa: E402
 
 convergence = plot_convergence(
     {
-        "primitive": {
-            "mse": primitive.learning_results.cnmf_mse_history,
-            "factor_change_l1": primitive.learning_results.cnmf_factor_change_history,
-            "loading_change_l1": primitive.learning_results.cnmf_loading_change_history,
-        },
-        "constrained": {
-            "mse": constrained.learning_results.cnmf_mse_history,
-            "factor_change_l1": constrained.learning_results.cnmf_factor_change_history,
-            "loading_change_l1": constrained.learning_results.cnmf_loading_change_history,
-        },
+        "primitive": fit_history(primitive.learning_results),
+        "constrained": fit_history(constrained.learning_results),
     }
 )

@@ -23,7 +23,6 @@ This example writes two constraints that work in calibrated units:
 
 import matplotlib.pyplot as plt
 import numpy as np
-from scipy import ndimage
 
 import hyperspy_cnmf
 from hyperspy_cnmf import Constraint, RadialContinuity
@@ -36,8 +35,10 @@ from hyperspy_cnmf.data import simulated_4dstem
 # per image axis in array order ``(rows, cols)``, with
 # ``value = offset + scale * index``. For a pyxem signal whose centre is
 # calibrated, the calibrated value is the scattering vector, zero at the beam
-# centre. ``context.xp`` is the array module of ``images`` (numpy, or cupy on
-# a GPU), so the same code runs on both.
+# centre. ``context.backend`` says where ``images`` live, resolved once per
+# fit: ``backend.xp`` is their array module (numpy, or cupy on a GPU),
+# ``backend.ndimage`` and ``backend.sparse`` the matching ``scipy.ndimage``
+# and ``scipy.sparse``. Written against them, the same code runs on both.
 
 
 class KCutoff(Constraint):
@@ -51,7 +52,7 @@ class KCutoff(Constraint):
         k_row = rows.offset + rows.scale * np.arange(rows.size)
         k_col = cols.offset + cols.scale * np.arange(cols.size)
         keep = np.hypot(k_row[:, None], k_col[None, :]) <= self.k_max
-        return context.xp.asarray(keep)
+        return context.backend.asarray(keep)  # to the device, once per fit
 
     def __call__(self, images, context):
         # Built once per fit: the context's cache lives for one fit.
@@ -65,7 +66,9 @@ class KCutoff(Constraint):
 # For the maps, ``context.axes`` are the navigation axes (scan step and
 # units). The kernel is built in pixels from ``gamma`` in the axes' units,
 # and the convolution is normalised so that the scan edges (and positions
-# excluded by a navigation mask) do not pull the maps towards zero.
+# excluded by a navigation mask) do not pull the maps towards zero. The
+# convolution is the backend's ``ndimage.convolve``: scipy's on numpy data,
+# cupyx's on a GPU.
 
 
 class LorentzianSmoothing(Constraint):
@@ -84,18 +87,17 @@ class LorentzianSmoothing(Constraint):
         return kernel / kernel.sum()
 
     def __call__(self, images, context):
+        be = context.backend
         kernel = context.cached(
-            ("Lorentzian", self.gamma), lambda: self.kernel(context)
+            ("Lorentzian", self.gamma),
+            lambda: be.asarray(self.kernel(context), dtype=images.dtype)[None],
         )
-        weight = np.ones(context.shape)
+        weight = be.xp.ones(context.shape, dtype=images.dtype)
         if context.mask is not None:
-            weight[context.mask] = 0.0
-        norm = ndimage.convolve(weight, kernel, mode="constant")
-        images = np.asarray(images) * weight  # numpy only: uses scipy.ndimage
-        out = np.stack(
-            [ndimage.convolve(image, kernel, mode="constant") for image in images]
-        )
-        return (out / np.maximum(norm, 1e-12) * weight).astype(images.dtype)
+            weight[be.asarray(context.mask)] = 0
+        norm = be.ndimage.convolve(weight, kernel[0], mode="constant")
+        out = be.ndimage.convolve(images * weight, kernel, mode="constant")
+        return out / be.xp.maximum(norm, 1e-12) * weight
 
 
 # %%
