@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 from scipy.special import erf
 
+from ..core.polar import radius_map
+
 __all__ = [
     "SimulatedData",
     "amorphous_pattern",
@@ -79,12 +81,6 @@ def _default_center(shape) -> tuple[float, float]:
     return ((shape[0] - 1) / 2.0, (shape[1] - 1) / 2.0)
 
 
-def _radius(shape, center):
-    rows = np.arange(shape[0], dtype=np.float64) - center[0]
-    cols = np.arange(shape[1], dtype=np.float64) - center[1]
-    return np.hypot(rows[:, None], cols[None, :])
-
-
 def _normalise(pattern):
     total = pattern.sum()
     if not total > 0:
@@ -128,7 +124,7 @@ def amorphous_pattern(
     """
     center = _default_center(shape) if center is None else center
     R = _half_width(shape)
-    r = _radius(shape, center) / R
+    r = radius_map(shape, center) / R
     ring_sum = np.zeros(shape, dtype=np.float64)
     for radius, sigma, amplitude in rings:
         ring_sum += amplitude * np.exp(-0.5 * ((r - radius) / sigma) ** 2)
@@ -267,7 +263,7 @@ def crystalline_pattern(
     spot_image /= spot_image.sum()
     pattern = (1.0 - background) * spot_image
     if background:
-        diffuse = np.exp(-_radius(shape, center) / (background_decay * R))
+        diffuse = np.exp(-radius_map(shape, center) / (background_decay * R))
         pattern += background * diffuse / diffuse.sum()
     mask_radius = max(2.0 * spot_sigma, 1.5) if mask_radius is None else mask_radius
     dr = rows[None, :, None] - spots[:, 0, None, None]
@@ -279,7 +275,7 @@ def crystalline_pattern(
 def direct_beam_pattern(shape=(128, 128), *, center=None, sigma: float = 1.5):
     """A bright small Gaussian disc at the beam centre, unit sum."""
     center = _default_center(shape) if center is None else center
-    r = _radius(shape, center)
+    r = radius_map(shape, center)
     return _normalise(np.exp(-0.5 * (r / sigma) ** 2))
 
 
