@@ -12,7 +12,9 @@ with any truth.
   pattern at the other phases' Bragg spots (paper Figs. 1c, 4a, 6a);
 * :func:`high_frequency_power_fraction` -- share of a map's Fourier power
   beyond a resolution cutoff (paper Figs. 1 and 5);
-* :func:`score_decomposition` -- all of the above in one dict.
+* :func:`score_decomposition` -- all of the above in one dict, plus the
+  best pattern cosine of every true component and its minimum over the
+  crystalline ones.
 """
 
 from __future__ import annotations
@@ -344,7 +346,13 @@ def score_decomposition(
     dict
         ``matching`` (:class:`Matching`), ``component_names``,
         ``pattern_cosine`` and ``map_cosine`` ``(m,)`` per true component
-        (NaN where unmatched), ``map_cosine_mean``, ``amorphous_match``
+        (NaN where unmatched), ``map_cosine_mean``, ``best_pattern_cosine``
+        ``(m,)`` (for each true pattern, the highest cosine of any recovered
+        factor to it, matched or not), ``crystal_pattern_cosine`` (the
+        minimum of ``best_pattern_cosine`` over the true components other
+        than the amorphous one: how well the worst-recovered crystalline
+        pattern is found; NaN with a single true component),
+        ``amorphous_match``
         (recovered index or -1), ``dark_spot_score`` of that recovered
         component on the union of the crystalline spot masks (NaN without
         masks or a match), ``hf_fraction`` ``(k,)`` per recovered map and
@@ -372,6 +380,9 @@ def score_decomposition(
             names.index("amorphous") if names and "amorphous" in names else 0
         )
     amorphous_match = int(matching.recovered_for_true[amorphous_index])
+    best = matching.similarity.max(axis=0)
+    crystals = np.delete(best, amorphous_index)
+    crystal_cosine = float(crystals.min()) if crystals.size else float("nan")
 
     spot_masks = _truth_get(truth, "spot_masks")
     if center is None:
@@ -396,6 +407,8 @@ def score_decomposition(
         "map_cosine_mean": float(np.nanmean(mc))
         if np.isfinite(mc).any()
         else float("nan"),
+        "best_pattern_cosine": best,
+        "crystal_pattern_cosine": crystal_cosine,
         "amorphous_match": amorphous_match,
         "dark_spot_score": score,
         "hf_fraction": hf,

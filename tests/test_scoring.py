@@ -195,3 +195,35 @@ def test_score_decomposition_from_metadata_dict():
     assert res["dark_spot_score"] == pytest.approx(1, abs=0.05)
     with pytest.raises(ValueError, match="factors"):
         score_decomposition(sim.patterns[:3], sim.maps, truth)
+
+
+def _cos(a, b):
+    a, b = a.ravel(), b.ravel()
+    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+def test_crystal_pattern_cosine_is_the_worst_best_crystal_cosine():
+    sim = _truth()
+    perfect = score_decomposition(sim.patterns, sim.maps, sim)
+    np.testing.assert_allclose(perfect["best_pattern_cosine"], 1, atol=1e-6)
+    assert perfect["crystal_pattern_cosine"] == pytest.approx(1, abs=1e-6)
+    # Crystal factors that carry amorphous rings (what primitive and
+    # constrained NMF give) score lower; the amorphous one does not count.
+    mixed = sim.patterns.copy()
+    mixed[1:] += np.array([0.5, 1.0, 2.0])[:, None, None] * sim.patterns[0]
+    mixed[0] *= 0.5
+    res = score_decomposition(mixed, sim.maps, sim)
+    expected = [_cos(mixed[i], sim.patterns[i]) for i in range(4)]
+    np.testing.assert_allclose(res["best_pattern_cosine"], expected, rtol=1e-5)
+    assert res["crystal_pattern_cosine"] == pytest.approx(min(expected[1:]), 1e-5)
+    assert res["crystal_pattern_cosine"] == pytest.approx(expected[3], 1e-5)
+    # "Best" is over every recovered factor, matched or not: a surplus factor
+    # that is the true crystal_3 pattern lifts its score to 1.
+    extra = np.concatenate([mixed, sim.patterns[3:]])
+    maps = np.concatenate([sim.maps, sim.maps[3:]])
+    res2 = score_decomposition(extra, maps, sim)
+    assert res2["best_pattern_cosine"][3] == pytest.approx(1)
+    assert res2["crystal_pattern_cosine"] == pytest.approx(min(expected[1:3]), 1e-5)
+    # The amorphous component is named, or given.
+    res3 = score_decomposition(mixed, sim.maps, sim, amorphous_index=3)
+    assert res3["crystal_pattern_cosine"] == pytest.approx(min(expected[:3]), 1e-5)
