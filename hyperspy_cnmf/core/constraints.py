@@ -32,11 +32,14 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
+import warnings
 
 import numpy as np
 
 from .geometry import ConstraintContext, to_pixels
 from .polar import polar_operator
+from .validation import user_stacklevel
 
 __all__ = [
     "Constraint",
@@ -137,6 +140,38 @@ class RadialContinuity(Constraint):
         self.center = center
         self.n_azimuthal = n_azimuthal
         self.r_min = r_min
+        self._validate()
+
+    def _validate(self):
+        if not _is_real(self.outlier_factor) or not self.outlier_factor > 1:
+            raise ValueError(
+                f"outlier_factor={self.outlier_factor!r} must be a number > 1: "
+                "samples above outlier_factor * mean are treated as Bragg spots "
+                "(the paper uses 2)"
+            )
+        if self.n_azimuthal is not None and (
+            not isinstance(self.n_azimuthal, numbers.Integral)
+            or isinstance(self.n_azimuthal, bool)
+            or self.n_azimuthal < 4
+        ):
+            raise ValueError(
+                f"n_azimuthal={self.n_azimuthal!r} must be an integer >= 4 (the "
+                "number of polar angles; default 360) or None for one per pixel "
+                "on the outermost radius"
+            )
+        if not _is_real(self.r_min) or self.r_min < 0:
+            raise ValueError(f"r_min={self.r_min!r} must be a number >= 0 (pixels)")
+        if self.center is not None:
+            try:
+                values = np.asarray(self.center, dtype=np.float64)
+            except (TypeError, ValueError):
+                values = None
+            if values is None or values.shape != (2,) or not np.isfinite(values).all():
+                raise ValueError(
+                    f"center={self.center!r} must be the beam centre (row, col) in "
+                    "pixels (two finite numbers; array order) or None for the "
+                    "calibrated centre"
+                )
 
     def _operator(self, context):
         if len(context.shape) != 2:
@@ -197,6 +232,14 @@ class RadialContinuity(Constraint):
         return delta.T.reshape(images.shape)
 
 
+def _is_real(value) -> bool:
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
 def gaussian_kernel_1d(sigma: float, size: int | None = None) -> np.ndarray:
     """Normalised 1D Gaussian; ``size`` defaults to ``2 round(2 sigma) + 1``.
 
@@ -241,6 +284,33 @@ class GaussianSmoothing(Constraint):
         self.size = size
         self.probe_fwhm = probe_fwhm
         self.probe_units = probe_units
+        self._validate()
+
+    def _validate(self):
+        if self.sigma is not None and (not _is_real(self.sigma) or self.sigma < 0):
+            raise ValueError(
+                f"sigma={self.sigma!r} must be a finite number >= 0 (scan pixels) "
+                "or None for the paper's 3x3 kernel"
+            )
+        if self.size is not None and (
+            not isinstance(self.size, numbers.Integral)
+            or isinstance(self.size, bool)
+            or self.size < 1
+            or self.size % 2 == 0
+        ):
+            raise ValueError(
+                f"size={self.size!r} must be a positive odd integer (the kernel "
+                "width in pixels, centred on its middle pixel: 1, 3, 5, ...) or "
+                "None for 2 round(2 sigma) + 1"
+            )
+        if self.probe_fwhm is not None and (
+            not _is_real(self.probe_fwhm) or self.probe_fwhm <= 0
+        ):
+            raise ValueError(
+                f"probe_fwhm={self.probe_fwhm!r} must be a finite number > 0 (in "
+                "probe_units) or None; to switch smoothing off, drop "
+                "GaussianSmoothing (loading_constraints=[])"
+            )
 
     def sigmas(self, context) -> tuple[float, ...]:
         """Per-axis sigma in pixels for this context."""
@@ -256,21 +326,34 @@ class GaussianSmoothing(Constraint):
         return (sigma,) * len(context.shape)
 
     def kernels(self, context) -> list[np.ndarray]:
-        """The 1D kernels, one per map axis (array order)."""
-        kernels = []
-        for n, sigma in zip(context.shape, self.sigmas(context), strict=True):
+        """The 1D kernels, one per map axis (array order).
+
+        An axis shorter than its kernel (a 2-row scan under a 3-pixel
+        kernel) is not smoothed (kernel ``[1]``), with one warning per fit.
+        """
+        self._validate()
+        kernels, short = [], []
+        for axis, (n, sigma) in enumerate(
+            zip(context.shape, self.sigmas(context), strict=True)
+        ):
             size = self.size
             if size is None and self.sigma is None and self.probe_fwhm is None:
                 kernel = np.array([0.25, 0.5, 0.25])
             else:
                 kernel = gaussian_kernel_1d(abs(sigma), size)
             if kernel.size > n:
-                raise ValueError(
-                    f"the smoothing kernel ({kernel.size} px) is larger than the "
-                    f"map ({n} px along one axis); use a smaller sigma/size or "
-                    "probe_fwhm, or drop GaussianSmoothing"
-                )
+                short.append(f"axis {axis} ({n} px < kernel {kernel.size} px)")
+                kernel = np.ones(1)
             kernels.append(kernel)
+        if short:
+            warnings.warn(
+                f"{self!r}: the maps are not smoothed along {', '.join(short)}; "
+                "the scan is too short along it for the kernel. Smoothing only "
+                "the longer axes; pass loading_constraints=[] to silence this, "
+                "or a smaller sigma/size/probe_fwhm",
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
         return kernels
 
     def __call__(self, images, context):
@@ -286,11 +369,15 @@ class GaussianSmoothing(Constraint):
         out = images
         norm = weight
         for axis, kernel in enumerate(kernels, start=1):
+            if kernel.size == 1:  # an axis too short to smooth
+                continue
             k = xp.asarray(kernel, dtype=images.dtype)
             out = convolve(out, k, axis=axis, mode="constant")
             if norm is None:
                 norm = xp.ones(images.shape[1:], dtype=images.dtype)
             norm = convolve(norm, k, axis=axis - 1, mode="constant")
+        if norm is None:  # no axis long enough to smooth, no mask
+            return out.copy()
         out = out / xp.maximum(norm, xp.finfo(images.dtype).tiny)
         if weight is not None:
             out = out * weight

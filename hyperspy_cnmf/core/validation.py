@@ -5,6 +5,8 @@ Every check names the problem and the fix; none modifies its input.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import sys
 import warnings
@@ -12,6 +14,8 @@ import warnings
 import numpy as np
 
 from .backend import as_float, get_backend, is_dask
+
+_logger = logging.getLogger(__name__)
 
 __all__ = [
     "check_data",
@@ -37,7 +41,36 @@ def user_stacklevel() -> int:
         inside
     ):
         frame, level = frame.f_back, level + 1
+    if frame is None or frame.f_code.co_filename.startswith("<frozen"):
+        # run as ``python -m hyperspy_cnmf``: our own __main__ is the caller
+        return max(1, level - 1)
     return level
+
+
+def _check_scale(maximum, dtype):
+    """Refuse data whose products (X X^T, W^T W) would overflow or underflow."""
+    finfo = np.finfo(dtype)
+    # The solver forms sums of products of data values: keep their squares
+    # well inside the type's range.
+    high = math.sqrt(float(finfo.max)) / 1e3
+    low = math.sqrt(float(finfo.tiny)) * 1e3
+    fix = (
+        "rescale the data (e.g. s.data = s.data / s.data.max(), or multiply "
+        "by a constant) "
+        + ("or convert them to float64 " if finfo.bits < 64 else "")
+        + "before the fit; the factors scale back linearly"
+    )
+    if maximum > high:
+        raise ValueError(
+            f"the data reach {maximum:.3g}, too close to the {dtype} limit "
+            f"({float(finfo.max):.3g}): the fit's products would overflow; {fix}"
+        )
+    if 0 < maximum < low:
+        raise ValueError(
+            f"the data are at most {maximum:.3g}, "
+            f"too close to the {dtype} underflow limit ({float(finfo.tiny):.3g}): "
+            f"the fit's products would underflow to zero; {fix}"
+        )
 
 
 def check_data(X):
@@ -62,13 +95,14 @@ def check_data(X):
         import dask
         import dask.array as da
 
-        finite, minimum, row_sums, col_sums = dask.compute(
-            da.isfinite(X).all(), X.min(), X.sum(axis=1), X.sum(axis=0)
+        finite, minimum, maximum, row_sums, col_sums = dask.compute(
+            da.isfinite(X).all(), X.min(), X.max(), X.sum(axis=1), X.sum(axis=0)
         )
     else:
         xp = get_backend(X).xp
         finite = bool(xp.isfinite(X).all())
         minimum = float(X.min()) if finite else 0.0
+        maximum = float(X.max()) if finite else 0.0
         row_sums, col_sums = X.sum(axis=1), X.sum(axis=0)
     if not finite:
         raise ValueError(
@@ -83,20 +117,22 @@ def check_data(X):
         )
     if float(row_sums.max()) == 0:
         raise ValueError("X is all zero: there is nothing to factorize")
+    _check_scale(float(maximum), X.dtype)
     n_zero_rows = int((row_sums == 0).sum())
     n_zero_cols = int((col_sums == 0).sum())
-    empty = [
-        f"{n} all-zero {what}"
-        for n, what in (
-            (n_zero_rows, "rows (positions)"),
-            (n_zero_cols, "columns (pixels)"),
+    # All-zero pixels are normal (detector corners, pixels beyond the camera
+    # length) and harmless: their factors stay zero. A note, not a warning.
+    if n_zero_cols:
+        _logger.info(
+            "X has %d all-zero columns (pixels); they carry no information: "
+            "mask them (signal_mask) to save time",
+            n_zero_cols,
         )
-        if n
-    ]
-    if empty:
+    if n_zero_rows:
         warnings.warn(
-            f"X has {' and '.join(empty)}; they carry no information: mask them "
-            "to save time",
+            f"X has {n_zero_rows} all-zero rows (positions); they carry no "
+            "information and their maps are zero: mask them "
+            "(navigation_mask) to save time",
             UserWarning,
             stacklevel=user_stacklevel(),
         )

@@ -1,5 +1,7 @@
 """Constraints on hand-made images: what they must change and must not touch."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -168,9 +170,41 @@ class TestGaussianSmoothing:
                 map_context((10, 10), axes)
             )
 
-    def test_kernel_larger_than_map(self):
-        with pytest.raises(ValueError, match="larger than the map"):
-            GaussianSmoothing(sigma=3.0)(np.ones((1, 4, 4)), map_context((4, 4)))
+    def test_axis_shorter_than_kernel_is_not_smoothed_with_one_warning(self):
+        image = np.zeros((2, 7))
+        image[0, 3] = 4.0
+        constraint = GaussianSmoothing()
+        context = map_context(image.shape)
+        with pytest.warns(UserWarning, match=r"not smoothed along axis 0 \(2 px"):
+            out = constraint(image[None], context)[0]
+        np.testing.assert_allclose(out[0, 2:5], [1.0, 2.0, 1.0])
+        np.testing.assert_allclose(out[1], 0.0)  # no smoothing across rows
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            constraint(image[None], context)  # cached: warned once per fit
+
+    def test_map_shorter_than_kernel_on_every_axis_is_left_as_is(self):
+        image = np.arange(4.0).reshape(1, 2, 2)
+        with pytest.warns(UserWarning, match="not smoothed"):
+            out = GaussianSmoothing(sigma=3.0)(image, map_context((2, 2)))
+        np.testing.assert_allclose(out, image)
+
+    @pytest.mark.parametrize(
+        ("kwargs", "match"),
+        [
+            ({"size": 4}, "positive odd integer"),
+            ({"size": 0}, "positive odd integer"),
+            ({"size": -3}, "positive odd integer"),
+            ({"size": 2.5}, "positive odd integer"),
+            ({"sigma": float("nan")}, "sigma=nan must be a finite number"),
+            ({"sigma": -1.0}, "sigma=-1.0"),
+            ({"probe_fwhm": 0.0}, "probe_fwhm=0.0 must be a finite number > 0"),
+            ({"probe_fwhm": -2.0}, "probe_fwhm=-2.0"),
+        ],
+    )
+    def test_bad_parameters(self, kwargs, match):
+        with pytest.raises(ValueError, match=match):
+            GaussianSmoothing(**kwargs)
 
     def test_masked_positions_do_not_darken_neighbours(self):
         mask = np.zeros((6, 6), bool)
@@ -185,6 +219,23 @@ class TestGaussianSmoothing:
         line[0, 4] = 4.0
         out = GaussianSmoothing()(line, map_context((9,)))
         np.testing.assert_allclose(out[0, 3:6], [1.0, 2.0, 1.0])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_azimuthal": 0}, "n_azimuthal=0 must be an integer >= 4"),
+        ({"n_azimuthal": 2.5}, "n_azimuthal=2.5"),
+        ({"outlier_factor": 1.0}, "outlier_factor=1.0 must be a number > 1"),
+        ({"outlier_factor": float("nan")}, "outlier_factor=nan"),
+        ({"r_min": -1}, "r_min=-1"),
+        ({"center": 8}, r"center=8 must be the beam centre \(row, col\)"),
+        ({"center": (7, 7, 99)}, r"center=\(7, 7, 99\)"),
+    ],
+)
+def test_radial_continuity_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        RadialContinuity(**kwargs)
 
 
 def test_nonnegativity_projects_and_keeps_input():

@@ -33,11 +33,44 @@ def test_all_zero_data(X):
         constrained_nmf(np.zeros_like(X), 2)
 
 
-def test_all_zero_rows_and_columns_warn(X):
+def test_all_zero_rows_warn_and_all_zero_columns_are_a_note(X, caplog):
     X[2] = 0
     X[:, 5] = 0
-    with pytest.warns(UserWarning, match="1 all-zero rows .* and 1 all-zero columns"):
+    with caplog.at_level("INFO", logger="hyperspy_cnmf.core.validation"):
+        with pytest.warns(UserWarning, match="1 all-zero rows") as record:
+            constrained_nmf(X, 2, n_init=1, max_iter=5)
+    assert not any("columns" in str(w.message) for w in record)
+    assert record[0].filename == __file__  # points at the caller's line
+    assert "1 all-zero columns" in caplog.text
+
+
+def test_all_zero_columns_do_not_warn(X):
+    X[:, 5] = 0
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         constrained_nmf(X, 2, n_init=1, max_iter=5)
+
+
+@pytest.mark.parametrize(
+    ("scale", "dtype", "match"),
+    [
+        (1e19, np.float32, "overflow"),
+        (1e-30, np.float32, "underflow"),
+        (1e160, np.float64, "overflow"),
+    ],
+)
+def test_data_near_the_float_limits_are_refused_up_front(X, scale, dtype, match):
+    data = (X * scale).astype(dtype)
+    with pytest.raises(ValueError, match=rf"{match}.*rescale the data"):
+        constrained_nmf(data, 2, n_init=1, max_iter=5)
+
+
+def test_transform_of_negative_data_is_refused(X):
+    model = ConstrainedNMF(n_components=2, n_init=1, max_iter=5).fit(X)
+    with pytest.raises(ValueError, match="Negative values"):
+        model.transform(X - 1)
 
 
 @pytest.mark.parametrize(
