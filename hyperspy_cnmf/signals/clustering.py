@@ -36,6 +36,7 @@ factors):
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -54,6 +55,7 @@ from .geometry import (
     array_shapes,
     axis_info,
     beam_center,
+    center_from_xy,
     check_center,
     pyxem_mask,
     signal_mask_array,
@@ -286,22 +288,30 @@ def _fingerprint(signal):
 
 
 def _resolve_center(signal, center):
-    """Beam centre (row, col) px: argument > the decomposition's > calibrated."""
+    """Beam centre (row, col) px: argument > the decomposition's > calibrated.
+
+    ``center`` is given in pyxem's order, ``(x, y) = (col, row)``
+    (:func:`~hyperspy_cnmf.signals.geometry.center_from_xy`); the stored
+    ``cnmf_center`` and the result are in array order, ``(row, col)``.
+    """
     _, sig_shape = array_shapes(signal)
-    if center is None:
+    given = center is not None
+    if given:
+        center = center_from_xy(center)
+    else:
         stored = getattr(signal.learning_results, "cnmf_center", None)
         if stored is not None and np.size(stored) == 2:
             center = tuple(float(c) for c in np.ravel(stored))
         else:
             center = beam_center(signal)
             check_center(center, sig_shape)
-    center = (float(center[0]), float(center[1]))
+    center = (float(center[0]) + 0.0, float(center[1]) + 0.0)  # no "-0"
     rows, cols = sig_shape
     if not (0 <= center[0] <= rows - 1 and 0 <= center[1] <= cols - 1):
         raise ValueError(
-            f"the beam centre (row, col) = {center} px lies outside the "
-            f"{rows}x{cols} pattern: calibrate it (pyxem: s.calibration.center "
-            "= None for the middle) or pass center=(row, col)"
+            f"the beam centre (x, y) = ({center[1]:.4g}, {center[0]:.4g}) px lies "
+            f"outside the {cols}x{rows} (x, y) pattern: calibrate it (pyxem: "
+            "s.calibration.center = None for the middle) or pass center=(x, y)"
         )
     return center
 
@@ -332,6 +342,23 @@ def _radial_range(signal, patterns, mask, center, r_min, r_max, radius_units):
         scale, _ = _pixel_scale(signal)
     if r_max is None:
         r_max_px = inscribed_radius(sig_shape, center)
+        if r_max_px < 2:  # a centre on the edge: no full circle fits inside
+            rows, cols = sig_shape
+            r_max_px = max(
+                math.hypot(r - center[0], c - center[1])
+                for r in (0, rows - 1)
+                for c in (0, cols - 1)
+            )
+            warnings.warn(
+                f"the beam centre (x, y) = ({center[1]:.4g}, {center[0]:.4g}) px "
+                "is at the edge of the pattern, so no full circle about it fits "
+                "inside; the components are compared over partial circles up "
+                f"to r_max = {r_max_px:.4g} px (the farthest corner). Calibrate "
+                "the centre (pyxem: s.calibration.center = None for the middle) "
+                "and re-run the decomposition, or pass center=(x, y)",
+                UserWarning,
+                stacklevel=4,
+            )
     else:
         r_max_px = float(r_max) / scale
     if not r_max_px > 0:
@@ -423,12 +450,14 @@ def cluster_components(
         defaults to the largest circle about the centre inside the pattern.
     radius_units : {"px", "calibrated"}, default "px"
     center : (float, float), optional
-        Beam centre ``(row, col)`` in pixels. Default: the centre the
-        constrained NMF used (``learning_results.cnmf_center``) or else the
-        calibrated one, ``-offset / scale`` of each signal axis (pyxem's
-        ``s.calibration.center``, in array order).
-    signal_mask : BaseSignal or bool array (rows, cols), optional
-        Extra pixels to exclude (``True`` = excluded, array order). The
+        Beam centre ``(x, y) = (col, row)`` in pixels, pyxem's order (that of
+        ``s.calibration.center``). Default: the centre the constrained NMF
+        used (``learning_results.cnmf_center``, stored as ``(row, col)``) or
+        else the calibrated one, ``-offset / scale`` of each signal axis.
+    signal_mask : BaseSignal or bool array, optional
+        Extra pixels to exclude (``True`` = excluded), read as HyperSpy
+        reads a decomposition's signal mask (a BaseSignal's data, or an
+        array of ``s.axes_manager.signal_shape`` flattened as it is). The
         decomposition's ``learning_results.signal_mask`` and pyxem's
         ``s.calibration.mask`` are always excluded.
     subtract_mean, refine : bool

@@ -407,9 +407,26 @@ def test_uncalibrated_centre_is_reported():
     s = hs.signals.Signal2D(np.ones((4, 4, 16, 16)))
     s.learning_results.factors = np.random.default_rng(0).uniform(size=(256, 2))
     s.learning_results.loadings = np.ones((16, 2))
-    with pytest.warns(UserWarning, match="centre"):
-        with pytest.raises(ValueError, match="centre"):
-            s.cluster_components()
+    # A centre on the corner (an uncalibrated signal): warned twice, naming
+    # the fix, and compared over partial circles instead of "r_max = -0 px".
+    with pytest.warns(UserWarning, match=r"s\.calibration\.center = None"):
+        result = s.cluster_components()
+    assert result.params["r_max"] > 0
+    assert "-0" not in str(result.params["center"])
+
+
+def test_center_argument_is_pyxem_xy():
+    import hyperspy.api as hs
+
+    s = hs.signals.Signal2D(np.ones((4, 4, 16, 20)))
+    s.learning_results.factors = np.random.default_rng(0).uniform(size=(320, 2))
+    s.learning_results.loadings = np.ones((16, 2))
+    result = s.cluster_components(center=(12.0, 7.0))  # (x, y)
+    assert tuple(result.params["center"]) == (7.0, 12.0)  # stored (row, col)
+    with pytest.raises(ValueError, match=r"\(x, y\) = \(col, row\)"):
+        s.cluster_components(center=8)
+    with pytest.raises(ValueError, match=r"outside.*center=\(x, y\)"):
+        s.cluster_components(center=(7.0, 18.0))
 
 
 def test_bad_clustering_arguments():
