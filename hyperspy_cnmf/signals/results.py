@@ -201,7 +201,8 @@ def fit_summary(learning_results) -> str:
         f"  loading_constraints=[{', '.join(params['loading_constraints'])}]",
     ]
     if center is not None:
-        lines.append(f"  beam centre (row, col)=({center[0]:.4g}, {center[1]:.4g}) px")
+        # pyxem's order, as center= takes it; cnmf_center is (row, col)
+        lines.append(f"  beam centre (x, y)=({center[1]:.4g}, {center[0]:.4g}) px")
     lines += [
         f"  solver={params['solver']}, n_init={params['n_init']}, "
         f"tol={params['tol']}, compression={params['compression']}",
