@@ -224,7 +224,7 @@ def test_print_info(capsys):
     run(s, print_info=True)
     out = capsys.readouterr().out
     assert "algorithm=constrained_nmf" in out
-    assert "beam centre (row, col)=(6, 11) px" in out
+    assert "beam centre (x, y)=(11, 6) px" in out
 
 
 def test_show_progressbar_follows_hyperspy_preference(capsys, monkeypatch):
