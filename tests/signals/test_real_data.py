@@ -59,11 +59,22 @@ def test_uncalibrated_centre_warns_with_the_fix():
         quick(s, max_iter=2, loading_constraints=[])
 
 
-def test_default_map_kernel_larger_than_a_tiny_scan_is_refused():
+def test_default_map_kernel_on_a_tiny_scan_smooths_the_long_axes_only():
     s = load("nanomegas_blockfile/test1.blo")
     s.calibration.center = None
-    with pytest.raises(ValueError, match="larger than the map"):
+    with pytest.warns(UserWarning, match="not smoothed along axis"):
         quick(s, max_iter=2)
+    assert s.learning_results.decomposition_algorithm == "constrained_nmf"
+
+
+def test_merlin_12bit_line_scan_decomposes_and_clusters():
+    s = load("merlin_testpattern_12bit/Single_9_Frame_CounterDepth_12_Rows_256.mib")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # uncalibrated centre
+        quick(s, n_init=1)
+    with pytest.warns(UserWarning, match=r"s\.calibration\.center = None"):
+        result = s.cluster_components()
+    assert result.params["r_max"] > 0
 
 
 def test_merlin_non_square_detector_with_masked_direct_beam():
@@ -72,7 +83,11 @@ def test_merlin_non_square_detector_with_masked_direct_beam():
     mean = np.asarray(s.data, float).mean(axis=(0, 1))
     beam = mean > np.percentile(mean, 99.5)  # the saturated, off-centre beam
     s.calibration.center = None
-    lr = quick(s, signal_mask=beam, loading_constraints=[])  # 2-row scan: no 3x3 kernel
+    # HyperSpy reads a numpy signal mask in its (x, y) signal_shape: give an
+    # array-order mask as a signal, as HyperSpy's own decompositions need.
+    lr = quick(
+        s, signal_mask=hs.signals.Signal2D(beam), loading_constraints=[]
+    )  # 2-row scan: no 3x3 kernel
     assert np.isnan(lr.factors[beam.ravel()]).all()
     assert np.isfinite(lr.factors[~beam.ravel()]).all()
 
@@ -83,8 +98,8 @@ def test_merlin_dark_frames_with_one_hot_pixel():
         "merlin_4x2_hotpixel_dark/002_merlin_test_roi_sig256x128_nav4x2_hot_pixel_52x_39y.mib"
     )
     s.calibration.center = None
-    with pytest.warns(UserWarning, match="all-zero columns"):
-        lr = quick(s, k=1, factor_constraints=[], loading_constraints=[])
+    # all-zero pixels are a logged note, not a warning
+    lr = quick(s, k=1, factor_constraints=[], loading_constraints=[])
     counts = np.asarray(s.data).sum(axis=(0, 1))
     hot = np.unravel_index(np.nanargmax(lr.factors[:, 0]), counts.shape)
     assert hot == np.unravel_index(counts.argmax(), counts.shape) == (88, 52)
