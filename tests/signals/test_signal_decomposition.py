@@ -29,6 +29,8 @@ CNMF_KEYS = (
     "cnmf_converged",
     "cnmf_dead_components",
     "cnmf_compression_rank",
+    "cnmf_amorphous_components",  # pure_phases="auto" on diffraction data
+    "cnmf_crystalline_components",
     "cnmf_center",
     "cnmf_factor_constraints",
     "cnmf_loading_constraints",
