@@ -8,10 +8,13 @@ import pytest
 from hyperspy_cnmf.core import ConvergenceWarning, constrained_nmf
 from hyperspy_cnmf.core.constraints import GaussianSmoothing, RadialContinuity
 from hyperspy_cnmf.core.geometry import Geometry
+from hyperspy_cnmf.core.solver import halving_schedule
 
 
 def fit(X, k=3, **kwargs):
-    """A short fit; primitive (no constraints) unless constraints are given."""
+    """A short fit; primitive (no constraints) unless constraints are given;
+    every restart runs to the end unless pruning is asked for."""
+    kwargs.setdefault("prune_restarts", False)
     kwargs.setdefault("factor_constraints", [])
     kwargs.setdefault("loading_constraints", [])
     kwargs.setdefault("n_init", 3)
@@ -84,6 +87,48 @@ def test_batched_restarts_equal_separate_runs(low_rank_problem):
             X, 3, n_init=1, max_iter=30, random_state=_Fixed(L0[:, 3 * r : 3 * r + 3])
         )
         assert alone.restart_mse[0] == pytest.approx(batched.restart_mse[r], rel=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("max_iter", "n_init", "expected"),
+    [
+        (500, 10, {31: 5, 62: 3, 125: 2, 250: 1}),
+        (100, 4, {20: 2, 25: 1}),
+        (100, 1, {}),
+        (8, 10, {4: 5}),
+    ],
+)
+def test_halving_schedule(max_iter, n_init, expected):
+    assert halving_schedule(max_iter, n_init) == expected
+
+
+def test_mu_restarts_are_never_pruned(low_rank_problem):
+    X, _, _ = low_rank_problem
+    kwargs = dict(n_init=4, max_iter=40, solver="mu", random_state=4)
+    full = fit(X, **kwargs)
+    pruned = fit(X, prune_restarts=True, **kwargs)
+    np.testing.assert_array_equal(pruned.restart_mse, full.restart_mse)
+
+
+@pytest.mark.parametrize("solver", ["als"])
+def test_pruned_restarts_keep_the_same_best_fit(low_rank_problem, solver):
+    """Successive halving drops trailing restarts without changing the ones
+    it keeps (their fits are those of the full protocol up to float
+    rounding: products of other widths round differently), and the kept fit
+    is as good as the full protocol's best."""
+    X, _, _ = low_rank_problem
+    full = fit(X, n_init=6, max_iter=80, solver=solver, random_state=4)
+    pruned = fit(
+        X, n_init=6, max_iter=80, solver=solver, random_state=4, prune_restarts=True
+    )
+    best = pruned.best_restart
+    assert pruned.restart_mse[best] == pytest.approx(full.restart_mse[best], rel=1e-2)
+    assert pruned.mse <= full.mse * (1 + 1e-2)
+    assert pruned.n_iter == full.n_iter == 80
+    # the dropped restarts stopped early, at a higher error than the kept one
+    dropped = np.setdiff1d(np.arange(6), [best])
+    assert (pruned.restart_mse[dropped] > pruned.restart_mse[best]).all()
+    assert not np.allclose(pruned.restart_mse[dropped], full.restart_mse[dropped])
 
 
 class _Fixed(np.random.RandomState):
