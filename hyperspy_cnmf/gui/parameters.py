@@ -136,8 +136,8 @@ class ConstrainedNMFParameters(t.HasTraits):
     >>> params.factor_constraints()
     [RadialContinuity(outlier_factor=2.0, center=None, n_azimuthal=360, r_min=0.0)]
     >>> params.center_row = 8.0
-    >>> params.kwargs()["center"]
-    (8.0, 7.5)
+    >>> params.kwargs()["center"]  # (x, y), as s.calibration.center
+    (7.5, 8.0)
     >>> params.gui(toolkit="ipywidgets")  # doctest: +SKIP
     """
 
@@ -285,11 +285,12 @@ class ConstrainedNMFParameters(t.HasTraits):
             ``loading_constraints``, ``center``, ``n_init``, ``max_iter``,
             ``tol`` and ``random_state``. ``center`` is None (the signal's
             calibrated centre, read at fit time) unless radial continuity is
-            on and the centre was moved away from the calibrated one.
+            on and the centre was moved away from the calibrated one; it is
+            then ``(x, y) = (center_col, center_row)``, pyxem's order.
         """
         center = None
         if self.radial_continuity and not self._center_is_calibrated():
-            center = self.center
+            center = (self.center_col, self.center_row)  # pyxem's (x, y)
         return {
             "output_dimension": self.output_dimension,
             "factor_constraints": self.factor_constraints(),

@@ -153,13 +153,13 @@ def test_factor_constraints_and_center(signal):
     assert constraint.center is None  # the fit context gives the centre
     assert params.kwargs()["center"] is None  # calibrated: read at fit time
     params.center_row = 8.0
-    assert params.kwargs()["center"] == (8.0, 3.0)
+    assert params.kwargs()["center"] == (3.0, 8.0)
     params.reset_center()
     assert params.center == (7.0, 3.0)
     assert params.kwargs()["center"] is None
     params.center_to_middle()
     assert params.center == (7.5, 5.5)
-    assert params.kwargs()["center"] == (7.5, 5.5)
+    assert params.kwargs()["center"] == (5.5, 7.5)
     params.radial_continuity = False
     assert params.factor_constraints() == []
     assert params.kwargs()["center"] is None
