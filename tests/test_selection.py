@@ -114,11 +114,6 @@ def test_bad_input_is_refused(signal):
         scan_components(signal, (2,), normalize_poissonian_noise=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs signals/results.py decomposition_results to store the "
-    "component energies as explained_variance (see the issue 11 report)",
-)
 def test_hyperspy_scree_plots_work_on_a_constrained_result(signal):
     s = signal.deepcopy()
     s.decomposition(

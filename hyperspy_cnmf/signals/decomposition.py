@@ -487,6 +487,11 @@ def decomposition(
         },
     )
     store(signal.learning_results, results)
+    ratio = signal.learning_results.explained_variance_ratio
+    if ratio is not None and ratio.size > 2:  # HyperSpy's elbow needs 3 points
+        signal.learning_results.number_significant_components = (
+            int(signal.estimate_elbow_position(ratio)) + 1
+        )
 
     if print_info:
         print(fit_summary(signal.learning_results))

@@ -19,6 +19,7 @@ __all__ = [
     "PREFIX",
     "CLUSTER_PREFIX",
     "clear_results",
+    "component_energy",
     "decomposition_results",
     "store",
     "fit_history",
@@ -64,6 +65,21 @@ def _json_value(value):
     return repr(value)
 
 
+def component_energy(factors, loadings):
+    """Energy of each rank-1 term ``l_i f_i^T``: ``|l_i|^2 |f_i|^2``.
+
+    What a constrained decomposition stores as HyperSpy's
+    ``explained_variance`` (divided by the number of fitted positions, as
+    HyperSpy's uncentred SVD stores ``S_i^2 / n``) and, as a share of the
+    summed energies, ``explained_variance_ratio``, so that HyperSpy's scree
+    plots and ``estimate_elbow_position`` work. NMF components overlap, so
+    the cumulative curve is the share of the summed component energies, not
+    the fraction of the data explained. NaN entries (excluded pixels or
+    positions) are left out.
+    """
+    return np.nansum(loadings**2, axis=0) * np.nansum(factors**2, axis=0)
+
+
 def decomposition_results(
     estimator, factors, loadings, *, params, geometry, shape, elapsed
 ):
@@ -85,11 +101,14 @@ def decomposition_results(
         Seconds the decomposition took.
     """
     history = estimator.history_
+    energy = component_energy(factors, loadings)
+    n_kept = geometry.n_navigation
+    total = float(energy.sum())
     results = {
         "factors": factors,
         "loadings": loadings,
-        "explained_variance": None,
-        "explained_variance_ratio": None,
+        "explained_variance": energy / n_kept,
+        "explained_variance_ratio": energy / total if total > 0 else None,
         "number_significant_components": None,
         "decomposition_algorithm": ALGORITHM,
         "poissonian_noise_normalized": bool(params["normalize_poissonian_noise"]),

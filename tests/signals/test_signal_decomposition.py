@@ -88,7 +88,11 @@ def test_native_learning_results(signal, lazy):
     assert lr.loadings.shape == (N_NAV, 3)
     assert isinstance(lr.factors, np.ndarray) and isinstance(lr.loadings, np.ndarray)
     assert np.all(lr.factors >= 0) and np.all(lr.loadings >= 0)
-    assert lr.explained_variance is None and lr.mean is None and lr.centre is None
+    assert lr.mean is None and lr.centre is None
+    # component energies |l_i|^2 |f_i|^2, sorted like the components
+    assert lr.explained_variance.shape == (lr.factors.shape[1],)
+    assert np.all(np.diff(lr.explained_variance) <= 0)
+    np.testing.assert_allclose(lr.explained_variance_ratio.sum(), 1.0)
     assert lr.poissonian_noise_normalized is False
     assert lr.navigation_mask is None and lr.signal_mask is None
     assert lr.unfolded is True
