@@ -326,9 +326,9 @@ def plot_factors_and_maps(
 
     Examples
     --------
-    >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4)
-    >>> fig = plot_factors_and_maps(s)
-    >>> fig.savefig("components.png")
+    >>> s.decomposition(algorithm="constrained_nmf", output_dimension=4)  # doctest: +SKIP
+    >>> fig = plot_factors_and_maps(s)  # doctest: +SKIP
+    >>> fig.savefig("components.png")  # doctest: +SKIP
     """
     import hyperspy.api as hs
     import matplotlib.pyplot as plt
