@@ -192,7 +192,9 @@ class RadialContinuity(Constraint):
     def _samples(self, images, context):
         """Valid polar samples laid out (n_valid, n), and the operator pieces."""
         op = self._operator(context)
-        sampler, radial_sum, spread = op.radial_statistics(context.xp, images.dtype)
+        sampler, radial_sum, spread = op.radial_statistics(
+            context.backend, images.dtype
+        )
         # (pixels, n): a view when the solver hands in its own layout.
         flat = images.reshape(images.shape[0], -1).T
         return op, flat, sampler @ flat, radial_sum, spread
@@ -221,10 +223,10 @@ class RadialContinuity(Constraint):
         raised = spread @ baseline.astype(dtype)
         raised -= samples
         xp.maximum(raised, 0, out=raised)
-        delta = op.back_projection(xp, dtype) @ raised  # (n_pixels, n)
+        delta = op.back_projection(context.backend, dtype) @ raised  # (n_pixels, n)
         # A pixel is raised by the interpolated polar deficit, but never above
         # the baseline at its own radius: no bleeding around a filled hole.
-        deficit = op.profiles_to_pixels(baseline.astype(dtype), xp)
+        deficit = op.profiles_to_pixels(baseline.astype(dtype), context.backend)
         deficit -= flat
         xp.maximum(deficit, 0, out=deficit)
         xp.minimum(delta, deficit, out=delta)

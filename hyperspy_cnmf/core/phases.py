@@ -212,7 +212,7 @@ class _Polar:
             images = xp.zeros((k, self.keep.size), dtype=columns.dtype)
             images[:, xp.asarray(self.keep)] = columns.T
         images = xp.ascontiguousarray(images).reshape((k, *self.signal_shape))
-        polar = to_host(self.op.to_polar(images, xp=xp))[:, self.rows]
+        polar = to_host(self.op.to_polar(images, get_backend(images)))[:, self.rows]
         return np.where(self.valid, polar.astype(np.float64), np.nan)
 
 

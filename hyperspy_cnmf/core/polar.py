@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from .backend import NUMPY
+
 __all__ = [
     "PolarOperator",
     "direct_beam_radius",
@@ -111,30 +113,35 @@ class PolarOperator:
     def polar_shape(self) -> tuple[int, int]:
         return (self.radii.size, self.angles.size)
 
-    def _matrix_for(self, name, xp, dtype=np.float64):
-        """The sparse matrix in ``dtype`` on the array module ``xp`` (cached)."""
-        dtype = np.dtype(dtype)
-        key = (name, xp.__name__, dtype.str)
+    def _cached(self, key, backend, build):
+        """``build()`` (scipy sparse matrices) moved to ``backend``, built once."""
+        key = (*key, backend.name)
         if key not in self._device_cache:
-            matrix = getattr(self, name).astype(dtype)
-            if xp is not np:
-                import cupyx.scipy.sparse as xsp  # only reached with cupy inputs
-
-                matrix = xsp.csr_matrix(matrix)
-            self._device_cache[key] = matrix
+            pieces = build()
+            if backend.name != "numpy":
+                pieces = tuple(backend.sparse.csr_matrix(p) for p in pieces)
+            self._device_cache[key] = pieces
         return self._device_cache[key]
 
-    def to_polar(self, images, xp=np):
+    def _matrix_for(self, name, backend, dtype=np.float64):
+        """The sparse matrix ``name`` in ``dtype`` on ``backend`` (cached)."""
+        dtype = np.dtype(dtype)
+        (matrix,) = self._cached(
+            (name, dtype.str), backend, lambda: (getattr(self, name).astype(dtype),)
+        )
+        return matrix
+
+    def to_polar(self, images, backend=NUMPY):
         """Resample ``images`` (n, rows, cols) to ``(n, n_radial, n_azimuthal)``.
 
         Invalid samples are 0; use :attr:`valid` to ignore them.
         """
         n = images.shape[0]
         flat = images.reshape(n, -1)
-        polar = self._matrix_for("matrix", xp, images.dtype) @ flat.T
+        polar = self._matrix_for("matrix", backend, images.dtype) @ flat.T
         return polar.T.reshape((n, *self.polar_shape))
 
-    def radial_statistics(self, xp=np, dtype=np.float64):
+    def radial_statistics(self, backend=NUMPY, dtype=np.float64):
         """Sparse pieces for per-radius statistics over the valid samples.
 
         Returns ``(sampler, radial_sum, spread)``: ``sampler`` holds the rows
@@ -142,12 +149,12 @@ class PolarOperator:
         ``radial_sum`` (n_radial, n_valid) sums samples per radius and
         ``spread`` (n_valid, n_radial), its transpose, copies a per-radius
         value to every sample of that radius (a sparse product: much faster
-        than fancy indexing of a (n_valid, n) array). In ``dtype`` on the
-        array module ``xp``; built on first use and kept.
+        than fancy indexing of a (n_valid, n) array). In ``dtype`` on
+        ``backend``; built on first use and kept.
         """
         dtype = np.dtype(dtype)
-        key = ("radial_statistics", xp.__name__, dtype.str)
-        if key not in self._device_cache:
+
+        def build():
             flat_valid = np.flatnonzero(self.valid.ravel())
             radius_index = flat_valid // self.angles.size
             radial_sum = sp.csr_matrix(
@@ -157,19 +164,15 @@ class PolarOperator:
                 ),
                 shape=(self.radii.size, flat_valid.size),
             )
-            pieces = (
+            return (
                 self.matrix[flat_valid].astype(dtype),
                 radial_sum,
                 radial_sum.T.tocsr(),
             )
-            if xp is not np:
-                import cupyx.scipy.sparse as xsp  # only reached with cupy inputs
 
-                pieces = tuple(xsp.csr_matrix(piece) for piece in pieces)
-            self._device_cache[key] = pieces
-        return self._device_cache[key]
+        return self._cached(("radial_statistics", dtype.str), backend, build)
 
-    def back_projection(self, xp=np, dtype=np.float64):
+    def back_projection(self, backend=NUMPY, dtype=np.float64):
         """Sparse (n_pixels, n_valid) interpolation from valid samples to pixels.
 
         Each kept pixel takes the bilinear interpolation, in ``(r, phi)``,
@@ -180,19 +183,16 @@ class PolarOperator:
         Columns follow :meth:`radial_statistics`. Built on first use and kept.
         """
         dtype = np.dtype(dtype)
-        key = ("back_projection", xp.__name__, dtype.str)
-        if key not in self._device_cache:
-            matrix = _polar_to_pixels(self).astype(dtype)
-            if xp is not np:
-                import cupyx.scipy.sparse as xsp  # only reached with cupy inputs
+        (matrix,) = self._cached(
+            ("back_projection", dtype.str),
+            backend,
+            lambda: (_polar_to_pixels(self).astype(dtype),),
+        )
+        return matrix
 
-                matrix = xsp.csr_matrix(matrix)
-            self._device_cache[key] = matrix
-        return self._device_cache[key]
-
-    def profiles_to_pixels(self, profiles, xp=np):
+    def profiles_to_pixels(self, profiles, backend=NUMPY):
         """Spread radial profiles (n_radial, n) over the pixels: (n_pixels, n)."""
-        return self._matrix_for("radial_matrix", xp, profiles.dtype) @ profiles
+        return self._matrix_for("radial_matrix", backend, profiles.dtype) @ profiles
 
 
 def polar_operator(
