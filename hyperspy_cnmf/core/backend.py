@@ -24,7 +24,15 @@ from types import ModuleType
 
 import numpy as np
 
-__all__ = ["Backend", "NUMPY", "get_backend", "is_dask", "as_float", "to_host"]
+__all__ = [
+    "Backend",
+    "NUMPY",
+    "get_backend",
+    "is_dask",
+    "as_float",
+    "float_dtype",
+    "to_host",
+]
 
 
 @dataclass(frozen=True)
@@ -146,3 +154,18 @@ def _float_for_integers(X):
     xp = get_backend(X).xp
     largest = max(abs(int(xp.max(X))), abs(int(xp.min(X))))
     return np.float32 if largest < 2**24 else np.float64
+
+
+def float_dtype(X) -> np.dtype:
+    """The floating type a fit works in for ``X``, without converting ``X``.
+
+    The type :func:`as_float` would give: float32 for integer counts below
+    2**24 and for float16, float32/float64 kept, float64 for wider integers.
+    Complex or non-numeric data raise, naming the fix.
+    """
+    kind = X.dtype.kind
+    if kind == "c" or kind not in "iubf":
+        as_float(X[:0] if getattr(X, "ndim", 0) else X)  # raises, naming the fix
+    if kind in "iub":
+        return np.dtype(_float_for_integers(X))
+    return np.dtype(np.float32 if X.dtype.itemsize < 4 else X.dtype)

@@ -6,15 +6,38 @@ same loop run on an in-memory numpy/cupy array, on a dask array too large for
 memory (each product is a sum over blocks), or on a randomized low-rank
 sketch of either (the products then cost ``(n_nav + n_sig) r m`` instead of
 ``n_nav n_sig m``).
+
+Memory: no data class copies the data. :class:`BlockData` reads an
+in-memory array (integer counts, or any array with kept rows/columns or a
+scaling) in row blocks of about 64 MB, each cast to the working float type
+on the fly; :class:`DaskData` streams a dask array block by block, in the
+blocks' own layout (no rechunking). Excluded columns (a signal mask) are
+handled by zero rows in the factors, excluded rows (a navigation mask) by
+gathering only the kept rows, and Poisson weights by scaling the small
+factor and map matrices, never the data.
 """
 
 from __future__ import annotations
 
+import os
+from typing import NamedTuple
+
 import numpy as np
 
-from .backend import get_backend, is_dask
+from .backend import float_dtype, get_backend, is_dask
 
-__all__ = ["DenseData", "DaskData", "SketchedData", "as_data", "sketch"]
+__all__ = [
+    "DenseData",
+    "BlockData",
+    "DaskData",
+    "SketchedData",
+    "DataStats",
+    "as_data",
+    "is_data",
+    "sketch",
+]
+
+BLOCK_BYTES = 64 * 2**20  # working-float bytes of one block of rows
 
 
 def _squared_sum(a, xp):
@@ -23,8 +46,47 @@ def _squared_sum(a, xp):
     return float(xp.vdot(a, a).real)
 
 
+class DataStats(NamedTuple):
+    """What :func:`~hyperspy_cnmf.core.validation.check_data` checks, over the
+    kept entries (before any scaling)."""
+
+    finite: bool
+    minimum: float
+    maximum: float
+    row_sums: np.ndarray
+    col_sums: np.ndarray
+
+
+def _host(a):
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+def _indices(keep, n):
+    """Kept indices (intp, sorted) from a boolean mask or an index array."""
+    if keep is None:
+        return None
+    keep = np.asarray(keep)
+    if keep.dtype == bool:
+        if keep.shape != (n,):
+            raise ValueError(f"a keep mask must have shape ({n},), got {keep.shape}")
+        keep = np.flatnonzero(keep)
+    keep = np.unique(keep.astype(np.intp))
+    if keep.size == 0 or keep[0] < 0 or keep[-1] >= n:
+        raise ValueError(f"kept indices must be in [0, {n}) and not empty")
+    return None if keep.size == n else keep
+
+
+def _scale(values, n):
+    if values is None:
+        return None
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape != (n,) or not (values > 0).all():
+        raise ValueError(f"scales must be {n} positive numbers")
+    return values
+
+
 class DenseData:
-    """An in-memory (numpy or cupy) data matrix of shape ``(n_nav, n_sig)``."""
+    """An in-memory (numpy or cupy) float data matrix of shape ``(n_nav, n_sig)``."""
 
     def __init__(self, X, block_rows=1024):
         self.X = X
@@ -33,10 +95,17 @@ class DenseData:
         self.shape = X.shape
         self.dtype = X.dtype
         self.block_rows = block_rows
-        self.squared_norm = sum(
-            _squared_sum(X[start : start + block_rows], self.xp)
-            for start in range(0, X.shape[0], block_rows)
-        )
+        self.work_bytes = 3 * block_rows * X.shape[1] * 8
+        self._squared_norm = None
+
+    @property
+    def squared_norm(self) -> float:
+        if self._squared_norm is None:
+            self._squared_norm = sum(
+                _squared_sum(self.X[start : start + self.block_rows], self.xp)
+                for start in range(0, self.X.shape[0], self.block_rows)
+            )
+        return self._squared_norm
 
     def XtL(self, L):
         """``X^T L``: (n_sig, m)."""
@@ -54,35 +123,402 @@ class DenseData:
             total += _squared_sum(self.X[start:stop] - L[start:stop] @ F.T, self.xp)
         return total
 
+    def stats(self) -> DataStats:
+        return _stats_dense(self.X, self.xp)
 
-class DaskData:
-    """A dask data matrix: each product is one pass over the blocks.
 
-    The products come back in memory on the backend of the blocks.
+def _stats_dense(X, xp):
+    finite = X.dtype.kind != "f" or bool(xp.isfinite(X).all())
+    if not finite:
+        return DataStats(False, 0.0, 0.0, np.zeros(1), np.zeros(1))
+    return DataStats(
+        True,
+        float(X.min()),
+        float(X.max()),
+        _host(X.sum(axis=1, dtype=np.float64)),
+        _host(X.sum(axis=0, dtype=np.float64)),
+    )
+
+
+class BlockData:
+    """An in-memory (numpy or cupy) matrix read in blocks of rows, never copied.
+
+    ``X`` (n_rows, n_cols) is the user's array (a view, any real dtype:
+    integer counts stay integers); the matrix the fit sees is
+    ``diag(1 / row_scale) X[rows][:, cols] diag(1 / col_scale)`` in the
+    working float type ``dtype`` (float32 for counts). Each product reads
+    ``X`` once, ``block_bytes`` of working floats at a time.
+
+    Parameters
+    ----------
+    X : array of shape (n_rows, n_cols)
+    rows, cols : boolean mask or index array, optional
+        Kept rows (positions) and columns (pixels); None keeps all.
+    row_scale, col_scale : array of positive floats, optional
+        Divisors of the kept rows/columns (Poisson normalisation).
+    dtype : floating dtype, optional
+        Working type; default :func:`~hyperspy_cnmf.core.backend.float_dtype`.
+    block_bytes : int
+        Size of one block of rows in the working type.
     """
 
-    def __init__(self, X):
-        import dask.array as da
-
-        self._da = da
+    def __init__(
+        self,
+        X,
+        rows=None,
+        cols=None,
+        row_scale=None,
+        col_scale=None,
+        dtype=None,
+        block_bytes=BLOCK_BYTES,
+    ):
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2D, got shape {X.shape}")
         self.X = X
         self.backend = get_backend(X)
         self.xp = self.backend.xp
-        self.shape = X.shape
-        self.dtype = X.dtype
-        self.squared_norm = float(da.sum(X.astype(np.float64) ** 2).compute())
+        self.dtype = np.dtype(dtype if dtype is not None else float_dtype(X))
+        n_rows, n_cols = X.shape
+        self.rows = _indices(rows, n_rows)
+        self.cols = _indices(cols, n_cols)
+        n_kept_rows = n_rows if self.rows is None else self.rows.size
+        n_kept_cols = n_cols if self.cols is None else self.cols.size
+        self.shape = (n_kept_rows, n_kept_cols)
+        self.row_scale = _scale(row_scale, n_kept_rows)
+        self.col_scale = _scale(col_scale, n_kept_cols)
+        self.block_rows = max(1, int(block_bytes // (n_cols * self.dtype.itemsize)))
+        # a cast block, its float64 squares (norms) and a model block
+        self.work_bytes = 4 * self.block_rows * n_cols * self.dtype.itemsize
+        xp = self.xp
+        # Per full column: 1 / scale at kept columns, 0 at excluded ones.
+        weights = np.zeros(n_cols) if self.cols is not None else np.ones(n_cols)
+        kept = slice(None) if self.cols is None else self.cols
+        weights[kept] = 1.0 if self.col_scale is None else 1.0 / self.col_scale
+        self._col_weights = xp.asarray(weights, dtype=self.dtype)
+        self._row_inverse = (
+            None if self.row_scale is None else xp.asarray(1.0 / self.row_scale)
+        )
+        self._squared_norm = None
+
+    def with_scaling(self, row_scale, col_scale) -> BlockData:
+        """The same data divided by ``row_scale`` and ``col_scale`` (no copy)."""
+        return BlockData(
+            self.X,
+            self.rows,
+            self.cols,
+            row_scale,
+            col_scale,
+            self.dtype,
+            self.block_rows * self.X.shape[1] * self.dtype.itemsize,
+        )
+
+    def _blocks(self):
+        """``(kept-row slice, raw block)`` pairs covering the kept rows."""
+        n = self.shape[0]
+        for start in range(0, n, self.block_rows):
+            stop = min(start + self.block_rows, n)
+            if self.rows is None:
+                yield slice(start, stop), self.X[start:stop]
+            else:
+                index = self.rows[start:stop]
+                if index[-1] - index[0] == stop - start - 1:  # contiguous
+                    yield slice(start, stop), self.X[index[0] : index[-1] + 1]
+                else:
+                    yield slice(start, stop), self.X[self.xp.asarray(index)]
+
+    def _rows_scale(self, M, part):
+        if self._row_inverse is None:
+            return M
+        return M * self._row_inverse[part, None].astype(M.dtype)
+
+    def _full_columns(self, F):
+        """``F`` (n_kept_cols, m) as (n_cols, m): scaled, zeros at excluded columns."""
+        if self.cols is None and self.col_scale is None:
+            return F
+        xp = self.xp
+        full = xp.zeros((self.X.shape[1], F.shape[1]), dtype=F.dtype)
+        kept = slice(None) if self.cols is None else xp.asarray(self.cols)
+        full[kept] = F
+        return full * self._col_weights[:, None].astype(F.dtype)
+
+    def _kept_columns(self, M):
+        if self.cols is not None:
+            M = M[self.xp.asarray(self.cols)]
+        if self.col_scale is not None:
+            M = M * self.xp.asarray(1.0 / self.col_scale, dtype=M.dtype)[:, None]
+        return M
 
     def XtL(self, L):
-        return self.xp.asarray(self._da.dot(self.X.T, L).compute())
+        """``X^T L``: (n_sig, m), one pass in blocks of rows."""
+        xp = self.xp
+        out = xp.zeros((self.X.shape[1], L.shape[1]), dtype=L.dtype)
+        for part, block in self._blocks():
+            out += block.astype(L.dtype).T @ self._rows_scale(L[part], part)
+        return self._kept_columns(out)
 
     def XF(self, F):
-        return self.xp.asarray(self._da.dot(self.X, F).compute())
+        """``X F``: (n_nav, m), one pass in blocks of rows."""
+        xp = self.xp
+        full = self._full_columns(F)
+        out = xp.empty((self.shape[0], F.shape[1]), dtype=F.dtype)
+        for part, block in self._blocks():
+            out[part] = self._rows_scale(block.astype(F.dtype) @ full, part)
+        return out
+
+    def _effective(self, block, part, dtype):
+        """A raw block as the fit sees it: working type, scaled, zero at
+        excluded columns."""
+        B = block.astype(dtype)
+        if self.cols is not None or self.col_scale is not None:
+            B *= self._col_weights.astype(dtype)
+        if self._row_inverse is not None:
+            B *= self._row_inverse[part, None].astype(dtype)
+        return B
+
+    @property
+    def squared_norm(self) -> float:
+        if self._squared_norm is None:
+            self._squared_norm = sum(
+                _squared_sum(self._effective(block, part, self.dtype), self.xp)
+                for part, block in self._blocks()
+            )
+        return self._squared_norm
 
     def residual_squared(self, L, F):
-        r = self.X - self._da.dot(
-            self._da.from_array(L, chunks=(self.X.chunks[0], -1)), F.T
+        """Exact ``||X - L F^T||^2`` in float64, in row blocks (bounded memory)."""
+        xp = self.xp
+        padded = F
+        if self.cols is not None:
+            padded = xp.zeros((self.X.shape[1], F.shape[1]), dtype=F.dtype)
+            padded[xp.asarray(self.cols)] = F
+        total = 0.0
+        for part, block in self._blocks():
+            B = self._effective(block, part, F.dtype)
+            B -= L[part] @ padded.T
+            total += _squared_sum(B, xp)
+        return total
+
+    def stats(self) -> DataStats:
+        """Finiteness, extremes and row/column sums of the kept entries."""
+        xp = self.xp
+        row_sums = np.empty(self.shape[0])
+        col_sums = np.zeros(self.shape[1])
+        minimum, maximum = np.inf, -np.inf
+        for part, block in self._blocks():
+            if self.cols is not None:
+                block = block[:, xp.asarray(self.cols)]
+            if block.dtype.kind == "f" and not bool(xp.isfinite(block).all()):
+                return DataStats(False, 0.0, 0.0, row_sums, col_sums)
+            minimum = min(minimum, float(block.min()))
+            maximum = max(maximum, float(block.max()))
+            row_sums[part] = _host(block.sum(axis=1, dtype=np.float64))
+            col_sums += _host(block.sum(axis=0, dtype=np.float64))
+        return DataStats(True, minimum, maximum, row_sums, col_sums)
+
+
+def _reshape_block(block, shape):
+    return block.reshape(shape)
+
+
+def _block_matrix(A, n_row_dims):
+    """A 2D dask array whose blocks are ``A``'s blocks reshaped: no rechunk.
+
+    Returns ``(M, row_order, col_order)``: row ``t`` of ``M`` is the C-order
+    flat row ``row_order[t]`` of ``A`` (likewise columns), so that
+    ``M == A.reshape(n_rows, n_cols)[row_order][:, col_order]``.
+    """
+    import itertools
+
+    import dask.array as da
+    from dask.highlevelgraph import HighLevelGraph
+
+    row_chunks, col_chunks = A.chunks[:n_row_dims], A.chunks[n_row_dims:]
+    row_grid = list(itertools.product(*[range(len(c)) for c in row_chunks]))
+    col_grid = list(itertools.product(*[range(len(c)) for c in col_chunks]))
+
+    def sizes(chunks, grid):
+        return [
+            int(np.prod([c[i] for c, i in zip(chunks, g, strict=True)])) for g in grid
+        ]
+
+    name = "cnmf-blocks-" + A.name
+    layer = {}
+    row_sizes, col_sizes = sizes(row_chunks, row_grid), sizes(col_chunks, col_grid)
+    for i, (r, nr) in enumerate(zip(row_grid, row_sizes, strict=True)):
+        for j, (c, nc) in enumerate(zip(col_grid, col_sizes, strict=True)):
+            layer[(name, i, j)] = (_reshape_block, (A.name, *r, *c), (nr, nc))
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[A])
+    meta = A._meta.reshape((0, 0))
+    M = da.Array(graph, name, (tuple(row_sizes), tuple(col_sizes)), meta=meta)
+
+    def order(shape, chunks, grid):
+        flat = np.arange(int(np.prod(shape))).reshape(shape)
+        bounds = [np.concatenate([[0], np.cumsum(c)]) for c in chunks]
+        pieces = [
+            flat[
+                tuple(slice(b[i], b[i + 1]) for b, i in zip(bounds, g, strict=True))
+            ].ravel()
+            for g in grid
+        ]
+        return np.concatenate(pieces)
+
+    rows = order(A.shape[:n_row_dims], row_chunks, row_grid)
+    cols = order(A.shape[n_row_dims:], col_chunks, col_grid)
+    return M, rows, cols
+
+
+class DaskData:
+    """A dask data matrix streamed block by block: each product is one pass.
+
+    ``X`` may keep its N-D layout (``n_row_dims`` leading axes are the rows,
+    the others the columns, flattened in C order): its blocks are used as
+    they are, so that a chunking along the signal axes costs no rechunk.
+    Kept rows/columns and scales as for :class:`BlockData`; each block is
+    cast to the working type ``dtype`` as it is read. The products come back
+    in memory on the backend of the blocks.
+    """
+
+    def __init__(
+        self,
+        X,
+        n_row_dims=1,
+        rows=None,
+        cols=None,
+        row_scale=None,
+        col_scale=None,
+        dtype=None,
+    ):
+        import dask.array as da
+
+        self._da = da
+        self.source = X
+        self.n_row_dims = n_row_dims
+        self.backend = get_backend(X)
+        self.xp = self.backend.xp
+        self.dtype = np.dtype(dtype if dtype is not None else float_dtype(X))
+        self.M, row_order, col_order = _block_matrix(X, n_row_dims)
+        n_rows, n_cols = self.M.shape
+        self.rows = _indices(rows, n_rows)
+        self.cols = _indices(cols, n_cols)
+        # positions in M of the kept rows/columns, in the kept (C) order
+        self._row_pos = np.argsort(row_order)[
+            slice(None) if self.rows is None else self.rows
+        ]
+        self._col_pos = np.argsort(col_order)[
+            slice(None) if self.cols is None else self.cols
+        ]
+        self.shape = (self._row_pos.size, self._col_pos.size)
+        # per worker thread: a block, its cast, a product and float64 squares
+        largest = max(c for c in self.M.chunks[0]) * max(c for c in self.M.chunks[1])
+        threads = os.cpu_count() or 1
+        self.work_bytes = int(threads * largest * (X.dtype.itemsize + 12))
+        self.row_scale = _scale(row_scale, self.shape[0])
+        self.col_scale = _scale(col_scale, self.shape[1])
+        self._squared_norm = None
+
+    def with_scaling(self, row_scale, col_scale) -> DaskData:
+        return DaskData(
+            self.source,
+            self.n_row_dims,
+            self.rows,
+            self.cols,
+            row_scale,
+            col_scale,
+            self.dtype,
         )
-        return float(self._da.sum(r.astype(np.float64) ** 2).compute())
+
+    def _spread(self, A, positions, n, scale, chunks):
+        """Kept-order ``A`` (n_kept, m) as a dask array over all of M's rows/cols."""
+        xp = self.xp
+        full = xp.zeros((n, A.shape[1]), dtype=A.dtype)
+        if scale is not None:
+            A = A / xp.asarray(scale, dtype=A.dtype)[:, None]
+        full[xp.asarray(positions)] = A
+        return self._da.from_array(full, chunks=(chunks, -1))
+
+    def _gather(self, Y, positions, scale):
+        Y = self.xp.asarray(Y)[self.xp.asarray(positions)]
+        if scale is not None:
+            Y = Y / self.xp.asarray(scale, dtype=Y.dtype)[:, None]
+        return Y
+
+    def XtL(self, L):
+        M = self.M
+        full = self._spread(L, self._row_pos, M.shape[0], self.row_scale, M.chunks[0])
+        Y = self._da.dot(M.astype(L.dtype).T, full).compute()
+        return self._gather(Y, self._col_pos, self.col_scale)
+
+    def XF(self, F):
+        M = self.M
+        full = self._spread(F, self._col_pos, M.shape[1], self.col_scale, M.chunks[1])
+        Y = self._da.dot(M.astype(F.dtype), full).compute()
+        return self._gather(Y, self._row_pos, self.row_scale)
+
+    def _weights(self, positions, n, scale, chunks, power):
+        w = np.zeros(n)
+        w[positions] = 1.0 if scale is None else 1.0 / scale**power
+        return self._da.from_array(self.xp.asarray(w), chunks=chunks)
+
+    def _squares(self, R):
+        """Weighted squared sum of a full-size dask residual/data, lazily."""
+        M = self.M
+        wc = self._weights(self._col_pos, M.shape[1], self.col_scale, M.chunks[1], 2)
+        wr = self._weights(self._row_pos, M.shape[0], self.row_scale, M.chunks[0], 2)
+        return self._da.dot(self._da.dot(R.astype(np.float64) ** 2, wc), wr)
+
+    @property
+    def squared_norm(self) -> float:
+        if self._squared_norm is None:
+            self._squared_norm = float(self._squares(self.M).compute())
+        return self._squared_norm
+
+    def residual_squared(self, L, F):
+        M = self.M
+        # the model in the data's units (scales folded into L and F)
+        Lf = self._spread(L, self._row_pos, M.shape[0], None, M.chunks[0])
+        Ff = self._spread(F, self._col_pos, M.shape[1], None, M.chunks[1])
+        if self.row_scale is not None:
+            Lf = Lf * self._weights(
+                self._row_pos, M.shape[0], 1 / self.row_scale, M.chunks[0], 1
+            )[:, None].astype(L.dtype)
+        if self.col_scale is not None:
+            Ff = Ff * self._weights(
+                self._col_pos, M.shape[1], 1 / self.col_scale, M.chunks[1], 1
+            )[:, None].astype(F.dtype)
+        Ff = Ff.T.rechunk((-1, M.chunks[1]))
+        residual = M.astype(L.dtype) - self._da.matmul(Lf, Ff)
+        return float(self._squares(residual).compute())
+
+    def stats(self) -> DataStats:
+        """Finiteness, extremes, row/column sums and ``||X||^2``: one pass."""
+        import dask
+
+        da, M = self._da, self.M
+        n_rows, n_cols = M.shape
+        wr = self._weights(self._row_pos, n_rows, None, M.chunks[0], 1)
+        wc = self._weights(self._col_pos, n_cols, None, M.chunks[1], 1)
+        values = M.astype(np.float64)
+        low, high = values, values
+        if self.shape != M.shape:  # only the kept entries count
+            inside = (wr[:, None] > 0) & (wc[None, :] > 0)
+            low = da.where(inside, values, np.inf)
+            high = da.where(inside, values, -np.inf)
+            values = da.where(inside, values, 0.0)
+        parts = [
+            low.min(),
+            high.max(),
+            da.dot(values, wc),
+            da.dot(wr, values),
+            self._squares(values),
+        ]
+        if M.dtype.kind == "f":
+            parts.append(da.isfinite(values).all())
+        out = dask.compute(*parts)
+        self._squared_norm = float(out[4])
+        finite = M.dtype.kind != "f" or bool(out[5])
+        row_sums = _host(out[2])[self._row_pos]
+        col_sums = _host(out[3])[self._col_pos]
+        return DataStats(finite, float(out[0]), float(out[1]), row_sums, col_sums)
 
 
 class SketchedData:
@@ -108,11 +544,26 @@ class SketchedData:
         return self.P @ (self.Z @ F)
 
 
-def as_data(X):
-    """Wrap a validated matrix in the matching data class."""
+def is_data(X) -> bool:
+    """Whether ``X`` is already one of the data classes."""
+    return isinstance(X, (DenseData, BlockData, DaskData, SketchedData))
+
+
+def as_data(X, rows=None, cols=None):
+    """Wrap a matrix in the matching data class, without copying it.
+
+    Data objects pass through. Float numpy/cupy data without kept
+    rows/columns: :class:`DenseData`; integer (or float16) data, or kept
+    rows/columns: :class:`BlockData` (blocks cast on the fly); dask:
+    :class:`DaskData`.
+    """
+    if is_data(X):
+        return X
     if is_dask(X):
-        return DaskData(X)
-    return DenseData(X)
+        return DaskData(X, rows=rows, cols=cols)
+    if rows is None and cols is None and X.dtype in (np.float32, np.float64):
+        return DenseData(X)
+    return BlockData(X, rows, cols)
 
 
 def _orthonormal(Y, xp):

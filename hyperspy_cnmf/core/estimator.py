@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .backend import get_backend, is_dask
 from .constraints import paper_factor_constraints, paper_loading_constraints
+from .data import as_data, is_data
 from .geometry import Geometry
 from .solver import SOLVERS, NMFResult, solve
 from .validation import check_constraints, check_data
@@ -246,12 +247,15 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return tags
 
     def _validate_input(self, X, reset):
-        if is_dask(X) or get_backend(X).name != "numpy":
+        if is_data(X) or is_dask(X) or get_backend(X).name != "numpy":
             if reset:
                 self.n_features_in_ = X.shape[1]
+                if is_dask(X) and X.ndim == 2:
+                    X = as_data(X)  # one pass for the checks and ||X||^2
             return check_data(X)
-        # Numbers keep their dtype here (check_data converts integer counts
-        # compactly); NaN/inf pass on to check_data, whose messages name the fix.
+        # Numbers keep their dtype here (integer counts are never converted
+        # whole: the data classes cast blocks); NaN/inf pass on to
+        # check_data, whose messages name the fix.
         kind = getattr(getattr(X, "dtype", None), "kind", None)
         X = validate_data(
             self,

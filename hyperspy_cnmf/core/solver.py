@@ -30,6 +30,7 @@ import numpy as np
 from .backend import to_host
 from .data import as_data, sketch
 from .geometry import Geometry
+from .memory import check_fit_memory
 from .phases import PhaseSeparation, separate_phases
 from .validation import (
     check_constraint_output,
@@ -447,9 +448,9 @@ def solve(
     max_iter, tol, n_exact_iter = settings.max_iter, settings.tol, settings.n_exact_iter
 
     rng = _random_state(settings.random_state)
-    data = as_data(X)
+    data = as_data(X)  # a data object passes through; arrays are not copied
     xp = data.xp
-    dtype = np.dtype(X.dtype)
+    dtype = np.dtype(data.dtype)  # the working float type (float32 for counts)
     project_f = _Projector(
         factor_constraints,
         geometry.context("factors", data.backend),
@@ -466,6 +467,7 @@ def solve(
             f"compression={compression!r} must be None, 'auto' or an integer "
             f"rank between n_components={k} and min(X.shape)={min(X.shape)}"
         )
+    check_fit_memory(data, k, settings.n_init, rank)
 
     # Initial values first, so that exact and compressed fits share a start.
     R = settings.n_init

@@ -13,7 +13,8 @@ import warnings
 
 import numpy as np
 
-from .backend import as_float, get_backend, is_dask
+from .backend import float_dtype, get_backend, is_dask
+from .data import BlockData, DenseData, as_data, is_data
 
 _logger = logging.getLogger(__name__)
 
@@ -74,36 +75,36 @@ def _check_scale(maximum, dtype):
 
 
 def check_data(X):
-    """Validate a data matrix; return it (or a float copy) unchanged otherwise.
+    """Validate a data matrix or data object; return it unchanged.
+
+    Nothing is converted or copied: integer counts are checked as integers,
+    in-memory arrays in blocks of rows, dask arrays in one pass (whose
+    ``||X||^2`` a data object keeps for the fit).
 
     Raises
     ------
     ValueError
         For non-2D input, NaN/inf, negative values or all-zero data.
+    TypeError
+        For complex or non-numeric data.
     """
-    if not is_dask(X) and get_backend(X).name == "numpy":
-        X = np.asarray(X)
-    if X.ndim != 2:
-        raise ValueError(
-            f"X must be 2D (positions, pixels), got shape {X.shape}; unfold "
-            "the data first (HyperSpy: s.unfold())"
-        )
-    if min(X.shape) < 1:
-        raise ValueError(f"X has shape {X.shape}: it holds no data")
-    X = as_float(X)
-    if is_dask(X):
-        import dask
-        import dask.array as da
-
-        finite, minimum, maximum, row_sums, col_sums = dask.compute(
-            da.isfinite(X).all(), X.min(), X.max(), X.sum(axis=1), X.sum(axis=0)
-        )
+    if is_data(X):
+        data = X
     else:
-        xp = get_backend(X).xp
-        finite = bool(xp.isfinite(X).all())
-        minimum = float(X.min()) if finite else 0.0
-        maximum = float(X.max()) if finite else 0.0
-        row_sums, col_sums = X.sum(axis=1), X.sum(axis=0)
+        if not is_dask(X) and get_backend(X).name == "numpy":
+            X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(
+                f"X must be 2D (positions, pixels), got shape {X.shape}; unfold "
+                "the data first (HyperSpy: s.unfold())"
+            )
+        if min(X.shape) < 1:
+            raise ValueError(f"X has shape {X.shape}: it holds no data")
+        float_dtype(X)  # complex or non-numeric data raise, naming the fix
+        data = as_data(X)
+        if isinstance(data, DenseData):  # its checks in blocks, like counts
+            data = BlockData(X)
+    finite, minimum, maximum, row_sums, col_sums = data.stats()
     if not finite:
         raise ValueError(
             "X contains NaN or infinite values; replace them (e.g. "
@@ -117,7 +118,7 @@ def check_data(X):
         )
     if float(row_sums.max()) == 0:
         raise ValueError("X is all zero: there is nothing to factorize")
-    _check_scale(float(maximum), X.dtype)
+    _check_scale(float(maximum), data.dtype)
     n_zero_rows = int((row_sums == 0).sum())
     n_zero_cols = int((col_sums == 0).sum())
     # All-zero pixels are normal (detector corners, pixels beyond the camera

@@ -1,0 +1,114 @@
+"""The data classes: the same products, norms and checks as the dense matrix,
+without copying the data (integer counts, kept rows/columns, scales, dask
+blocks in any layout)."""
+
+import dask.array as da
+import numpy as np
+import pytest
+
+from hyperspy_cnmf.core import constrained_nmf
+from hyperspy_cnmf.core.data import BlockData, DaskData, as_data, is_data
+from hyperspy_cnmf.core.memory import check_fit_memory, fit_memory
+
+rng = np.random.default_rng(0)
+COUNTS = rng.poisson(5, size=(6, 5, 7, 8)).astype(np.uint16)
+FLAT = COUNTS.reshape(30, 56)
+ROWS = rng.random(30) > 0.2
+COLS = rng.random(56) > 0.2
+ROW_SCALE = rng.uniform(1, 2, ROWS.sum())
+COL_SCALE = rng.uniform(1, 2, COLS.sum())
+
+
+def reference(rows, cols, scaled):
+    X = FLAT.astype(np.float64)
+    X = X[rows] if rows is not None else X
+    X = X[:, cols] if cols is not None else X
+    if scaled:
+        X = X / ROW_SCALE[:, None] / COL_SCALE[None, :]
+    return X
+
+
+def block_data(rows, cols, scales):
+    return BlockData(FLAT, rows, cols, *scales, dtype=np.float64, block_bytes=800)
+
+
+def dask_data(rows, cols, scales):
+    # chunks split along every axis, signal axes included: no rechunk needed
+    A = da.from_array(COUNTS, chunks=(4, 2, 3, 5))
+    return DaskData(A, 2, rows, cols, *scales, dtype=np.float64)
+
+
+@pytest.mark.parametrize("make", [block_data, dask_data])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("scaled", [False, True])
+def test_products_norms_and_stats_match_the_dense_matrix(make, masked, scaled):
+    rows, cols = (ROWS, COLS) if masked else (None, None)
+    scales = (ROW_SCALE, COL_SCALE) if scaled and masked else (None, None)
+    X = reference(rows, cols, scaled and masked)
+    data = make(rows, cols, scales)
+    L = rng.random((X.shape[0], 4))
+    F = rng.random((X.shape[1], 4))
+    assert data.shape == X.shape
+    np.testing.assert_allclose(data.XtL(L), X.T @ L)
+    np.testing.assert_allclose(data.XF(F), X @ F)
+    np.testing.assert_allclose(data.squared_norm, (X**2).sum())
+    np.testing.assert_allclose(data.residual_squared(L, F), ((X - L @ F.T) ** 2).sum())
+    stats = data.stats()
+    raw = reference(rows, cols, False)
+    assert stats.finite and stats.minimum == raw.min() and stats.maximum == raw.max()
+    np.testing.assert_allclose(stats.row_sums, raw.sum(axis=1))
+    np.testing.assert_allclose(stats.col_sums, raw.sum(axis=0))
+
+
+def test_counts_stay_integers_and_work_in_float32():
+    data = as_data(FLAT)
+    assert isinstance(data, BlockData) and data.X is FLAT
+    assert data.dtype == np.float32
+    assert data.XF(np.ones((56, 2), np.float32)).dtype == np.float32
+
+
+def test_float_data_without_masks_are_wrapped_not_copied():
+    X = FLAT.astype(np.float32)
+    data = as_data(X)
+    assert data.X is X and not isinstance(data, BlockData)
+    assert as_data(data) is data and is_data(data)
+
+
+def test_fit_on_counts_equals_fit_on_their_float_copy():
+    kwargs = dict(n_init=2, max_iter=20, random_state=0, compression=None)
+    on_counts = constrained_nmf(FLAT, 3, **kwargs)
+    on_floats = constrained_nmf(FLAT.astype(np.float32), 3, **kwargs)
+    np.testing.assert_allclose(on_counts.factors, on_floats.factors, rtol=1e-4)
+    assert on_counts.mse == pytest.approx(on_floats.mse, rel=1e-5)
+
+
+def test_a_data_object_with_masks_is_fitted_like_the_masked_copy():
+    kwargs = dict(n_init=2, max_iter=20, random_state=0, compression=None)
+    data = BlockData(FLAT, ROWS, COLS, block_bytes=800)
+    masked = constrained_nmf(data, 3, **kwargs)
+    copy = constrained_nmf(FLAT[ROWS][:, COLS].astype(np.float32), 3, **kwargs)
+    np.testing.assert_allclose(masked.loadings, copy.loadings, rtol=1e-4, atol=1e-6)
+    assert masked.mse == pytest.approx(copy.mse, rel=1e-5)
+
+
+def test_nan_in_an_excluded_column_is_ignored_and_elsewhere_refused():
+    X = FLAT.astype(np.float64)
+    X[3, np.flatnonzero(~COLS)[0]] = np.nan
+    for data in (
+        BlockData(X, cols=COLS),
+        DaskData(da.from_array(X, chunks=7), cols=COLS),
+    ):
+        assert data.stats().finite
+    for data in (BlockData(X), DaskData(da.from_array(X, chunks=7))):
+        assert not data.stats().finite
+        with pytest.raises(ValueError, match="NaN"):
+            constrained_nmf(data, 2)
+
+
+def test_memory_estimate_and_clear_error():
+    data = as_data(FLAT)
+    assert fit_memory((30, 56), 3, 10) > 0
+    assert fit_memory((30, 56), 3, 10, rank=20) > fit_memory((30, 56), 3, 10)
+    with pytest.raises(MemoryError, match=r"needs about .* lazy signal"):
+        check_fit_memory(data, 3, 10, available=1000)
+    assert check_fit_memory(data, 3, 10, available=2**40) > 0
