@@ -195,6 +195,12 @@ class BlockData:
         kept = slice(None) if self.cols is None else self.cols
         weights[kept] = 1.0 if self.col_scale is None else 1.0 / self.col_scale
         self._col_weights = xp.asarray(weights, dtype=self.dtype)
+        # float data may hold NaN in excluded columns: zeroed in each cast block
+        self._excluded = (
+            xp.asarray(np.flatnonzero(weights == 0))
+            if self.cols is not None and X.dtype.kind == "f"
+            else None
+        )
         self._row_inverse = (
             None if self.row_scale is None else xp.asarray(1.0 / self.row_scale)
         )
@@ -226,6 +232,14 @@ class BlockData:
                 else:
                     yield slice(start, stop), self.X[self.xp.asarray(index)]
 
+    def _cast(self, block, dtype):
+        """A raw block in the working type (a new array), excluded columns zero
+        when they could hold NaN."""
+        B = block.astype(dtype)
+        if self._excluded is not None:
+            B[:, self._excluded] = 0
+        return B
+
     def _rows_scale(self, M, part):
         if self._row_inverse is None:
             return M
@@ -253,7 +267,7 @@ class BlockData:
         xp = self.xp
         out = xp.zeros((self.X.shape[1], L.shape[1]), dtype=L.dtype)
         for part, block in self._blocks():
-            out += block.astype(L.dtype).T @ self._rows_scale(L[part], part)
+            out += self._cast(block, L.dtype).T @ self._rows_scale(L[part], part)
         return self._kept_columns(out)
 
     def XF(self, F):
@@ -262,13 +276,13 @@ class BlockData:
         full = self._full_columns(F)
         out = xp.empty((self.shape[0], F.shape[1]), dtype=F.dtype)
         for part, block in self._blocks():
-            out[part] = self._rows_scale(block.astype(F.dtype) @ full, part)
+            out[part] = self._rows_scale(self._cast(block, F.dtype) @ full, part)
         return out
 
     def _effective(self, block, part, dtype):
         """A raw block as the fit sees it: working type, scaled, zero at
         excluded columns."""
-        B = block.astype(dtype)
+        B = self._cast(block, dtype)
         if self.cols is not None or self.col_scale is not None:
             B *= self._col_weights.astype(dtype)
         if self._row_inverse is not None:
@@ -416,6 +430,19 @@ class DaskData:
         self.col_scale = _scale(col_scale, self.shape[1])
         self._squared_norm = None
 
+    def _cast(self, dtype):
+        """M in the working type; excluded columns zero where NaN may hide."""
+        M = self.M.astype(dtype)
+        if self.M.dtype.kind != "f":
+            return M
+        if self.cols is not None:
+            keep = self._weights(self._col_pos, M.shape[1], None, M.chunks[1], 1)
+            M = self._da.where(keep[None, :] > 0, M, 0)
+        if self.rows is not None:
+            keep = self._weights(self._row_pos, M.shape[0], None, M.chunks[0], 1)
+            M = self._da.where(keep[:, None] > 0, M, 0)
+        return M
+
     def with_scaling(self, row_scale, col_scale) -> DaskData:
         return DaskData(
             self.source,
@@ -445,13 +472,13 @@ class DaskData:
     def XtL(self, L):
         M = self.M
         full = self._spread(L, self._row_pos, M.shape[0], self.row_scale, M.chunks[0])
-        Y = self._da.dot(M.astype(L.dtype).T, full).compute()
+        Y = self._da.dot(self._cast(L.dtype).T, full).compute()
         return self._gather(Y, self._col_pos, self.col_scale)
 
     def XF(self, F):
         M = self.M
         full = self._spread(F, self._col_pos, M.shape[1], self.col_scale, M.chunks[1])
-        Y = self._da.dot(M.astype(F.dtype), full).compute()
+        Y = self._da.dot(self._cast(F.dtype), full).compute()
         return self._gather(Y, self._row_pos, self.row_scale)
 
     def _weights(self, positions, n, scale, chunks, power):
@@ -469,7 +496,7 @@ class DaskData:
     @property
     def squared_norm(self) -> float:
         if self._squared_norm is None:
-            self._squared_norm = float(self._squares(self.M).compute())
+            self._squared_norm = float(self._squares(self._cast(np.float64)).compute())
         return self._squared_norm
 
     def residual_squared(self, L, F):
@@ -486,7 +513,7 @@ class DaskData:
                 self._col_pos, M.shape[1], 1 / self.col_scale, M.chunks[1], 1
             )[:, None].astype(F.dtype)
         Ff = Ff.T.rechunk((-1, M.chunks[1]))
-        residual = M.astype(L.dtype) - self._da.matmul(Lf, Ff)
+        residual = self._cast(L.dtype) - self._da.matmul(Lf, Ff)
         return float(self._squares(residual).compute())
 
     def stats(self) -> DataStats:

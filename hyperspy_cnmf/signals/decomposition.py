@@ -19,9 +19,11 @@ import time
 
 import numpy as np
 
-from ..core.backend import as_float, is_dask, to_host
+from ..core.backend import as_float, get_backend, is_dask, to_host
 from ..core.constraints import paper_factor_constraints, paper_loading_constraints
+from ..core.data import BlockData, DaskData, as_data
 from ..core.estimator import ConstrainedNMF, nonnegative_loadings, resolve_constraints
+from ..core.memory import available_memory, format_bytes
 from .geometry import array_shapes, check_signal, signal_geometry
 from .results import (
     ALGORITHM,
@@ -36,6 +38,12 @@ __all__ = ["ALGORITHM", "decomposition", "clear_results", "estimator_parameters"
 _REPROJECT = (None, "navigation", "signal", "both")
 # Parameters of ConstrainedNMF that the adapter sets itself from the signal.
 _SET_BY_ADAPTER = ("n_components", "geometry", "show_progressbar")
+# Lazy data taking at most this fraction of the available memory are loaded
+# once (in their own dtype) instead of being read on every pass.
+LOAD_FRACTION = 0.5
+# Exact polishing iterations when the data are streamed and the call does not
+# set n_exact_iter: each costs two passes over the data.
+STREAM_EXACT_ITER = 10
 
 
 def estimator_parameters() -> dict:
@@ -100,6 +108,56 @@ def _unfolded_matrix(signal, nav_keep, sig_keep):
     return X
 
 
+def _fit_data(signal, nav_keep, sig_keep, stream, scaled):
+    """The data object the fit reads, never a copy of the signal's data.
+
+    In-memory data: the (n_nav, n_sig) view of ``s.data``, read in cast row
+    blocks when it holds integer counts or masks are given. Lazy data: loaded
+    once into memory in their own (compact) dtype when they fit
+    (``stream=None``: the data take at most :data:`LOAD_FRACTION` of the
+    available memory) or ``stream=False``; streamed block by block
+    otherwise. Returns ``(data, streamed)``.
+    """
+    nav_shape, sig_shape = array_shapes(signal)
+    n_nav, n_sig = int(np.prod(nav_shape)), int(np.prod(sig_shape))
+    array = _aligned_data(signal)
+    if is_dask(array):
+        if stream is None:
+            available = available_memory()
+            stream = available is not None and array.nbytes > LOAD_FRACTION * available
+        if stream:
+            return DaskData(array, len(nav_shape), nav_keep, sig_keep), True
+        array = _load(array)
+    X = array.reshape((n_nav, n_sig))  # a view of aligned C-order data
+    if scaled or X.dtype not in (np.float32, np.float64):
+        return BlockData(X, nav_keep, sig_keep), False
+    return as_data(X, nav_keep, sig_keep), False
+
+
+def _load(array):
+    """A dask array computed into one in-memory array of its own dtype.
+
+    Computed one band of chunks (along the first axis) at a time, written
+    into a preallocated array: no second copy, no float conversion, and the
+    same under the threaded scheduler and dask.distributed.
+    """
+    if get_backend(array).name != "numpy":
+        return array.compute()
+    available = available_memory()
+    if available is not None and array.nbytes > available:
+        raise MemoryError(
+            f"the lazy signal holds {format_bytes(array.nbytes)} but only "
+            f"{format_bytes(available)} of memory are available: leave "
+            "stream=None (or stream=True) so that it is streamed chunk by chunk"
+        )
+    out = np.empty(array.shape, dtype=array.dtype)
+    start = 0
+    for size in array.chunks[0]:
+        out[start : start + size] = array[start : start + size].compute()
+        start += size
+    return out
+
+
 def _check_input_signal(signal, output_dimension) -> None:
     """Refusals that must come before any reshaping or numpy cast."""
     folding = signal.metadata.get_item("_HyperSpy.Folding", None)
@@ -148,15 +206,6 @@ def _check_not_all_dead(factors, loadings, factor_constraints, loading_constrain
         )
 
 
-def _check_finite_numpy(X):
-    if X.dtype.kind == "f" and not np.isfinite(X).all():
-        raise ValueError(
-            "the signal contains NaN or infinite values; replace them "
-            "(s.data = np.nan_to_num(s.data)) or exclude those pixels/positions "
-            "with signal_mask / navigation_mask"
-        )
-
-
 class _PoissonScaled:
     """Run a constraint in physical units on Poisson-scaled images.
 
@@ -178,15 +227,10 @@ class _PoissonScaled:
         return f"PoissonScaled({_describe(self.constraint)})"
 
 
-def _poisson_weights(X):
+def _poisson_weights(data):
     """``sqrt(aG)`` per kept position and ``sqrt(bH)`` per kept pixel (zeros -> 1)."""
-    if is_dask(X):
-        import dask
-
-        aG, bH, minimum = dask.compute(X.sum(axis=1), X.sum(axis=0), X.min())
-    else:
-        aG, bH, minimum = X.sum(axis=1), X.sum(axis=0), X.min()
-    if not np.isfinite(minimum):
+    finite, minimum, _, aG, bH = data.stats()
+    if not finite:
         raise ValueError(
             "the signal contains NaN or infinite values; replace them "
             "(s.data = np.nan_to_num(s.data)) or exclude those pixels/positions "
@@ -237,6 +281,7 @@ def decomposition(
     show_progressbar=None,
     print_info=True,
     return_info=False,
+    stream=None,
     **params,
 ):
     r"""Constrained NMF of a HyperSpy/pyxem signal (Kimoto et al., Sci. Rep. 2025).
@@ -259,7 +304,8 @@ def decomposition(
         first), nonnegative, without NaN, not unfolded (``s.fold()``
         first). Its data, metadata and any
         previous ``learning_results`` are not touched unless the fit
-        completes. Integer data are converted (a copy).
+        completes. Nothing is copied or converted: integer counts are read
+        in blocks, each cast to float32 as it is used.
     output_dimension : int
         Number of components ``k``, required (< number of kept positions and
         of kept pixels).
@@ -302,6 +348,17 @@ def decomposition(
         ``hs.preferences.General.show_progressbar``.
     print_info : bool, default True
         Print a summary, like HyperSpy's decompositions.
+    stream : bool or None, default None
+        Lazy signals only. None: load the data once into memory, in their
+        own dtype (integer counts stay integers), when they take at most
+        half of the available memory, and stream them chunk by chunk from
+        their source otherwise; True: always stream; False: always load.
+        Streamed data are read ``8 + 2 * n_exact_iter`` times (the checks,
+        the sketch, the exact polishing and the final error), so when
+        ``n_exact_iter`` is not given it is 10 instead of 30 (the exact
+        polishing mostly refines the last digits; see the big-data guide).
+        Chunks may be split along any axes: they are used as they are,
+        never rechunked.
     return_info : bool, default False
         Return the fitted :class:`~hyperspy_cnmf.core.ConstrainedNMF`
         (fitted on the kept positions/pixels; with Poisson normalization, on
@@ -408,22 +465,22 @@ def decomposition(
     )
     sig_keep = None if geometry.signal_mask is None else ~geometry.signal_mask.ravel()
 
-    X = _unfolded_matrix(signal, nav_keep, sig_keep)
-    lazy = is_dask(X)
-    if not lazy:
-        _check_finite_numpy(X)
-    X = as_float(X)
+    lazy = signal._lazy
+    data, streamed = _fit_data(
+        signal, nav_keep, sig_keep, stream, normalize_poissonian_noise
+    )
+    if streamed and "n_exact_iter" not in params:
+        settings["n_exact_iter"] = STREAM_EXACT_ITER
 
     weights = None
     fit_factor_constraints, fit_loading_constraints = (
         factor_constraints,
         loading_constraints,
     )
-    X_fit = X
     if normalize_poissonian_noise:
-        ra, rb = _poisson_weights(X)
+        ra, rb = _poisson_weights(data)
         weights = (ra, rb)
-        X_fit = X / ra[:, None].astype(X.dtype) / rb[None, :].astype(X.dtype)
+        data = data.with_scaling(ra, rb)  # the products are scaled, not the data
         sig_w = _full_image(rb, sig_keep, sig_shape)
         nav_w = _full_image(ra, nav_keep, nav_shape)
         fit_factor_constraints = [_PoissonScaled(c, sig_w) for c in factor_constraints]
@@ -441,7 +498,7 @@ def decomposition(
             "loading_constraints": fit_loading_constraints,
         },
     )
-    loadings = to_host(estimator.fit_transform(X_fit))
+    loadings = to_host(estimator.fit_transform(data))
     factors = to_host(estimator.components_.T)
     if weights is not None:
         ra, rb = weights
@@ -472,6 +529,7 @@ def decomposition(
         "reproject": reproject,
         "center": list(geometry.center) if geometry.center is not None else None,
         "lazy": lazy,
+        "streamed": streamed,
         "data_shape": [geometry.n_navigation, geometry.n_signal],
     }
     results = decomposition_results(
