@@ -158,8 +158,9 @@ class BlockData:
         Divisors of the kept rows/columns (Poisson normalisation).
     dtype : floating dtype, optional
         Working type; default :func:`~hyperspy_cnmf.core.backend.float_dtype`.
-    block_bytes : int
-        Size of one block of rows in the working type.
+    block_bytes : int, optional
+        Size of one block of rows in the working type (default
+        :data:`BLOCK_BYTES`, 64 MiB).
     """
 
     def __init__(
@@ -170,8 +171,10 @@ class BlockData:
         row_scale=None,
         col_scale=None,
         dtype=None,
-        block_bytes=BLOCK_BYTES,
+        block_bytes=None,
     ):
+        if block_bytes is None:
+            block_bytes = BLOCK_BYTES
         if X.ndim != 2:
             raise ValueError(f"X must be 2D, got shape {X.shape}")
         self.X = X
