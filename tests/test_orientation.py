@@ -1,0 +1,175 @@
+"""Hand-off of merged crystalline components to pyxem's orientation mapping.
+
+A simulated scan with two crystalline phases whose lattices are those of two
+simple structures seen down a zone axis (simple cubic [001]: a square
+lattice; simple hexagonal [0001]: a hexagonal lattice), each at a known
+in-plane rotation, is decomposed, clustered and merged; the merged
+diffractions then go through pyxem's ``get_azimuthal_integral2d`` and
+``get_orientation`` against a bank of both phases simulated by diffsims.
+The phase and the in-plane rotation of each crystal must come back.
+
+Angle conventions (checked on the noise-free true patterns below): the
+simulator measures rotations from the column axis towards increasing row
+(rows go down); pyxem measures them with y pointing up (pyxem issue #925),
+and reports the rotation of its template, whose first-order spots sit at
+the azimuth ``template_azimuth`` (0 deg for the cubic [001] template, 30 deg
+for the hexagonal [0001] one). Hence ``simulator angle = -(rotation +
+template_azimuth)`` modulo the lattice's rotational symmetry (90 or 60 deg).
+Both lattices have a mirror line through a first-order spot, so a mirrored
+match (factor -1) gives the same angle.
+"""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("diffsims", reason="orientation mapping needs diffsims")
+pytest.importorskip("orix", reason="orientation mapping needs orix")
+pytest.importorskip("diffpy.structure", reason="the phases need diffpy.structure")
+
+from diffpy.structure import Atom, Lattice, Structure  # noqa: E402
+from diffsims.generators.simulation_generator import SimulationGenerator  # noqa: E402
+from orix.crystal_map import Phase  # noqa: E402
+from orix.quaternion import Rotation  # noqa: E402
+
+import hyperspy_cnmf  # noqa: E402, F401
+from hyperspy_cnmf.data import simulated_4dstem  # noqa: E402
+from hyperspy_cnmf.data.simulated import crystalline_pattern  # noqa: E402
+from hyperspy_cnmf.scoring import cosine_similarity_matrix  # noqa: E402
+
+#: First-order reflection of both phases, 1/Å (a = 5 Å cubic; a = 2 / (sqrt(3) g)
+#: hexagonal).
+G_FIRST = 0.2
+SIGNAL_SHAPE = (64, 64)
+#: Detector calibration, 1/Å per pixel (0.2 1/nm, the simulator's default).
+SCALE = 0.02
+#: Lattice spacing in units of the detector half-width R, as the simulator takes it.
+SPACING = G_FIRST / SCALE / (min(SIGNAL_SHAPE) / 2)
+#: Phase index in the bank -> (simulator lattice, symmetry period, template azimuth).
+BANK = {0: ("square", 90.0, 0.0), 1: ("hexagonal", 60.0, 30.0)}
+TRUE_ROTATIONS = {"hexagonal": 17.0, "square": 28.0}
+TOLERANCE_DEG = 2.0  # the polar images have 1 degree bins
+
+
+def _bank():
+    a_hex = 2.0 / (np.sqrt(3.0) * G_FIRST)
+    cubic = Structure(
+        [Atom("Au", [0, 0, 0])],
+        Lattice(1 / G_FIRST, 1 / G_FIRST, 1 / G_FIRST, 90, 90, 90),
+    )
+    hexagonal = Structure(
+        [Atom("Au", [0, 0, 0])], Lattice(a_hex, a_hex, 4.0, 90, 90, 120)
+    )
+    phases = [
+        Phase("simple cubic", space_group=221, structure=cubic),
+        Phase("simple hexagonal", space_group=191, structure=hexagonal),
+    ]
+    generator = SimulationGenerator(200, minimum_intensity=1e-4)
+    # zone axes [001] and [0001] (the identity); pyxem searches the in-plane
+    # rotation itself
+    return generator.calculate_diffraction2d(
+        phases,
+        rotation=[Rotation.identity(), Rotation.identity()],
+        reciprocal_radius=0.65,
+        max_excitation_error=0.02,
+        with_direct_beam=False,
+    )
+
+
+def _to_inverse_angstrom(signal):
+    """Copy of ``signal`` with its 1/nm detector axes in 1/Å (diffsims' unit)."""
+    out = signal.deepcopy()
+    for ax in out.axes_manager.signal_axes:
+        assert ax.units == "1/nm"
+        ax.scale, ax.offset, ax.units = ax.scale / 10, ax.offset / 10, "1/Å"
+    return out
+
+
+def _orientation(diffractions, bank):
+    polar = _to_inverse_angstrom(diffractions).get_azimuthal_integral2d(
+        npt=64, npt_azim=360, mean=True, inplace=False, show_progressbar=False
+    )
+    return polar.get_orientation(bank, n_best=1, show_progressbar=False).data[:, 0]
+
+
+def _simulator_angle(rotation, phase):
+    _, period, template_azimuth = BANK[phase]
+    return (-(rotation + template_azimuth)) % period
+
+
+def _angle_error(a, b, period):
+    d = (a - b) % period
+    return min(d, period - d)
+
+
+@pytest.fixture(scope="module")
+def bank():
+    return _bank()
+
+
+@pytest.fixture(scope="module")
+def merged():
+    s = simulated_4dstem(
+        navigation_shape=(24, 24),
+        signal_shape=SIGNAL_SHAPE,
+        reciprocal_scale=SCALE * 10,
+        lattices=(("hexagonal", SPACING), ("square", SPACING)),
+        rotations=(TRUE_ROTATIONS["hexagonal"], TRUE_ROTATIONS["square"]),
+        crystallinity=(0.5, 0.2),
+        seed=5,
+    )
+    s.decomposition(
+        algorithm="constrained_nmf",
+        output_dimension=4,
+        n_init=2,
+        max_iter=100,
+        random_state=0,
+        print_info=False,
+        show_progressbar=False,
+    )
+    s.cluster_components()
+    diffractions, _ = s.get_cluster_components()
+    return s, diffractions
+
+
+def test_conventions_on_true_patterns(bank):
+    """pyxem finds the phase and angle of noise-free simulator patterns."""
+    from pyxem.signals import ElectronDiffraction2D
+
+    cases = [(kind, angle) for kind in ("square", "hexagonal") for angle in (-20, 40)]
+    patterns = [
+        crystalline_pattern(SIGNAL_SHAPE, kind, SPACING, angle)[0]
+        for kind, angle in cases
+    ]
+    s = ElectronDiffraction2D(np.stack(patterns).astype(np.float32))
+    for ax in s.axes_manager.signal_axes:
+        ax.scale, ax.units = SCALE * 10, "1/nm"
+    s.calibration.center = None
+    for (kind, angle), (index, _, rotation, _) in zip(
+        cases, _orientation(s, bank), strict=True
+    ):
+        phase = int(index)
+        assert BANK[phase][0] == kind
+        found = _simulator_angle(rotation, phase)
+        assert _angle_error(found, angle, BANK[phase][1]) <= TOLERANCE_DEG
+
+
+def test_merged_components_give_phase_and_rotation(merged, bank):
+    s, diffractions = merged
+    truth = s.metadata.Simulation
+    true_patterns = np.asarray(truth.true_patterns)
+    cosine = cosine_similarity_matrix(np.nan_to_num(diffractions.data), true_patterns)
+    result = _orientation(diffractions, bank)
+    amorphous = int(cosine[:, 0].argmax())
+    for c, kind in enumerate(("hexagonal", "square"), start=1):
+        cluster = int(cosine[:, c].argmax())
+        assert cluster != amorphous
+        assert cosine[cluster, c] > 0.95
+        index, correlation, rotation, _ = result[cluster]
+        phase = int(index)
+        assert BANK[phase][0] == kind
+        found = _simulator_angle(rotation, phase)
+        assert _angle_error(found, TRUE_ROTATIONS[kind], BANK[phase][1]) <= (
+            TOLERANCE_DEG
+        )
+        # a crystal matches its template better than the amorphous rings do
+        assert correlation > 2 * result[amorphous, 1]
