@@ -180,6 +180,8 @@ return {text: box.innerText, labelled: labelled, clipped: clipped,
 
 JS_STATUS = """
 const box = arguments[0];
+const status = box.querySelector('.cnmf-status .widget-html-content');
+if (status) return status.innerText;
 const html = [...box.querySelectorAll('.widget-html-content')];
 return html.length ? html[html.length - 1].innerText : null;
 """

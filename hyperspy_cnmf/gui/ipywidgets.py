@@ -103,6 +103,7 @@ def constrained_nmf_ipy(obj, **kwargs):
     )
     close = ipywidgets.Button(description="Close", tooltip="Close this form")
     status = ipywidgets.HTML("")
+    status.add_class("cnmf-status")  # found by tools/check_gui_in_jupyter.py
 
     fields = {
         "output_dimension": output_dimension,
@@ -156,11 +157,17 @@ def constrained_nmf_ipy(obj, **kwargs):
     center_reset.on_click(lambda b: obj.reset_center())
     center_middle.on_click(lambda b: obj.center_to_middle())
 
+    # The fit's progress bar and summary, shown in the form: a click handler's
+    # output would otherwise go to JupyterLab's log console.
+    output = ipywidgets.Output()
+
     def on_run_clicked(b):
         run.disabled = True
         status.value = "Running..."
+        output.clear_output()
         try:
-            obj.run()
+            with output:
+                obj.run()
         except Exception as error:
             status.value = (
                 f"<span style='color:red'>Failed: {type(error).__name__}: "
@@ -190,6 +197,7 @@ def constrained_nmf_ipy(obj, **kwargs):
             _labelme("Random seed", random_state, "empty: a new seed each run"),
             ipywidgets.HBox([run, close]),
             status,
+            output,
         ]
     )
 
@@ -203,4 +211,5 @@ def constrained_nmf_ipy(obj, **kwargs):
     wdict["run_button"] = run
     wdict["close_button"] = close
     wdict["status"] = status
+    wdict["output"] = output
     return {"widget": box, "wdict": wdict}

@@ -446,12 +446,16 @@ def test_run_button_end_to_end():
     s = pxm.signals.Diffraction2D(rng.random((4, 5, 16, 16)))
     s.calibration.center = None
     params = ConstrainedNMFParameters(s, n_init=1, max_iter=10, random_state=0)
-    wd = ipy(params)["wdict"]
+    form = ipy(params)
+    wd = form["wdict"]
     wd["output_dimension"].value = 2
     wd["run_button"].click()
     assert wd["status"].value.startswith("Done"), wd["status"].value
     assert s.learning_results.decomposition_algorithm == "constrained_nmf"
     assert s.learning_results.factors.shape[1] == 2
+    # the fit's progress and summary are shown in the form (captured by an
+    # Output widget in a kernel: tools/check_gui_in_jupyter.py --strict)
+    assert wd["output"] in form["widget"].children
 
 
 def test_moved_center_reaches_the_fit():
