@@ -1,0 +1,247 @@
+"""Time and peak memory of a constrained NMF at real 4D-STEM sizes.
+
+Run from the repository root::
+
+    python benchmarks/bench_scale.py               # 128x128 scan of 256x256 uint16 (2.1 GB)
+    python benchmarks/bench_scale.py --size 64     # 64x64 scan (0.5 GB), a quick run
+    python benchmarks/bench_scale.py --size 256 --cases lazy-stream   # 8.6 GB
+
+The data are generated here, never downloaded: Poisson counts (uint16) of
+six patterns (a direct beam, amorphous rings, Bragg spots) times smooth
+maps, written chunk by chunk to a zspy file in a temporary folder. Each case
+runs in its own subprocess, ``s.decomposition(algorithm="constrained_nmf",
+output_dimension=6)`` with the defaults, and its peak resident memory (the
+process and its children, polled with psutil) and wall time are measured:
+
+- ``in-memory``: the counts as a numpy array (generated in the process);
+- ``lazy``: ``hs.load(..., lazy=True)``, data that fit are loaded once;
+- ``lazy-stream``: the same, streamed chunk by chunk (``stream=True``);
+- ``cluster``: ``lazy-stream`` under ``dask.distributed`` (LocalCluster,
+  2 workers x 1 thread).
+
+The table gives the ratios to the targets: lazy / in-memory time, peak
+RSS / size of the raw data. Results go to
+``benchmarks/results/bench_scale_<size>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+K = 6
+SIG = 256
+CASES = ("in-memory", "lazy", "lazy-stream", "cluster")
+
+
+def patterns(sig=SIG):
+    """Six nonnegative diffraction patterns (float32, expected counts)."""
+    v, u = np.mgrid[:sig, :sig].astype(np.float32)
+    c = sig / 2
+    r = np.hypot(v - c, u - c)
+    out = [200 * np.exp(-(r**2) / 8)]  # direct beam
+    out += [2 * np.exp(-((r - rad) ** 2) / 30) + 0.2 for rad in (40, 70)]  # glasses
+    for n, (a, rad) in enumerate(((0.3, 50), (1.1, 60), (0.7, 80))):  # crystals
+        p = 0.1 * np.exp(-r / 60)
+        for j in range(6):
+            t = a + j * np.pi / 3
+            p += 8 * np.exp(
+                -((v - c - rad * np.sin(t)) ** 2 + (u - c - rad * np.cos(t)) ** 2) / 6
+            )
+        out.append(p * (1 + 0.1 * n))
+    return np.stack(out).astype(np.float32)
+
+
+def maps(nav, rows):
+    """Smooth maps of the six components on scan rows ``rows`` (float32)."""
+    y, x = np.mgrid[rows, :nav].astype(np.float32) / nav
+    m = [np.ones_like(x)]
+    m += [0.5 + 0.5 * np.cos(2 * np.pi * (x + s * y)) for s in (0.5, 1.0)]
+    m += [
+        np.exp(-((x - a) ** 2 + (y - b) ** 2) / 0.02)
+        for a, b in ((0.3, 0.3), (0.7, 0.4), (0.5, 0.8))
+    ]
+    return np.stack(m).astype(np.float32)
+
+
+def counts(nav, rows, seed=0):
+    """Poisson counts of scan rows ``rows``: (n_rows, nav, SIG, SIG) uint16."""
+    rng = np.random.default_rng([seed, rows.start])
+    P = patterns().reshape(K, -1)
+    lam = np.einsum("kyx,kp->yxp", maps(nav, rows), P)
+    return rng.poisson(lam).astype(np.uint16).reshape(lam.shape[:2] + (SIG, SIG))
+
+
+def in_memory(nav, band=8):
+    data = np.empty((nav, nav, SIG, SIG), dtype=np.uint16)
+    for start in range(0, nav, band):
+        data[start : start + band] = counts(nav, slice(start, start + band))
+    return data
+
+
+def write_zspy(path, nav, band=8):
+    import dask
+    import dask.array as da
+    import hyperspy.api as hs
+
+    blocks = [
+        da.from_delayed(
+            dask.delayed(counts)(nav, slice(s, s + band)),
+            shape=(band, nav, SIG, SIG),
+            dtype=np.uint16,
+        )
+        for s in range(0, nav, band)
+    ]
+    s = hs.signals.Signal2D(da.concatenate(blocks)).as_lazy()
+    s.data = s.data.rechunk((band, nav // 2, SIG, SIG))
+    calibrate(s)
+    with dask.config.set(scheduler="threads"):
+        s.save(path, overwrite=True)
+
+
+def calibrate(s):
+    for axis in s.axes_manager.signal_axes:
+        axis.scale = 0.01
+        axis.offset = -SIG / 2 * 0.01
+
+
+def run_case(case, size, path):
+    """One case in this process; prints a JSON line with the fit's time."""
+    import hyperspy.api as hs
+
+    import hyperspy_cnmf  # noqa: F401
+
+    options = {"output_dimension": K, "print_info": False, "show_progressbar": False}
+    client = None
+    if case == "in-memory":
+        s = hs.signals.Signal2D(in_memory(size))
+        calibrate(s)
+    else:
+        if case == "cluster":
+            from distributed import Client, LocalCluster
+
+            cluster = LocalCluster(
+                n_workers=2,
+                threads_per_worker=1,
+                memory_limit="1.5GiB",
+                dashboard_address=None,
+            )
+            client = Client(cluster)
+        s = hs.load(path, lazy=True)
+        if case in ("lazy-stream", "cluster"):
+            options["stream"] = True
+    start = time.perf_counter()
+    s.decomposition(algorithm="constrained_nmf", **options)
+    elapsed = time.perf_counter() - start
+    lr = s.learning_results
+    params = json.loads(lr.cnmf_params)
+    print(
+        json.dumps(
+            {
+                "fit_s": elapsed,
+                "mse": float(lr.cnmf_mse),
+                "streamed": params.get("streamed"),
+                "n_exact_iter": params["n_exact_iter"],
+            }
+        )
+    )
+    if client is not None:
+        client.close()
+        cluster.close()
+
+
+def measure(case, size, path):
+    """Run one case in a subprocess; its wall time and peak RSS (tree)."""
+    import psutil
+
+    cmd = [sys.executable, __file__, "--run", case, "--size", str(size), "--path", path]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    parent, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            tree = [parent, *parent.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree))
+        except psutil.Error:
+            pass
+        time.sleep(0.1)
+    wall = time.perf_counter() - start
+    out = proc.stdout.read().strip().splitlines()
+    if proc.returncode:
+        return {"case": case, "failed": proc.returncode, "wall_s": wall}
+    return {"case": case, "wall_s": wall, "peak_rss": peak, **json.loads(out[-1])}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=128, help="scan side (128, 256)")
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
+    parser.add_argument("--run", choices=CASES, help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run:
+        return run_case(args.run, args.size, args.path)
+
+    raw = args.size**2 * SIG**2 * 2
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "counts.zspy")
+        if any(c != "in-memory" for c in args.cases):
+            start = time.perf_counter()
+            write_zspy(path, args.size)
+            print(
+                f"wrote {raw / 1e9:.2f} GB zspy in {time.perf_counter() - start:.0f} s"
+            )
+        for case in args.cases:
+            results.append(measure(case, args.size, path))
+            print(results[-1], flush=True)
+
+    base = next(
+        (r["fit_s"] for r in results if r["case"] == "in-memory" and "fit_s" in r), None
+    )
+    print(
+        f"\n{args.size}x{args.size} scan of {SIG}x{SIG} uint16 ({raw / 1e9:.2f} GB), "
+        f"k={K}, defaults, {os.cpu_count()} CPUs\n"
+    )
+    print(
+        "| case | fit (s) | wall (s) | / in-memory fit | peak RSS (GB) | RSS / data | MSE |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        if "failed" in r:
+            print(
+                f"| {r['case']} | failed ({r['failed']}) | {r['wall_s']:.0f} | | | | |"
+            )
+            continue
+        ratio = f"{r['fit_s'] / base:.2f}" if base else ""
+        print(
+            f"| {r['case']} | {r['fit_s']:.1f} | {r['wall_s']:.0f} | {ratio} | "
+            f"{r['peak_rss'] / 1e9:.2f} | {r['peak_rss'] / raw:.2f} | {r['mse']:.4g} |"
+        )
+    out = Path(__file__).parent / "results" / f"bench_scale_{args.size}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "size": args.size,
+                "raw_bytes": raw,
+                "machine": platform.platform(),
+                "cpus": os.cpu_count(),
+                "results": results,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
