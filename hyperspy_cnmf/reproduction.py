@@ -691,6 +691,93 @@ QUICK_SETTINGS = {
 }
 
 
+#: :func:`reproduce` draws the clustering figure (Fig. 9) from this ``k`` on.
+CLUSTERING_MIN_K = 6
+
+
+def clustering_figure(signal, k, path, *, random_state=0, dpi=72, **settings):
+    """Fit ``k`` pure-phase components, cluster them, save Fig. 9 as one PNG.
+
+    The paper's Fig. 9: a signal-level constrained NMF with
+    ``pure_phases=True`` on a copy of ``signal`` (sharing its data; neither
+    is modified), :func:`~hyperspy_cnmf.signals.clustering.cluster_components`
+    with its defaults, then the cosine and diffraction similarity matrices
+    (:func:`~hyperspy_cnmf.methods.plot_similarity_matrices`) and the
+    dendrogram with the merged diffractions
+    (:func:`~hyperspy_cnmf.methods.plot_dendrogram`) side by side.
+
+    Parameters
+    ----------
+    signal : hyperspy.signal.BaseSignal
+        The 4D signal (e.g. :func:`hyperspy_cnmf.data.simulated_4dstem`).
+    k : int
+        Number of components.
+    path : str or pathlib.Path
+        The PNG to write.
+    random_state : int
+        Seed of the fit.
+    dpi : int
+        Resolution of both panels.
+    **settings
+        :class:`~hyperspy_cnmf.core.ConstrainedNMF` parameters (``n_init``,
+        ``max_iter``, ...); ``sklearn_max_iter`` is ignored.
+
+    Returns
+    -------
+    ComponentClusters
+        The clustering.
+    """
+    import io
+    import warnings
+
+    import matplotlib.image as mpimg
+    from matplotlib.figure import Figure
+
+    from .methods import plot_dendrogram, plot_similarity_matrices
+    from .selection import _working_copy
+    from .signals.clustering import cluster_components
+    from .signals.decomposition import decomposition
+
+    settings = {key: v for key, v in settings.items() if key != "sklearn_max_iter"}
+    work = _working_copy(signal)
+    with warnings.catch_warnings():  # the quick settings stop early by design
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        decomposition(
+            work,
+            output_dimension=int(k),
+            pure_phases=True,
+            random_state=random_state,
+            print_info=False,
+            show_progressbar=False,
+            **settings,
+        )
+    clusters = cluster_components(work)
+    panels = []
+    for fig in (plot_similarity_matrices(work), plot_dendrogram(work)):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=dpi)
+        buffer.seek(0)
+        panels.append(mpimg.imread(buffer, format="png"))
+    title_in = 0.4  # inches above the panels for the title
+    height_in = max(p.shape[0] for p in panels) / dpi + title_in
+    width = sum(p.shape[1] for p in panels)
+    figure = Figure(figsize=(width / dpi, height_in), dpi=dpi)
+    figure.suptitle(
+        f"Fig. 9: k = {k} pure-phase components in {clusters.n_clusters} clusters"
+    )
+    left = 0
+    for panel in panels:  # pixel for pixel, top-aligned under the title
+        rows, cols = panel.shape[:2]
+        h = rows / dpi / height_in
+        box = (left / width, 1 - title_in / height_in - h, cols / width, h)
+        ax = figure.add_axes(box)
+        ax.imshow(panel, interpolation="none")
+        ax.set_axis_off()
+        left += cols
+    figure.savefig(path, dpi=dpi)
+    return clusters
+
+
 def reproduce(
     output,
     n_components=(4,),
@@ -707,8 +794,10 @@ def reproduce(
     For each ``k`` in ``n_components``, ``output/k<k>/`` receives
     ``comparison.png`` (all methods), ``fig1_pca_nmf_constrained.png``
     (paper Fig. 1 b-d), ``fig6_constraints.png`` (Fig. 6 a-d),
-    ``fig7_convergence.png`` (Fig. 7) and ``scores.md``; ``output/scores.md``
-    collects the tables of every ``k``.
+    ``fig7_convergence.png`` (Fig. 7) and ``scores.md``; for ``k >= 6``
+    (more components than the simulation's four phases) also
+    ``fig9_clustering.png`` (Fig. 9, see :func:`clustering_figure`).
+    ``output/scores.md`` collects the tables of every ``k``.
 
     ``simulation`` holds keyword arguments for
     :func:`hyperspy_cnmf.data.simulated_4dstem` (default: the paper's data
@@ -760,6 +849,10 @@ def reproduce(
         for name, fig in figures.items():
             fig.savefig(folder / name, dpi=dpi)
             written.append(folder / name)
+        if k >= CLUSTERING_MIN_K:
+            path = folder / "fig9_clustering.png"
+            clustering_figure(s, k, path, random_state=seed, dpi=dpi, **settings)
+            written.append(path)
         table = score_table(comparison)
         heading = f"## k = {k}\n\n"
         note = (

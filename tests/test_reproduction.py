@@ -323,6 +323,40 @@ def test_reproduce_writes_figures_and_tables(tmp_path):
     assert "## k = 3" in text and "| constrained NMF |" in text
 
 
+def test_reproduce_adds_the_clustering_figure_from_k6(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    written = reproduce(
+        tmp_path,
+        (6,),
+        quick=True,
+        methods=("pca", "both"),
+        progress=False,
+        simulation=SMALL,
+    )
+    names = {p.relative_to(tmp_path).as_posix() for p in written}
+    assert "k6/fig9_clustering.png" in names
+    image = matplotlib.image.imread(tmp_path / "k6" / "fig9_clustering.png")
+    assert image.shape[1] > 2 * image.shape[0]  # two panels side by side
+
+
+def test_clustering_figure_leaves_the_signal_alone(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from hyperspy_cnmf.data import simulated_4dstem
+    from hyperspy_cnmf.reproduction import clustering_figure
+
+    s = simulated_4dstem(seed=0, **SMALL)
+    data = s.data.copy()
+    clusters = clustering_figure(s, 6, tmp_path / "fig9.png", **FAST)
+    assert 1 <= clusters.n_clusters <= 6
+    assert (tmp_path / "fig9.png").stat().st_size > 0
+    assert s.learning_results.decomposition_algorithm is None
+    np.testing.assert_array_equal(s.data, data)
+
+
 def test_cli_reproduce_parses_several_k(monkeypatch, tmp_path):
     import hyperspy_cnmf.reproduction as reproduction
     from hyperspy_cnmf.__main__ import main
