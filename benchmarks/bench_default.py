@@ -38,7 +38,6 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 from bench_solver import masked_problem
 
 from hyperspy_cnmf.core import ConstrainedNMF, constraints, solver
