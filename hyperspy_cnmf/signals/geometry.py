@@ -197,7 +197,7 @@ def check_center(center, signal_shape) -> None:
     )
     if near:
         warnings.warn(
-            f"the calibrated beam centre (x, y) = ({c:.3g}, {r:.3g}) px is "
+            f"the calibrated beam centre (x, y) = ({c + 0.0:.3g}, {r + 0.0:.3g}) px is "
             f"at or near the edge of the {rows}x{cols} pattern; the signal is "
             "probably uncalibrated. The radial constraint works about this "
             "centre: set it first (pyxem: s.calibration.center = None for the "

@@ -1,0 +1,69 @@
+"""What importing the package adds to signals, and what happens when
+HyperSpy moves what it wraps."""
+
+import numpy as np
+import pytest
+
+from hyperspy_cnmf import ConstrainedNMF, methods
+from hyperspy_cnmf.signals import dispatch
+
+hs = pytest.importorskip("hyperspy.api")
+
+
+@pytest.fixture
+def signal():
+    rng = np.random.default_rng(0)
+    return hs.signals.Signal2D(rng.random((6, 5, 12, 12)))
+
+
+def test_moved_decomposition_is_a_clear_error_naming_version_and_fallback(
+    monkeypatch,
+):
+    from hyperspy._signals.lazy import LazySignal
+
+    monkeypatch.delattr(LazySignal, "decomposition")
+    with pytest.raises(dispatch.DispatchError) as error:
+        dispatch.install()
+    message = str(error.value)
+    assert "HyperSpy 2." in message
+    assert "LazySignal.decomposition" in message
+    assert "algorithm=hyperspy_cnmf.ConstrainedNMF" in message
+
+
+def test_a_moved_method_warns_at_install_and_the_package_still_works(
+    monkeypatch, signal
+):
+    def moved():
+        raise dispatch.DispatchError("HyperSpy 9.9 moved it; use ...")
+
+    monkeypatch.setattr(dispatch, "install", moved)
+    with pytest.warns(RuntimeWarning, match="HyperSpy 9.9 moved it"):
+        methods.install()
+    assert methods.is_installed()  # the rest is still in place
+
+
+def test_estimator_route_needs_no_patching(signal):
+    """``algorithm=ConstrainedNMF(...)``: HyperSpy's own estimator support."""
+    before = signal.data.copy()
+    signal.decomposition(
+        algorithm=ConstrainedNMF(3, n_init=2, max_iter=20, random_state=0),
+        output_dimension=3,
+        print_info=False,
+    )
+    lr = signal.learning_results
+    assert lr.factors.shape == (144, 3) and lr.loadings.shape == (30, 3)
+    assert np.nanmin(lr.factors) >= 0 and np.nanmin(lr.loadings) >= 0
+    np.testing.assert_array_equal(signal.data, before)
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "lazy"])
+def test_algorithm_name_is_installed_on_both_signal_classes(signal, lazy):
+    s = signal.as_lazy() if lazy else signal
+    s.decomposition(
+        algorithm="constrained_nmf",
+        output_dimension=2,
+        n_init=1,
+        max_iter=5,
+        print_info=False,
+    )
+    assert s.learning_results.decomposition_algorithm == "constrained_nmf"
