@@ -734,12 +734,11 @@ def clustering_figure(signal, k, path, *, random_state=0, dpi=72, **settings):
     from matplotlib.figure import Figure
 
     from .methods import plot_dendrogram, plot_similarity_matrices
-    from .selection import _working_copy
     from .signals.clustering import cluster_components
-    from .signals.decomposition import decomposition
+    from .signals.decomposition import decomposition, working_copy
 
     settings = {key: v for key, v in settings.items() if key != "sklearn_max_iter"}
-    work = _working_copy(signal)
+    work = working_copy(signal)
     with warnings.catch_warnings():  # the quick settings stop early by design
         warnings.simplefilter("ignore", ConvergenceWarning)
         decomposition(

@@ -90,16 +90,6 @@ class ComponentScan:
         )
 
 
-def _working_copy(signal):
-    """A copy that shares the data (never written) but nothing else."""
-    try:
-        copy = signal._deepcopy_with_new_data(signal.data)
-    except AttributeError:  # pragma: no cover - every BaseSignal has it
-        copy = signal.deepcopy()
-    copy.learning_results.__init__()
-    return copy
-
-
 def _kept_matrix(signal, learning_results):
     """The unfolded data at the positions and pixels the fit kept, float64."""
     data = signal.data
@@ -174,7 +164,7 @@ def scan_components(
     """
     from .reproduction import mse_of, truncated_svd
     from .signals.clustering import cluster_components
-    from .signals.decomposition import decomposition
+    from .signals.decomposition import decomposition, working_copy
 
     ks = [int(k) for k in n_components]
     if not ks or min(ks) < 1:
@@ -199,7 +189,7 @@ def scan_components(
     from hyperspy.external.progressbar import progressbar
 
     cluster_params = dict(cluster_params or {})
-    work = _working_copy(signal)
+    work = working_copy(signal)
     X = None
     pca, cnmf, clusters, labels, elapsed = [], [], [], [], []
     for k in progressbar(ks, disable=not show_progressbar, desc="k"):

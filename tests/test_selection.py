@@ -129,11 +129,16 @@ def test_hyperspy_scree_plots_work_on_a_constrained_result(signal):
         lr.explained_variance_ratio, energy / energy.sum(), rtol=1e-6
     )
     assert np.all(np.diff(lr.explained_variance) <= 0)
+    import matplotlib.pyplot as plt
+
+    plt.close("all")  # HyperSpy draws on pyplot's current figure
     ax = s.plot_cumulative_scree_plot()
     np.testing.assert_allclose(
-        ax.collections[0].get_offsets()[:, 1], np.cumsum(energy) / energy.sum()
+        ax.collections[-1].get_offsets()[:, 1], np.cumsum(energy) / energy.sum()
     )
-    s.plot_explained_variance_ratio()
+    plt.close("all")
+    s.plot_scree_plot()
+    plt.close("all")
     elbow = s.estimate_elbow_position()
     assert 0 <= elbow < 4
     assert lr.number_significant_components == elbow + 1

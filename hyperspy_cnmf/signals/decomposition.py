@@ -33,7 +33,13 @@ from .results import (
     store,
 )
 
-__all__ = ["ALGORITHM", "decomposition", "clear_results", "estimator_parameters"]
+__all__ = [
+    "ALGORITHM",
+    "decomposition",
+    "clear_results",
+    "estimator_parameters",
+    "working_copy",
+]
 
 _REPROJECT = (None, "navigation", "signal", "both")
 # Parameters of ConstrainedNMF that the adapter sets itself from the signal.
@@ -66,6 +72,15 @@ def _check_parameters(params) -> None:
             f"show_progressbar) and ConstrainedNMF's: {', '.join(known)}"
         )
     ConstrainedNMF(**params)._validate_params()
+
+
+def working_copy(signal):
+    """A copy of ``signal`` that shares its data (never written) but nothing
+    else: decompositions of the copy leave the signal and its
+    ``learning_results`` untouched, at no memory cost."""
+    copy = signal._deepcopy_with_new_data(signal.data)
+    copy.learning_results.__init__()
+    return copy
 
 
 def _describe(constraint) -> str:
