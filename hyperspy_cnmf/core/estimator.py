@@ -105,9 +105,12 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     n_init : int, default 10
         Random restarts, run side by side.
     prune_restarts : bool, default True
-        Successive halving: keep the better half of the restarts at
-        ``max_iter`` / 16, / 8, / 4 and / 2 (lowest error), so that only the
-        best runs to ``max_iter``; about 4 times cheaper for 10 restarts.
+        Successive halving: at ``max_iter`` / 16, / 8, / 4 and / 2 (never
+        before iteration 20) drop the worse half of the restarts, except
+        those within 0.1 % of the best error at the first of these
+        iterations (a margin that shrinks in proportion later), so that
+        usually only the best runs to ``max_iter``; about 4 times cheaper
+        for 10 restarts.
         ``False`` runs every restart to the end (the paper's protocol).
         ALS only: the multiplicative update converges too slowly for early
         rankings to hold, and its restarts are never pruned.

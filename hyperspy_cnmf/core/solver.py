@@ -52,7 +52,9 @@ except ImportError:  # pragma: no cover - scikit-learn is a dependency
 SOLVERS = ("als", "mu")
 
 #: A restart is pruned only when its error is this much (relative) above the
-#: best restart's at that iteration: close contenders may still overtake.
+#: best restart's at the first pruning iteration (and this times the first
+#: pruning iteration over the current one later): close contenders may still
+#: overtake early on.
 _PRUNE_MARGIN = 1e-3
 
 
@@ -342,7 +344,8 @@ class _State:
             if progress is not None:
                 progress.update(1)
             if n in schedule and self.active.size > schedule[n]:
-                self.prune(schedule[n])
+                # Trajectories settle: later rungs drop smaller gaps.
+                self.prune(schedule[n], _PRUNE_MARGIN * min(schedule) / n)
                 continue
             if tol > 0:
                 done = change < tol
