@@ -37,7 +37,7 @@ import warnings
 
 import numpy as np
 
-from .geometry import ConstraintContext, to_pixels
+from .geometry import ConstraintContext, as_point, to_pixels
 from .polar import polar_operator
 from .validation import user_stacklevel
 
@@ -161,17 +161,12 @@ class RadialContinuity(Constraint):
             )
         if not _is_real(self.r_min) or self.r_min < 0:
             raise ValueError(f"r_min={self.r_min!r} must be a number >= 0 (pixels)")
-        if self.center is not None:
-            try:
-                values = np.asarray(self.center, dtype=np.float64)
-            except (TypeError, ValueError):
-                values = None
-            if values is None or values.shape != (2,) or not np.isfinite(values).all():
-                raise ValueError(
-                    f"center={self.center!r} must be the beam centre (row, col) in "
-                    "pixels (two finite numbers; array order) or None for the "
-                    "calibrated centre"
-                )
+        if self.center is not None and as_point(self.center) is None:
+            raise ValueError(
+                f"center={self.center!r} must be the beam centre (row, col) in "
+                "pixels (two finite numbers; array order) or None for the "
+                "calibrated centre"
+            )
 
     def _operator(self, context):
         if len(context.shape) != 2:

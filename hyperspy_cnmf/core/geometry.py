@@ -23,7 +23,7 @@ import numpy as np
 
 from .backend import NUMPY, Backend
 
-__all__ = ["AxisInfo", "Geometry", "ConstraintContext", "to_pixels"]
+__all__ = ["AxisInfo", "Geometry", "ConstraintContext", "as_point", "to_pixels"]
 
 # Length units that calibrations use, in metres. Reciprocal units are not
 # needed: only the scan step (a length) is converted.
@@ -40,6 +40,19 @@ _LENGTH_UNITS = {
     "angstrom": 1e-10,
     "pm": 1e-12,
 }
+
+
+def as_point(value) -> tuple[float, float] | None:
+    """``value`` as two finite floats, or None when it is not that (a centre
+    given as one number, three numbers, a string or NaN). The caller names
+    the expected order in its error."""
+    try:
+        values = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if values.shape != (2,) or not np.isfinite(values).all():
+        return None
+    return (float(values[0]), float(values[1]))
 
 
 def to_pixels(length: float, units: str | None, axis: AxisInfo) -> float:

@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 
 from ..core.backend import to_host
-from ..core.geometry import AxisInfo, Geometry
+from ..core.geometry import AxisInfo, Geometry, as_point
 
 __all__ = [
     "SUPPORTED",
@@ -147,11 +147,8 @@ def center_from_xy(center) -> tuple[float, float]:
     ValueError
         Unless ``center`` is two finite numbers.
     """
-    try:
-        values = np.asarray(center, dtype=np.float64)
-    except (TypeError, ValueError):
-        values = None
-    if values is None or values.shape != (2,) or not np.isfinite(values).all():
+    values = as_point(center)
+    if values is None:
         raise ValueError(
             f"center={center!r} must be the beam centre (x, y) = (col, row) in "
             "detector pixels: two finite numbers, in the order of pyxem's "
