@@ -19,6 +19,36 @@ class ZeroAll:
 
 
 CASES = {
+    "no_output_dimension": ({"k": None}, ValueError, "output_dimension must be given"),
+    "too_many_components": ({"k": 31}, ValueError, "choose at most 29 components"),
+    "centre": ({"centre": "navigation"}, ValueError, "centre='navigation'"),
+    "reproject": ({"reproject": "maps"}, ValueError, "reproject"),
+    "signal_mask_all": (
+        {"signal_mask": np.ones(SIG_SHAPE[::-1], bool)},
+        ValueError,
+        "hides every",
+    ),
+    "navigation_mask_all": (
+        {"navigation_mask": np.ones(NAV_SHAPE[::-1], bool)},
+        ValueError,
+        "hides every",
+    ),
+    "navigation_mask_array_order": (
+        {"navigation_mask": np.zeros(NAV_SHAPE, bool)},
+        ValueError,
+        r"mask\.T",
+    ),
+    "constraints_name": (
+        {"factor_constraints": "paper"},
+        ValueError,
+        "'factor_constraints' param",
+    ),
+    "unknown_argument": (
+        {"n_iter": 5},
+        TypeError,
+        "unknown argument.*n_iter.*max_iter",
+    ),
+    "solver": ({"solver": "hals"}, ValueError, "solver"),
     "center_scalar": ({"center": 8}, ValueError, r"\(x, y\) = \(col, row\)"),
     "center_3": ({"center": (7, 7, 99)}, ValueError, r"\(x, y\) = \(col, row\)"),
     "center_outside": ({"center": (300, 4)}, ValueError, "s.calibration.center = None"),

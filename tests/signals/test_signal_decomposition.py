@@ -516,39 +516,6 @@ def test_lazy_only_arguments_are_refused():
         run(s, num_chunks=4)
 
 
-# -- bad input: clear errors, nothing changed --------------------------------
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "error", "match"),
-    [
-        ({"k": None}, ValueError, "output_dimension must be given"),
-        ({"k": 31}, ValueError, "choose at most 29 components"),
-        ({"centre": "navigation"}, ValueError, "centre='navigation'"),
-        ({"reproject": "maps"}, ValueError, "reproject"),
-        ({"signal_mask": np.ones(SIG_SHAPE[::-1], bool)}, ValueError, "hides every"),
-        (
-            {"navigation_mask": np.ones(NAV_SHAPE[::-1], bool)},
-            ValueError,
-            "hides every",
-        ),
-        ({"navigation_mask": np.zeros(NAV_SHAPE, bool)}, ValueError, r"mask\.T"),
-        ({"factor_constraints": "paper"}, ValueError, "'factor_constraints' param"),
-        ({"n_iter": 5}, TypeError, "unknown argument.*n_iter.*max_iter"),
-        ({"solver": "hals"}, ValueError, "solver"),
-    ],
-)
-def test_bad_input_leaves_signal_unchanged(kwargs, error, match):
-    s = make_signal()
-    run(s, k=2, max_iter=3)  # previous results that must survive
-    before = snapshot(s)
-    kwargs = dict(kwargs)
-    k = kwargs.pop("k", 2)
-    with pytest.raises(error, match=match):
-        run(s, k=k, **kwargs)
-    assert_unchanged(s, before)
-
-
 def test_nan_raises_unless_masked(lazy):
     s = make_signal()
     run(s, k=2, max_iter=3)
