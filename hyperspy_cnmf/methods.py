@@ -16,6 +16,7 @@ HyperSpy version and the alternatives.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 from .plotting import clustering as plots
@@ -26,6 +27,7 @@ from .signals.clustering import (
     get_cluster_components,
     merged_arrays,
 )
+from .signals.results import ALGORITHM, PREFIX, fit_details
 
 __all__ = [
     "install",
@@ -152,10 +154,50 @@ def _signal_class():
     return BaseSignal
 
 
+def _learning_results_class():
+    from hyperspy.learn.mva import LearningResults
+
+    return LearningResults
+
+
+def _summary_with_fit(original):
+    """HyperSpy's summary of the learning results, plus the constrained
+    fit's own account (constraints, centre, iterations, error)."""
+
+    @functools.wraps(original)
+    def summary(self):
+        text = original(self)
+        if getattr(self, "decomposition_algorithm", None) == ALGORITHM and hasattr(
+            self, PREFIX + "params"
+        ):
+            title = "Constrained NMF"
+            text += f"\n\n{title}\n{'-' * len(title)}\n" + "\n".join(fit_details(self))
+        return text
+
+    setattr(summary, _MARK, original)
+    return summary
+
+
+def _install_summary() -> None:
+    cls = _learning_results_class()
+    current = cls.__dict__.get("summary")
+    if callable(current) and not hasattr(current, _MARK):
+        cls.summary = _summary_with_fit(current)
+
+
+def _uninstall_summary() -> None:
+    cls = _learning_results_class()
+    original = getattr(cls.__dict__.get("summary"), _MARK, None)
+    if original is not None:
+        cls.summary = original
+
+
 def install() -> None:
-    """Enable ``algorithm="constrained_nmf"`` and add ``cluster_components``,
+    """Enable ``algorithm="constrained_nmf"``, add ``cluster_components``,
     ``get_cluster_components`` and ``plot_component_clusters`` to HyperSpy
-    signals (idempotent).
+    signals, and the constrained fit's account to
+    ``s.learning_results.summary()`` / ``print(s.learning_results)``
+    (idempotent).
 
     A name that HyperSpy (or another package) already defines is left alone,
     with a warning.
@@ -164,6 +206,7 @@ def install() -> None:
         dispatch.install()
     except dispatch.DispatchError as error:
         warnings.warn(str(error), RuntimeWarning, stacklevel=3)
+    _install_summary()
     cls = _target()
     for name, method in _methods().items():
         current = getattr(_signal_class(), name, None)
@@ -190,6 +233,7 @@ def is_installed() -> bool:
 def uninstall() -> None:
     """Remove what :func:`install` added."""
     dispatch.uninstall()
+    _uninstall_summary()
     cls = _target()
     for name in _methods():
         if getattr(cls.__dict__.get(name), _MARK, False):

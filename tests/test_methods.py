@@ -67,3 +67,24 @@ def test_algorithm_name_is_installed_on_both_signal_classes(signal, lazy):
         print_info=False,
     )
     assert s.learning_results.decomposition_algorithm == "constrained_nmf"
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "lazy"])
+def test_learning_results_summary_tells_the_constrained_fit(signal, lazy):
+    s = signal.as_lazy() if lazy else signal
+    s.decomposition(
+        algorithm="constrained_nmf",
+        output_dimension=2,
+        n_init=2,
+        max_iter=5,
+        center=(5.5, 5.5),
+        print_info=False,
+    )
+    text = str(s.learning_results)
+    assert text == s.learning_results.summary()
+    assert "Constrained NMF" in text
+    assert "factor_constraints=[RadialContinuity(" in text
+    assert "beam centre (x, y)=(5.5, 5.5) px" in text
+    assert "n_init=2" in text and "mse=" in text
+    s.decomposition(algorithm="SVD", output_dimension=2, print_info=False)
+    assert "Constrained NMF" not in str(s.learning_results)

@@ -23,6 +23,7 @@ __all__ = [
     "decomposition_results",
     "store",
     "fit_history",
+    "fit_details",
     "fit_params",
     "fit_summary",
 ]
@@ -206,27 +207,37 @@ def _iterations_text(learning_results, params) -> str:
     return text
 
 
+def fit_details(learning_results) -> list[str]:
+    """What HyperSpy's own summary does not say: constraints, centre, solver,
+    iterations, restart kept and error (one line each)."""
+    params = fit_params(learning_results)
+    center = params.get("center")
+    lines = [
+        f"factor_constraints=[{', '.join(params['factor_constraints'])}]",
+        f"loading_constraints=[{', '.join(params['loading_constraints'])}]",
+    ]
+    if center is not None:
+        # pyxem's order, as center= takes it; cnmf_center is (row, col)
+        lines.append(f"beam centre (x, y)=({center[1]:.4g}, {center[0]:.4g}) px")
+    lines += [
+        f"solver={params['solver']}, n_init={params['n_init']}, "
+        f"tol={params['tol']}, compression={params['compression']}",
+        _iterations_text(learning_results, params),
+        f"best restart={int(_require(learning_results, 'best_restart'))}, "
+        f"mse={float(_require(learning_results, 'mse')):.6g}",
+    ]
+    return lines
+
+
 def fit_summary(learning_results) -> str:
     """A readable account of a constrained decomposition, as printed after it."""
     params = fit_params(learning_results)
-    center = params.get("center")
     lines = [
         "Decomposition info:",
         f"  normalize_poissonian_noise={params['normalize_poissonian_noise']}",
         f"  algorithm={ALGORITHM}",
         f"  output_dimension={params['output_dimension']}",
         "  centre=None",
-        f"  factor_constraints=[{', '.join(params['factor_constraints'])}]",
-        f"  loading_constraints=[{', '.join(params['loading_constraints'])}]",
     ]
-    if center is not None:
-        # pyxem's order, as center= takes it; cnmf_center is (row, col)
-        lines.append(f"  beam centre (x, y)=({center[1]:.4g}, {center[0]:.4g}) px")
-    lines += [
-        f"  solver={params['solver']}, n_init={params['n_init']}, "
-        f"tol={params['tol']}, compression={params['compression']}",
-        "  " + _iterations_text(learning_results, params),
-        f"  best restart={int(_require(learning_results, 'best_restart'))}, "
-        f"mse={float(_require(learning_results, 'mse')):.6g}",
-    ]
+    lines += ["  " + line for line in fit_details(learning_results)]
     return "\n".join(lines)
