@@ -155,7 +155,7 @@ def _signal_class():
 
 
 def _learning_results_class():
-    from hyperspy.learn.mva import LearningResults
+    from hyperspy.learn import LearningResults
 
     return LearningResults
 
