@@ -90,22 +90,6 @@ class ComponentScan:
         )
 
 
-def _kept_matrix(signal, learning_results):
-    """The unfolded data at the positions and pixels the fit kept, float64."""
-    data = signal.data
-    if hasattr(data, "compute"):
-        data = data.compute()
-    nav_size = int(np.prod(signal.axes_manager.navigation_shape))
-    X = np.asarray(data).reshape(nav_size, -1)
-    nav_mask = learning_results.navigation_mask
-    sig_mask = learning_results.signal_mask
-    if nav_mask is not None:
-        X = X[~np.asarray(nav_mask, dtype=bool).ravel()]
-    if sig_mask is not None:
-        X = X[:, ~np.asarray(sig_mask, dtype=bool).ravel()]
-    return X.astype(np.float64, copy=False)
-
-
 def scan_components(
     signal,
     n_components,
@@ -164,7 +148,7 @@ def scan_components(
     """
     from .reproduction import mse_of, truncated_svd
     from .signals.clustering import cluster_components
-    from .signals.decomposition import decomposition, working_copy
+    from .signals.decomposition import decomposition, kept_data, working_copy
 
     ks = [int(k) for k in n_components]
     if not ks or min(ks) < 1:
@@ -204,7 +188,7 @@ def scan_components(
         )
         lr = work.learning_results
         if X is None:  # the kept entries are the same for every k
-            X = _kept_matrix(work, lr)
+            X = kept_data(work, lr).astype(np.float64, copy=False)
         cnmf.append(float(lr.cnmf_mse))
         pca.append(mse_of(X, *truncated_svd(X, k, random_state=random_state)))
         if not cluster:

@@ -38,6 +38,7 @@ __all__ = [
     "decomposition",
     "clear_results",
     "estimator_parameters",
+    "kept_data",
     "working_copy",
 ]
 
@@ -121,6 +122,16 @@ def _unfolded_matrix(signal, nav_keep, sig_keep):
     if sig_keep is not None:
         X = X[:, sig_keep]
     return X
+
+
+def kept_data(signal, learning_results):
+    """The unfolded data ``X`` (positions x pixels) at the positions and
+    pixels the decomposition in ``learning_results`` kept: a numpy array in
+    the data's own dtype (lazy data are computed)."""
+    nav_mask, sig_mask = learning_results.navigation_mask, learning_results.signal_mask
+    nav_keep = None if nav_mask is None else ~np.asarray(nav_mask, bool).ravel()
+    sig_keep = None if sig_mask is None else ~np.asarray(sig_mask, bool).ravel()
+    return to_host(_unfolded_matrix(signal, nav_keep, sig_keep))
 
 
 def _fit_data(signal, nav_keep, sig_keep, stream, scaled):
