@@ -87,3 +87,18 @@ FAST = {
     "print_info": False,
     "show_progressbar": False,
 }
+
+
+def decomposed_copy(s, k, lazy=False, **params):
+    """A copy of ``s`` (lazy if asked) after a quiet constrained NMF."""
+    s = s.deepcopy()
+    if lazy:
+        s = s.as_lazy()
+    s.decomposition(
+        algorithm="constrained_nmf",
+        output_dimension=k,
+        print_info=False,
+        show_progressbar=False,
+        **params,
+    )
+    return s

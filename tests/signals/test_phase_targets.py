@@ -14,23 +14,10 @@ import pytest
 from hyperspy_cnmf.data import simulate_4dstem_arrays, simulated_4dstem
 from hyperspy_cnmf.scoring import cosine_similarity_matrix, score_decomposition
 
+from .synthetic import decomposed_copy
+
 hs = pytest.importorskip("hyperspy.api")
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
-
-
-def fit(s, k, lazy, seed, **kwargs):
-    s = s.deepcopy()
-    if lazy:
-        s = s.as_lazy()
-    s.decomposition(
-        algorithm="constrained_nmf",
-        output_dimension=k,
-        random_state=seed,
-        print_info=False,
-        show_progressbar=False,
-        **kwargs,
-    )
-    return s
 
 
 def phase_grouping_holds(cosines, true_phase, labels):
@@ -49,7 +36,7 @@ def paper():
 @pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "lazy"])
 @pytest.mark.parametrize("k", [4, 6, 8])
 def test_paper_simulation(paper, k, lazy):
-    s = fit(paper, k, lazy, seed=32)
+    s = decomposed_copy(paper, k, lazy, random_state=32)
     truth = paper.metadata.Simulation.as_dictionary()
     true_patterns = np.asarray(truth["true_patterns"])
     factors = np.nan_to_num(np.asarray(s.learning_results.factors)).T
@@ -95,7 +82,7 @@ def rotated():
 @pytest.mark.parametrize("k", [5, 10])
 def test_non_square_off_centre_masked_two_rotations(rotated, k, lazy):
     s, beam, truth, true_phase = rotated
-    s = fit(s, k, lazy, seed=42, signal_mask=beam)
+    s = decomposed_copy(s, k, lazy, random_state=42, signal_mask=beam)
     factors = np.nan_to_num(np.asarray(s.learning_results.factors)).T
     cosines = cosine_similarity_matrix(factors, truth.reshape(len(truth), -1))
     assert (cosines.max(axis=0)[1:] >= 0.9).all(), cosines.max(axis=0)

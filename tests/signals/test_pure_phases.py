@@ -7,6 +7,8 @@ import pytest
 from hyperspy_cnmf.data import simulated_4dstem
 from hyperspy_cnmf.scoring import cosine_similarity_matrix
 
+from .synthetic import decomposed_copy
+
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
@@ -16,22 +18,12 @@ def simulation():
     return simulated_4dstem(navigation_shape=(24, 24), signal_shape=(64, 64), seed=5)
 
 
-def fit(s, k, lazy, **kwargs):
-    s = s.deepcopy()
-    if lazy:
-        s = s.as_lazy()
-    s.decomposition(
-        algorithm="constrained_nmf",
-        output_dimension=k,
-        n_init=2,
-        max_iter=100,
-        compression="auto",
-        random_state=5,
-        print_info=False,
-        show_progressbar=False,
-        **kwargs,
-    )
-    return s
+#: A short protocol: enough for the small simulation, seconds per fit.
+QUICK = dict(n_init=2, max_iter=100, compression="auto", random_state=5)
+
+
+def fit(s, k, lazy, **params):
+    return decomposed_copy(s, k, lazy, **{**QUICK, **params})
 
 
 def pattern_cosines(s):
