@@ -10,6 +10,7 @@
 * :mod:`.polar` - polar resampling about a beam centre (sparse, built once)
 * :mod:`.geometry` - shapes, calibrated axes, centre and masks of the data
 * :mod:`.data` - the data matrix as products (numpy, cupy, dask, sketch)
+* :mod:`.kernels` - products of integer counts without a float copy (numba)
 """
 
 from .backend import Backend, get_backend

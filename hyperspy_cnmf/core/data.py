@@ -10,7 +10,8 @@ sketch of either (the products then cost ``(n_nav + n_sig) r m`` instead of
 Memory: no data class copies the data. :class:`BlockData` reads an
 in-memory array (integer counts, or any array with kept rows/columns or a
 scaling) in row blocks of about 64 MB, each cast to the working float type
-on the fly; :class:`DaskData` streams a dask array block by block, in the
+on the fly, or, for integer counts times a thin matrix, handed uncast to
+the kernels of :mod:`.kernels`; :class:`DaskData` streams a dask array block by block, in the
 blocks' own layout (no rechunking). Excluded columns (a signal mask) are
 handled by zero rows in the factors, excluded rows (a navigation mask) by
 gathering only the kept rows, and Poisson weights by scaling the small
@@ -25,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .backend import float_dtype, get_backend, is_dask
+from .kernels import applies, counts_times, counts_transposed_times
 
 __all__ = [
     "DenseData",
@@ -38,6 +40,7 @@ __all__ = [
 ]
 
 BLOCK_BYTES = 64 * 2**20  # working-float bytes of one block of rows
+KERNEL_BLOCKS = 4  # blocks per kernel call (no cast copy; only a row gather)
 
 
 def _squared_sum(a, xp):
@@ -221,11 +224,12 @@ class BlockData:
             self.block_rows * self.X.shape[1] * self.dtype.itemsize,
         )
 
-    def _blocks(self):
+    def _blocks(self, block_rows=None):
         """``(kept-row slice, raw block)`` pairs covering the kept rows."""
         n = self.shape[0]
-        for start in range(0, n, self.block_rows):
-            stop = min(start + self.block_rows, n)
+        block_rows = block_rows or self.block_rows
+        for start in range(0, n, block_rows):
+            stop = min(start + block_rows, n)
             if self.rows is None:
                 yield slice(start, stop), self.X[start:stop]
             else:
@@ -265,12 +269,23 @@ class BlockData:
             M = M * self.xp.asarray(1.0 / self.col_scale, dtype=M.dtype)[:, None]
         return M
 
+    def _uses_kernels(self, n_columns, dtype) -> bool:
+        """Integer counts times a thin matrix: the fused kernels, no cast."""
+        return self._excluded is None and applies(self.X, n_columns, dtype)
+
     def XtL(self, L):
         """``X^T L``: (n_sig, m), one pass in blocks of rows."""
         xp = self.xp
         out = xp.zeros((self.X.shape[1], L.shape[1]), dtype=L.dtype)
-        for part, block in self._blocks():
-            out += self._cast(block, L.dtype).T @ self._rows_scale(L[part], part)
+        if self._uses_kernels(L.shape[1], L.dtype):
+            # no cast copy to bound: larger blocks, fewer kernel launches
+            for part, block in self._blocks(KERNEL_BLOCKS * self.block_rows):
+                L_part = self._rows_scale(L[part], part)
+                out += counts_transposed_times(block, L_part)
+        else:
+            for part, block in self._blocks():
+                L_part = self._rows_scale(L[part], part)
+                out += self._cast(block, L.dtype).T @ L_part
         return self._kept_columns(out)
 
     def XF(self, F):
@@ -278,8 +293,12 @@ class BlockData:
         xp = self.xp
         full = self._full_columns(F)
         out = xp.empty((self.shape[0], F.shape[1]), dtype=F.dtype)
-        for part, block in self._blocks():
-            out[part] = self._rows_scale(self._cast(block, F.dtype) @ full, part)
+        if self._uses_kernels(F.shape[1], F.dtype):
+            for part, block in self._blocks(KERNEL_BLOCKS * self.block_rows):
+                out[part] = self._rows_scale(counts_times(block, full), part)
+        else:
+            for part, block in self._blocks():
+                out[part] = self._rows_scale(self._cast(block, F.dtype) @ full, part)
         return out
 
     def _effective(self, block, part, dtype):

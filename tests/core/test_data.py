@@ -78,7 +78,9 @@ def test_fit_on_counts_equals_fit_on_their_float_copy():
     kwargs = dict(n_init=2, max_iter=20, random_state=0, compression=None)
     on_counts = constrained_nmf(FLAT, 3, **kwargs)
     on_floats = constrained_nmf(FLAT.astype(np.float32), 3, **kwargs)
-    np.testing.assert_allclose(on_counts.factors, on_floats.factors, rtol=1e-4)
+    np.testing.assert_allclose(
+        on_counts.factors, on_floats.factors, rtol=1e-4, atol=1e-6
+    )
     assert on_counts.mse == pytest.approx(on_floats.mse, rel=1e-5)
 
 

@@ -1,0 +1,127 @@
+"""The fused count kernels: the products of cast + BLAS, used only where they
+apply, safe from several threads, and replaced by cast + BLAS without numba."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from hyperspy_cnmf.core import data as data_module
+from hyperspy_cnmf.core import kernels
+from hyperspy_cnmf.core.data import BlockData
+
+rng = np.random.default_rng(3)
+
+
+def counts(dtype, shape=(37, 53)):
+    return rng.integers(0, 200, size=shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.uint32])
+@pytest.mark.parametrize("k", [1, 6, kernels.MAX_COLUMNS])
+def test_kernels_give_the_float_products(dtype, k):
+    X = counts(dtype)
+    L = rng.random((X.shape[0], k)).astype(np.float32)
+    F = rng.random((X.shape[1], k)).astype(np.float32)
+    reference = X.astype(np.float64)
+    XF = kernels.counts_times(X, F)
+    XtL = kernels.counts_transposed_times(X, L)
+    assert XF.dtype == XtL.dtype == np.float32
+    np.testing.assert_allclose(XF, reference @ F, rtol=1e-5)
+    np.testing.assert_allclose(XtL, reference.T @ L, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "X, k, dtype, expected",
+    [
+        (counts(np.uint16), 6, np.float32, True),
+        (counts(np.uint16), kernels.MAX_COLUMNS + 1, np.float32, False),
+        (counts(np.uint16), 6, np.float64, False),  # counts beyond float32
+        (counts(np.uint16)[:, ::2], 6, np.float32, False),  # not contiguous
+        (counts(">u2"), 6, np.float32, False),  # big-endian (Merlin files)
+        (counts(np.float32), 6, np.float32, False),  # floats: BLAS directly
+    ],
+    ids=[
+        "uint16",
+        "too-many-columns",
+        "float64-work",
+        "strided",
+        "big-endian",
+        "float-data",
+    ],
+)
+def test_kernels_apply_only_to_contiguous_counts_and_thin_float32_products(
+    X, k, dtype, expected
+):
+    assert kernels.applies(X, k, dtype) is expected
+
+
+def spy(monkeypatch):
+    calls = []
+    for name in ("counts_times", "counts_transposed_times"):
+        original = getattr(data_module, name)
+
+        def wrapped(*args, _original=original):
+            calls.append(1)
+            return _original(*args)
+
+        monkeypatch.setattr(data_module, name, wrapped)
+    return calls
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_block_data_on_counts_uses_the_kernels_with_masks_and_scales(
+    masked, monkeypatch
+):
+    X = counts(np.uint16, (40, 30))
+    rows = rng.random(40) > 0.3 if masked else None
+    cols = rng.random(30) > 0.3 if masked else None
+    n_rows = 40 if rows is None else rows.sum()
+    n_cols = 30 if cols is None else cols.sum()
+    row_scale, col_scale = rng.uniform(1, 2, n_rows), rng.uniform(1, 2, n_cols)
+    data = BlockData(X, rows, cols, row_scale, col_scale, block_bytes=400)
+    dense = X.astype(np.float64)
+    dense = dense[rows] if masked else dense
+    dense = dense[:, cols] if masked else dense
+    dense = dense / row_scale[:, None] / col_scale[None, :]
+    L = rng.random((n_rows, 5)).astype(np.float32)
+    F = rng.random((n_cols, 5)).astype(np.float32)
+
+    calls = spy(monkeypatch)
+    np.testing.assert_allclose(data.XtL(L), dense.T @ L, rtol=1e-5)
+    np.testing.assert_allclose(data.XF(F), dense @ F, rtol=1e-5)
+    assert len(calls) >= 2  # both products went through the kernels
+
+    monkeypatch.setattr(kernels, "MAX_COLUMNS", 0)  # the cast + BLAS route
+    calls.clear()
+    np.testing.assert_allclose(data.XtL(L), dense.T @ L, rtol=1e-5)
+    np.testing.assert_allclose(data.XF(F), dense @ F, rtol=1e-5)
+    assert not calls
+
+
+def test_kernels_from_several_threads_at_once_give_the_right_products():
+    X = counts(np.uint16, (300, 200))
+    F = rng.random((200, 4)).astype(np.float32)
+    expected = X.astype(np.float64) @ F
+    results, barrier = [None] * 4, threading.Barrier(4)
+
+    def work(i):
+        barrier.wait()
+        results[i] = [kernels.counts_times(X, F) for _ in range(20)]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for result in results:
+        for product in result:
+            np.testing.assert_allclose(product, expected, rtol=1e-5)
+
+
+def test_without_numba_block_data_keeps_cast_and_blas(monkeypatch):
+    monkeypatch.setattr(kernels, "_compiled", lambda: None)
+    X = counts(np.uint16)
+    assert not kernels.applies(X, 6, np.float32)
+    F = rng.random((X.shape[1], 3)).astype(np.float32)
+    np.testing.assert_allclose(BlockData(X).XF(F), X.astype(np.float64) @ F, rtol=1e-5)
