@@ -356,6 +356,16 @@ def _reshape_block(block, shape):
     return block.reshape(shape)
 
 
+def _block_times(X, F):
+    """One block's ``X @ F`` (kernels), with a unit axis for the block sum."""
+    return counts_times(np.ascontiguousarray(X), F)[:, None, :]
+
+
+def _block_transposed_times(X, L):
+    """One block's ``X^T @ L`` (kernels), with a unit axis for the block sum."""
+    return counts_transposed_times(np.ascontiguousarray(X), L)[:, None, :]
+
+
 def _block_matrix(A, n_row_dims):
     """A 2D dask array whose blocks are ``A``'s blocks reshaped: no rechunk.
 
@@ -491,17 +501,45 @@ class DaskData:
             Y = Y / self.xp.asarray(scale, dtype=Y.dtype)[:, None]
         return Y
 
+    def _uses_kernels(self, n_columns, dtype) -> bool:
+        return applies(self.M._meta, n_columns, dtype)
+
     def XtL(self, L):
         M = self.M
         full = self._spread(L, self._row_pos, M.shape[0], self.row_scale, M.chunks[0])
-        Y = self._da.dot(self._cast(L.dtype).T, full).compute()
-        return self._gather(Y, self._col_pos, self.col_scale)
+        if self._uses_kernels(L.shape[1], L.dtype):
+            # one uncast product per block, summed over the row blocks
+            Y = self._da.blockwise(
+                _block_transposed_times,
+                "jik",
+                M,
+                "ij",
+                full,
+                "ik",
+                adjust_chunks={"i": 1},
+                dtype=L.dtype,
+            ).sum(axis=1)
+        else:
+            Y = self._da.dot(self._cast(L.dtype).T, full)
+        return self._gather(Y.compute(), self._col_pos, self.col_scale)
 
     def XF(self, F):
         M = self.M
         full = self._spread(F, self._col_pos, M.shape[1], self.col_scale, M.chunks[1])
-        Y = self._da.dot(self._cast(F.dtype), full).compute()
-        return self._gather(Y, self._row_pos, self.row_scale)
+        if self._uses_kernels(F.shape[1], F.dtype):
+            Y = self._da.blockwise(
+                _block_times,
+                "ijk",
+                M,
+                "ij",
+                full,
+                "jk",
+                adjust_chunks={"j": 1},
+                dtype=F.dtype,
+            ).sum(axis=1)
+        else:
+            Y = self._da.dot(self._cast(F.dtype), full)
+        return self._gather(Y.compute(), self._row_pos, self.row_scale)
 
     def _weights(self, positions, n, scale, chunks, power):
         w = np.zeros(n)

@@ -3,12 +3,13 @@ apply, safe from several threads, and replaced by cast + BLAS without numba."""
 
 import threading
 
+import dask.array as da
 import numpy as np
 import pytest
 
 from hyperspy_cnmf.core import data as data_module
 from hyperspy_cnmf.core import kernels
-from hyperspy_cnmf.core.data import BlockData
+from hyperspy_cnmf.core.data import BlockData, DaskData
 
 rng = np.random.default_rng(3)
 
@@ -69,9 +70,20 @@ def spy(monkeypatch):
     return calls
 
 
+def block_data(X, *args):
+    return BlockData(X, *args, block_bytes=400)
+
+
+def dask_data(X, *args):
+    # chunks split along the signal axes too: one kernel call per block
+    A = da.from_array(X.reshape(5, 8, 5, 6), chunks=(2, 3, 2, 4))
+    return DaskData(A, 2, *args)
+
+
+@pytest.mark.parametrize("make", [block_data, dask_data])
 @pytest.mark.parametrize("masked", [False, True])
-def test_block_data_on_counts_uses_the_kernels_with_masks_and_scales(
-    masked, monkeypatch
+def test_data_on_counts_use_the_kernels_with_masks_and_scales(
+    make, masked, monkeypatch
 ):
     X = counts(np.uint16, (40, 30))
     rows = rng.random(40) > 0.3 if masked else None
@@ -79,7 +91,7 @@ def test_block_data_on_counts_uses_the_kernels_with_masks_and_scales(
     n_rows = 40 if rows is None else rows.sum()
     n_cols = 30 if cols is None else cols.sum()
     row_scale, col_scale = rng.uniform(1, 2, n_rows), rng.uniform(1, 2, n_cols)
-    data = BlockData(X, rows, cols, row_scale, col_scale, block_bytes=400)
+    data = make(X, rows, cols, row_scale, col_scale)
     dense = X.astype(np.float64)
     dense = dense[rows] if masked else dense
     dense = dense[:, cols] if masked else dense
