@@ -139,3 +139,64 @@ def test_distributed_cluster_gives_the_threaded_result():
             result.factors, threaded.factors, rtol=1e-4, atol=1e-6
         )
         assert result.cnmf_mse == pytest.approx(threaded.cnmf_mse, rel=1e-5)
+
+
+def _fail_at_read(block, folder, at, how):
+    """Identity on a block that, at the ``at``-th block read of the fit
+    (counted across processes by files in ``folder``), either kills its
+    worker process once or raises an OSError from then on."""
+    import os
+    import tempfile
+
+    tempfile.mkstemp(dir=folder, prefix="read-")
+    reads = sum(name.startswith("read-") for name in os.listdir(folder))
+    if reads >= at:
+        if how == "raise":
+            raise OSError("the detector file went away")
+        try:  # only the first process to get here dies
+            os.close(os.open(os.path.join(folder, "killed"), os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return block
+        os._exit(1)
+    return block
+
+
+def make_faulty(s, folder, how):
+    """``s`` (lazy) with a fault in the third pass over its data: mid-fit,
+    after the checks."""
+    at = 2 * s.data.npartitions + 1
+    s.data = s.data.map_blocks(_fail_at_read, folder, at, how, dtype=s.data.dtype)
+    return s
+
+
+def test_a_worker_lost_mid_fit_is_replaced_and_the_result_is_unchanged(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    data = counts()
+    threaded = fit(signal(data, chunks=(3, 2, 8, -1)), stream=True)
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            memory_limit="500MiB",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        s = make_faulty(signal(data, chunks=(3, 2, 8, -1)), str(tmp_path), "kill")
+        on_cluster = fit(s, stream=True)
+    assert (tmp_path / "killed").exists()  # a worker did die mid-fit
+    np.testing.assert_allclose(
+        on_cluster.factors, threaded.factors, rtol=1e-4, atol=1e-6
+    )
+    assert on_cluster.cnmf_mse == pytest.approx(threaded.cnmf_mse, rel=1e-5)
+
+
+def test_a_read_failing_mid_fit_raises_and_keeps_the_previous_results(tmp_path):
+    s = signal(counts(), chunks=(3, 2, 8, -1))
+    previous = fit(s, stream=True, n_init=1)
+    before = (previous.factors.copy(), previous.cnmf_params)
+    make_faulty(s, str(tmp_path), "raise")
+    with pytest.raises(OSError, match="went away"):
+        fit(s, stream=True)
+    np.testing.assert_array_equal(s.learning_results.factors, before[0])
+    assert s.learning_results.cnmf_params == before[1]
