@@ -129,8 +129,12 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         0.1 % of exact ALS from the same start (``benchmarks/``). ``None``:
         exact iterations throughout (the paper's protocol, with
         ``prune_restarts=False``).
-    n_exact_iter : int, default 30
-        Exact iterations after a compressed phase.
+    n_exact_iter : int or "auto", default "auto"
+        Exact iterations after a compressed phase. ``"auto"``: 30 for data
+        in memory, 10 for data streamed from a dask array, where each exact
+        iteration reads the data twice (the sketch has done most of the
+        work: the last 20 iterations change the error by a fraction of a
+        percent).
     pure_phases : "auto" or bool, default "auto"
         After the fit, take the amorphous part out of the crystalline
         diffraction factors by an exact re-parameterisation of ``L W^T``
@@ -204,7 +208,10 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Interval(Integral, 1, None, closed="left"),
             None,
         ],
-        "n_exact_iter": [Interval(Integral, 0, None, closed="left")],
+        "n_exact_iter": [
+            Interval(Integral, 0, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "pure_phases": [StrOptions({"auto"}), "boolean"],
         "random_state": ["random_state"],
         "show_progressbar": ["boolean"],
@@ -223,7 +230,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         max_iter=500,
         tol=0.0,
         compression="auto",
-        n_exact_iter=30,
+        n_exact_iter="auto",
         pure_phases="auto",
         random_state=None,
         show_progressbar=False,

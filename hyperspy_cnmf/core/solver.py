@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .backend import to_host
-from .data import as_data, sketch
+from .data import DaskData, as_data, sketch
 from .geometry import Geometry
 from .memory import check_fit_memory
 from .phases import PhaseSeparation, separate_phases
@@ -50,6 +50,8 @@ except ImportError:  # pragma: no cover - scikit-learn is a dependency
 
 
 SOLVERS = ("als", "mu")
+# exact iterations after a sketch, n_exact_iter="auto": in memory, streamed
+EXACT_ITER, EXACT_ITER_STREAMED = 30, 10
 
 #: A restart is pruned only when its error is this much (relative) above the
 #: best restart's at the first pruning iteration (and this times the first
@@ -391,6 +393,14 @@ def halving_schedule(max_iter, n_init) -> dict:
     return schedule
 
 
+def exact_iterations(n_exact_iter, data) -> int:
+    """``n_exact_iter`` with ``"auto"`` resolved: fewer exact iterations when
+    each one streams the data from a dask array (two reads per iteration)."""
+    if n_exact_iter != "auto":
+        return int(n_exact_iter)
+    return EXACT_ITER_STREAMED if isinstance(data, DaskData) else EXACT_ITER
+
+
 def _auto_rank(n_components, shape):
     """Sketch rank for ``compression="auto"``, or None when exact is cheaper."""
     rank = max(2 * n_components, n_components + 50)
@@ -449,10 +459,11 @@ def solve(
         )
     k = check_n_components(settings.n_components, X.shape)
     solver, compression = settings.solver, settings.compression
-    max_iter, tol, n_exact_iter = settings.max_iter, settings.tol, settings.n_exact_iter
+    max_iter, tol = settings.max_iter, settings.tol
 
     rng = _random_state(settings.random_state)
     data = as_data(X)  # a data object passes through; arrays are not copied
+    n_exact_iter = exact_iterations(settings.n_exact_iter, data)
     xp = data.xp
     dtype = np.dtype(data.dtype)  # the working float type (float32 for counts)
     project_f = _Projector(

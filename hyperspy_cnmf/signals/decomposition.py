@@ -48,9 +48,6 @@ _SET_BY_ADAPTER = ("n_components", "geometry", "show_progressbar")
 # Lazy data taking at most this fraction of the available memory are loaded
 # once (in their own dtype) instead of being read on every pass.
 LOAD_FRACTION = 0.5
-# Exact polishing iterations when the data are streamed and the call does not
-# set n_exact_iter: each costs two passes over the data.
-STREAM_EXACT_ITER = 10
 
 
 def estimator_parameters() -> dict:
@@ -380,8 +377,8 @@ def decomposition(
         half of the available memory, and stream them chunk by chunk from
         their source otherwise; True: always stream; False: always load.
         Streamed data are read ``8 + 2 * n_exact_iter`` times (the checks,
-        the sketch, the exact polishing and the final error), so when
-        ``n_exact_iter`` is not given it is 10 instead of 30 (the exact
+        the sketch, the exact polishing and the final error), and
+        ``n_exact_iter="auto"`` is then 10 instead of 30 (the exact
         polishing mostly refines the last digits; see the big-data guide).
         Chunks may be split along any axes: they are used as they are,
         never rechunked.
@@ -495,8 +492,6 @@ def decomposition(
     data, streamed = _fit_data(
         signal, nav_keep, sig_keep, stream, normalize_poissonian_noise
     )
-    if streamed and "n_exact_iter" not in params:
-        settings["n_exact_iter"] = STREAM_EXACT_ITER
 
     weights = None
     fit_factor_constraints, fit_loading_constraints = (

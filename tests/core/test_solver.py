@@ -8,7 +8,11 @@ import pytest
 from hyperspy_cnmf.core import ConvergenceWarning, constrained_nmf
 from hyperspy_cnmf.core.constraints import GaussianSmoothing, RadialContinuity
 from hyperspy_cnmf.core.geometry import Geometry
-from hyperspy_cnmf.core.solver import halving_schedule
+from hyperspy_cnmf.core.solver import (
+    EXACT_ITER,
+    EXACT_ITER_STREAMED,
+    halving_schedule,
+)
 
 
 def fit(X, k=3, **kwargs):
@@ -259,6 +263,19 @@ def test_compressed_fit_matches_exact_als(diffraction_problem):
     assert compressed.compression_rank == 20
     assert compressed.history["exact"].sum() == 10
     assert compressed.mse == pytest.approx(exact.mse, rel=1e-3)
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_exact_iterations_auto_are_fewer_when_each_streams_the_data(
+    diffraction_problem, streamed
+):
+    da = pytest.importorskip("dask.array")
+    X, _, _ = diffraction_problem
+    X = da.from_array(X, chunks=(10, 200)) if streamed else X
+    result = fit(X, k=2, max_iter=10, compression=20)  # n_exact_iter="auto"
+    expected = EXACT_ITER_STREAMED if streamed else EXACT_ITER
+    assert EXACT_ITER_STREAMED < EXACT_ITER
+    assert result.history["exact"].sum() == expected
 
 
 def test_dask_input_matches_numpy(diffraction_problem):
