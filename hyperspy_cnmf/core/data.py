@@ -356,6 +356,17 @@ def _reshape_block(block, shape):
     return block.reshape(shape)
 
 
+def _compute(Y):
+    """``Y.compute()``, without dask.distributed's warning about a graph
+    holding in-memory data: the thin factor or map matrix (megabytes, the
+    sketch's at most) has to reach the workers with each product anyway."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
+        return Y.compute()
+
+
 def _block_times(X, F):
     """One block's ``X @ F`` (kernels), with a unit axis for the block sum."""
     return counts_times(np.ascontiguousarray(X), F)[:, None, :]
@@ -521,7 +532,7 @@ class DaskData:
             ).sum(axis=1)
         else:
             Y = self._da.dot(self._cast(L.dtype).T, full)
-        return self._gather(Y.compute(), self._col_pos, self.col_scale)
+        return self._gather(_compute(Y), self._col_pos, self.col_scale)
 
     def XF(self, F):
         M = self.M
@@ -539,7 +550,7 @@ class DaskData:
             ).sum(axis=1)
         else:
             Y = self._da.dot(self._cast(F.dtype), full)
-        return self._gather(Y.compute(), self._row_pos, self.row_scale)
+        return self._gather(_compute(Y), self._row_pos, self.row_scale)
 
     def _weights(self, positions, n, scale, chunks, power):
         w = np.zeros(n)
