@@ -21,10 +21,10 @@ import argparse
 import json
 import os
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
+from bench_components import best_of  # its warm-up call compiles the kernels
 
 from hyperspy_cnmf.core import kernels
 from hyperspy_cnmf.core.data import BlockData
@@ -32,22 +32,12 @@ from hyperspy_cnmf.core.data import BlockData
 COLUMNS = (6, 12, 24, 32, 56)
 
 
-def best_time(function, repeat=3):
-    function()  # compiles the kernels, warms the caches
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def pass_times(data, k, rng):
     """Seconds of ``X^T L`` and of ``X F`` with k columns."""
     n_rows, n_cols = data.shape
     L = rng.random((n_rows, k), dtype=np.float32)
     F = rng.random((n_cols, k), dtype=np.float32)
-    return best_time(lambda: data.XtL(L)), best_time(lambda: data.XF(F))
+    return best_of(lambda: data.XtL(L)), best_of(lambda: data.XF(F))
 
 
 def main():

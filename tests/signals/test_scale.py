@@ -3,6 +3,7 @@ streamed block by block (chunks split along the signal axes, no rechunk),
 the same result under dask.distributed, and a clear error when memory
 runs short."""
 
+import contextlib
 import json
 import tracemalloc
 
@@ -119,10 +120,9 @@ def test_not_enough_memory_is_a_clear_error_and_nothing_is_stored(monkeypatch):
     assert s.learning_results.factors is None
 
 
-def test_distributed_cluster_gives_the_threaded_result():
-    distributed = pytest.importorskip("distributed")
-    data = counts()
-    threaded = fit(signal(data, chunks=(3, 2, 8, -1)), stream=True, **masks())
+@contextlib.contextmanager
+def local_cluster(distributed):
+    """Two single-thread worker processes with a memory limit, and a client."""
     with (
         distributed.LocalCluster(
             n_workers=2,
@@ -132,6 +132,14 @@ def test_distributed_cluster_gives_the_threaded_result():
         ) as cluster,
         distributed.Client(cluster),
     ):
+        yield
+
+
+def test_distributed_cluster_gives_the_threaded_result():
+    distributed = pytest.importorskip("distributed")
+    data = counts()
+    threaded = fit(signal(data, chunks=(3, 2, 8, -1)), stream=True, **masks())
+    with local_cluster(distributed):
         s = signal(data, chunks=(3, 2, 8, -1))
         on_cluster = fit(s, stream=True, **masks())
         loaded = fit(signal(data, chunks=(3, 2, 8, -1)), stream=False, **masks())
@@ -174,15 +182,7 @@ def test_a_worker_lost_mid_fit_is_replaced_and_the_result_is_unchanged(tmp_path)
     distributed = pytest.importorskip("distributed")
     data = counts()
     threaded = fit(signal(data, chunks=(3, 2, 8, -1)), stream=True)
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            memory_limit="500MiB",
-            dashboard_address=None,
-        ) as cluster,
-        distributed.Client(cluster),
-    ):
+    with local_cluster(distributed):
         s = make_faulty(signal(data, chunks=(3, 2, 8, -1)), str(tmp_path), "kill")
         on_cluster = fit(s, stream=True)
     assert (tmp_path / "killed").exists()  # a worker did die mid-fit
