@@ -68,6 +68,7 @@ def main():
         )
     print(f"\nkernels.MAX_COLUMNS = {limit}")
     out = Path(__file__).parent / "results" / "bench_kernels.json"
+    out.parent.mkdir(exist_ok=True)
     out.write_text(
         json.dumps(
             {

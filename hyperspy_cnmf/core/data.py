@@ -27,6 +27,7 @@ import numpy as np
 
 from .backend import float_dtype, get_backend, is_dask
 from .kernels import applies, counts_times, counts_transposed_times
+from .kernels import work_bytes as kernel_work_bytes
 
 __all__ = [
     "DenseData",
@@ -40,7 +41,9 @@ __all__ = [
 ]
 
 BLOCK_BYTES = 64 * 2**20  # working-float bytes of one block of rows
-KERNEL_BLOCKS = 4  # blocks per kernel call (no cast copy; only a row gather)
+# raw bytes of one block for the count kernels: no cast copy, a copy only
+# when kept rows are gathered, so larger blocks and fewer kernel launches
+KERNEL_BLOCK_BYTES = 2 * BLOCK_BYTES
 
 
 def _squared_sum(a, xp):
@@ -193,8 +196,15 @@ class BlockData:
         self.row_scale = _scale(row_scale, n_kept_rows)
         self.col_scale = _scale(col_scale, n_kept_cols)
         self.block_rows = max(1, int(block_bytes // (n_cols * self.dtype.itemsize)))
-        # a cast block, its float64 squares (norms) and a model block
-        self.work_bytes = 4 * self.block_rows * n_cols * self.dtype.itemsize
+        self.kernel_rows = max(
+            self.block_rows, int(KERNEL_BLOCK_BYTES // (n_cols * X.dtype.itemsize))
+        )
+        # a cast block, its float64 squares (norms) and a model block; or a
+        # gathered raw block and the kernels' accumulators
+        self.work_bytes = max(
+            4 * self.block_rows * n_cols * self.dtype.itemsize,
+            self.kernel_rows * n_cols * X.dtype.itemsize + kernel_work_bytes(n_cols),
+        )
         xp = self.xp
         # Per full column: 1 / scale at kept columns, 0 at excluded ones.
         weights = np.zeros(n_cols) if self.cols is not None else np.ones(n_cols)
@@ -270,35 +280,32 @@ class BlockData:
         return M
 
     def _uses_kernels(self, n_columns, dtype) -> bool:
-        """Integer counts times a thin matrix: the fused kernels, no cast."""
+        """Integer counts times a thin matrix: the count kernels, no cast."""
         return self._excluded is None and applies(self.X, n_columns, dtype)
 
     def XtL(self, L):
         """``X^T L``: (n_sig, m), one pass in blocks of rows."""
-        xp = self.xp
-        out = xp.zeros((self.X.shape[1], L.shape[1]), dtype=L.dtype)
-        if self._uses_kernels(L.shape[1], L.dtype):
-            # no cast copy to bound: larger blocks, fewer kernel launches
-            for part, block in self._blocks(KERNEL_BLOCKS * self.block_rows):
-                L_part = self._rows_scale(L[part], part)
+        out = self.xp.zeros((self.X.shape[1], L.shape[1]), dtype=L.dtype)
+        kernel = self._uses_kernels(L.shape[1], L.dtype)
+        for part, block in self._blocks(self.kernel_rows if kernel else None):
+            L_part = self._rows_scale(L[part], part)
+            if kernel:
                 out += counts_transposed_times(block, L_part)
-        else:
-            for part, block in self._blocks():
-                L_part = self._rows_scale(L[part], part)
+            else:
                 out += self._cast(block, L.dtype).T @ L_part
         return self._kept_columns(out)
 
     def XF(self, F):
         """``X F``: (n_nav, m), one pass in blocks of rows."""
-        xp = self.xp
         full = self._full_columns(F)
-        out = xp.empty((self.shape[0], F.shape[1]), dtype=F.dtype)
-        if self._uses_kernels(F.shape[1], F.dtype):
-            for part, block in self._blocks(KERNEL_BLOCKS * self.block_rows):
-                out[part] = self._rows_scale(counts_times(block, full), part)
-        else:
-            for part, block in self._blocks():
-                out[part] = self._rows_scale(self._cast(block, F.dtype) @ full, part)
+        out = self.xp.empty((self.shape[0], F.shape[1]), dtype=F.dtype)
+        kernel = self._uses_kernels(F.shape[1], F.dtype)
+        for part, block in self._blocks(self.kernel_rows if kernel else None):
+            if kernel:
+                product = counts_times(block, full)
+            else:
+                product = self._cast(block, F.dtype) @ full
+            out[part] = self._rows_scale(product, part)
         return out
 
     def _effective(self, block, part, dtype):
@@ -367,14 +374,19 @@ def _compute(Y):
         return Y.compute()
 
 
-def _block_times(X, F):
-    """One block's ``X @ F`` (kernels), with a unit axis for the block sum."""
-    return counts_times(np.ascontiguousarray(X), F)[:, None, :]
-
-
-def _block_transposed_times(X, L):
-    """One block's ``X^T @ L`` (kernels), with a unit axis for the block sum."""
-    return counts_transposed_times(np.ascontiguousarray(X), L)[:, None, :]
+def _block_product(B, A, transposed):
+    """One block's ``B @ A`` (or ``B^T @ A``) in ``A``'s dtype, with a unit
+    axis for the sum over blocks: the count kernels where they apply to this
+    block (its dtype may differ from the dask array's declared one), else
+    cast + BLAS."""
+    if isinstance(B, np.ndarray):
+        B = np.ascontiguousarray(B)
+    if applies(B, A.shape[1], A.dtype):
+        product = counts_transposed_times(B, A) if transposed else counts_times(B, A)
+    else:
+        B = B.astype(A.dtype, copy=False)
+        product = B.T @ A if transposed else B @ A
+    return product[:, None, :]
 
 
 def _block_matrix(A, n_row_dims):
@@ -469,6 +481,8 @@ class DaskData:
         largest = max(c for c in self.M.chunks[0]) * max(c for c in self.M.chunks[1])
         threads = os.cpu_count() or 1
         self.work_bytes = int(threads * largest * (X.dtype.itemsize + 12))
+        # kernel launches are serialised: one set of accumulators at a time
+        self.work_bytes += kernel_work_bytes(max(self.M.chunks[1]))
         self.row_scale = _scale(row_scale, self.shape[0])
         self.col_scale = _scale(col_scale, self.shape[1])
         self._squared_norm = None
@@ -512,45 +526,38 @@ class DaskData:
             Y = Y / self.xp.asarray(scale, dtype=Y.dtype)[:, None]
         return Y
 
-    def _uses_kernels(self, n_columns, dtype) -> bool:
-        return applies(self.M._meta, n_columns, dtype)
+    def _product(self, A, transposed):
+        """``M @ A`` (or ``M^T @ A``) for the in-memory ``A`` spread over
+        ``M``'s row (column) blocks: one product per pair of blocks
+        (:func:`_block_product`), summed over the contracted blocks."""
+        # float data may hold NaN in excluded entries: zeroed by the cast
+        M = self.M if self.M.dtype.kind in "ui" else self._cast(A.dtype)
+        out, a_index, summed = ("jik", "ik", "i") if transposed else ("ijk", "jk", "j")
+        Y = self._da.blockwise(
+            _block_product,
+            out,
+            M,
+            "ij",
+            A,
+            a_index,
+            transposed=transposed,
+            adjust_chunks={summed: 1},
+            dtype=A.dtype,
+            meta=self.xp.empty((0, 0, 0), dtype=A.dtype),
+        )
+        return _compute(Y.sum(axis=1))
 
     def XtL(self, L):
         M = self.M
         full = self._spread(L, self._row_pos, M.shape[0], self.row_scale, M.chunks[0])
-        if self._uses_kernels(L.shape[1], L.dtype):
-            # one uncast product per block, summed over the row blocks
-            Y = self._da.blockwise(
-                _block_transposed_times,
-                "jik",
-                M,
-                "ij",
-                full,
-                "ik",
-                adjust_chunks={"i": 1},
-                dtype=L.dtype,
-            ).sum(axis=1)
-        else:
-            Y = self._da.dot(self._cast(L.dtype).T, full)
-        return self._gather(_compute(Y), self._col_pos, self.col_scale)
+        Y = self._product(full, transposed=True)
+        return self._gather(Y, self._col_pos, self.col_scale)
 
     def XF(self, F):
         M = self.M
         full = self._spread(F, self._col_pos, M.shape[1], self.col_scale, M.chunks[1])
-        if self._uses_kernels(F.shape[1], F.dtype):
-            Y = self._da.blockwise(
-                _block_times,
-                "ijk",
-                M,
-                "ij",
-                full,
-                "jk",
-                adjust_chunks={"j": 1},
-                dtype=F.dtype,
-            ).sum(axis=1)
-        else:
-            Y = self._da.dot(self._cast(F.dtype), full)
-        return self._gather(_compute(Y), self._row_pos, self.row_scale)
+        Y = self._product(full, transposed=False)
+        return self._gather(Y, self._row_pos, self.row_scale)
 
     def _weights(self, positions, n, scale, chunks, power):
         w = np.zeros(n)

@@ -1,80 +1,128 @@
 """Products of integer counts with a thin float matrix, with no cast copy.
 
 An exact pass of the fit multiplies the data (n_nav, n_sig) by a matrix of
-only k columns. For integer counts the BLAS route must first cast each block
-of rows to float: writing and re-reading that float copy costs more than the
-product when k is small. These numba kernels convert each count as they read
-it. ``benchmarks/bench_kernels.py`` measures them against cast + BLAS on the
-same blocks: 3 to 5 times faster on uint16 counts for k = 6, even at k = 24,
-and slower above (the kernels are not tiled like BLAS), hence
+only a few columns (components times running restarts). For integer counts
+the BLAS route must first cast each block of rows to float: writing and
+re-reading that float copy costs more than the product when the matrix is
+thin. These numba kernels convert each count as they read it.
+``benchmarks/bench_kernels.py`` measures them against cast + BLAS on the
+same 4096 x 65536 uint16 counts: 0.21 of the time at 6 columns, 0.44 at
+12, 0.80 at 24 and 1.16 at 32 (the kernels are not tiled like BLAS), hence
 :data:`MAX_COLUMNS`.
 
-numba comes with pyxem; without it (or for other data) the callers keep the
-cast + BLAS route, which gives the same products to float32 rounding.
+numba is a dependency (pyxem's too). Where it cannot be imported or
+compiled, and for other data (floats, big-endian or strided counts, cupy,
+wider products), the callers keep cast + BLAS, which gives the same
+products to float32 rounding.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import threading
 
 import numpy as np
 
-__all__ = ["MAX_COLUMNS", "applies", "counts_times", "counts_transposed_times"]
+__all__ = [
+    "MAX_COLUMNS",
+    "applies",
+    "counts_times",
+    "counts_transposed_times",
+    "work_bytes",
+]
 
 MAX_COLUMNS = 24  # above, cast + BLAS is faster (bench_kernels.py)
 
-# numba's default "workqueue" threading layer aborts the process when two
-# threads launch parallel kernels at once: one launch at a time.
+# numba's "workqueue" threading layer (the one always present) aborts the
+# process when two threads launch parallel kernels at once: one at a time.
 _LAUNCH = threading.Lock()
+
+
+def _jit(numba):
+    """numba's parallel jit, cached on disk where a cache folder is writable."""
+    # Only the reassociation that vectorizes the sums: NaN or inf in the
+    # factors propagate as they would through BLAS.
+    options = dict(parallel=True, fastmath={"reassoc", "contract"}, nogil=True)
+    try:
+        return numba.njit(cache=True, **options), True
+    except RuntimeError:  # pragma: no cover - no writable cache location
+        return numba.njit(**options), False
 
 
 @functools.cache
 def _compiled():
-    """The two kernels, compiled on first use; None without numba."""
+    """The two kernels and numba's thread count; None without numba."""
     try:
         import numba
-    except ImportError:  # pragma: no cover - numba is a pyxem dependency
+    except ImportError:  # pragma: no cover - numba is a dependency
         return None
 
-    jit = numba.njit(parallel=True, fastmath=True, nogil=True, cache=True)
-
-    @jit
-    def times(X, FT):  # pragma: no cover - compiled
-        n, m = X.shape
-        k = FT.shape[0]
-        out = np.empty((n, k), np.float32)
-        for i in numba.prange(n):
-            for c in range(k):
-                acc = np.float32(0)
-                for j in range(m):
-                    acc += np.float32(X[i, j]) * FT[c, j]
-                out[i, c] = acc
-        return out
-
-    @jit
-    def transposed_times(X, LT, n_parts):  # pragma: no cover - compiled
-        # each thread sums its band of rows into its own accumulator
-        n, m = X.shape
-        k = LT.shape[0]
-        parts = np.zeros((n_parts, k, m), np.float32)
-        rows = (n + n_parts - 1) // n_parts
-        for p in numba.prange(n_parts):
-            for i in range(p * rows, min(n, (p + 1) * rows)):
+    def compile_kernels(jit):
+        @jit
+        def times(X, FT):  # pragma: no cover - compiled
+            n, m = X.shape
+            k = FT.shape[0]
+            out = np.empty((n, k), np.float32)
+            for i in numba.prange(n):
                 for c in range(k):
-                    weight = LT[c, i]
+                    acc = np.float32(0)
                     for j in range(m):
-                        parts[p, c, j] += weight * np.float32(X[i, j])
-        return parts.sum(axis=0)
+                        acc += np.float32(X[i, j]) * FT[c, j]
+                    out[i, c] = acc
+            return out
 
-    return times, transposed_times, numba.get_num_threads
+        @jit
+        def transposed_times(X, LT, n_parts):  # pragma: no cover - compiled
+            # each thread sums its band of rows into its own accumulator
+            n, m = X.shape
+            k = LT.shape[0]
+            parts = np.zeros((n_parts, k, m), np.float32)
+            rows = (n + n_parts - 1) // n_parts
+            for p in numba.prange(n_parts):
+                for i in range(p * rows, min(n, (p + 1) * rows)):
+                    for c in range(k):
+                        weight = LT[c, i]
+                        for j in range(m):
+                            parts[p, c, j] += weight * np.float32(X[i, j])
+            return parts.sum(axis=0)
+
+        return times, transposed_times
+
+    jit, cached = _jit(numba)
+    try:
+        kernels = compile_kernels(jit)
+    except RuntimeError:  # pragma: no cover - a cache folder that fails late
+        if not cached:
+            raise
+        kernels = compile_kernels(_jit_uncached(numba))
+    return (*kernels, numba.get_num_threads)
+
+
+def _jit_uncached(numba):  # pragma: no cover - see _compiled
+    return numba.njit(parallel=True, fastmath={"reassoc", "contract"}, nogil=True)
 
 
 def applies(X, n_columns: int, dtype) -> bool:
-    """Whether the kernels serve ``X @ (n_sig, n_columns)`` in ``dtype``:
-    C-contiguous integer numpy data in native byte order (numba reads no
-    other; detector files are often big-endian), a float32 product, few
-    columns."""
+    """Whether the kernels compute ``X @ M`` for ``M`` of ``n_columns``
+    columns in ``dtype``.
+
+    Parameters
+    ----------
+    X : array
+        The counts (or a block of them).
+    n_columns : int
+        Columns of the factor or map matrix.
+    dtype : dtype
+        Working float type of the product.
+
+    Returns
+    -------
+    bool
+        True for C-contiguous integer numpy data in native byte order (numba
+        reads no other; detector files are often big-endian), a float32
+        product and at most :data:`MAX_COLUMNS` columns, when numba works.
+    """
     return (
         isinstance(X, np.ndarray)
         and X.dtype.kind in "ui"
@@ -87,7 +135,10 @@ def applies(X, n_columns: int, dtype) -> bool:
 
 
 def counts_times(X, F):
-    """``X @ F`` in float32 for integer ``X`` (n, m) and float ``F`` (m, k)."""
+    """``X @ F`` in float32 for integer ``X`` (n, m) and float ``F`` (m, k).
+
+    ``X`` must satisfy :func:`applies`.
+    """
     times, _, _ = _compiled()
     FT = np.ascontiguousarray(F.T, dtype=np.float32)
     with _LAUNCH:
@@ -95,9 +146,19 @@ def counts_times(X, F):
 
 
 def counts_transposed_times(X, L):
-    """``X.T @ L`` in float32 for integer ``X`` (n, m) and float ``L`` (n, k)."""
+    """``X.T @ L`` in float32 for integer ``X`` (n, m) and float ``L`` (n, k).
+
+    ``X`` must satisfy :func:`applies`.
+    """
     _, transposed_times, n_threads = _compiled()
     LT = np.ascontiguousarray(L.T, dtype=np.float32)
     n_parts = max(1, min(n_threads(), X.shape[0]))
     with _LAUNCH:
         return transposed_times(X, LT, n_parts).T
+
+
+def work_bytes(n_columns_of_data: int) -> int:
+    """Bytes of the per-thread accumulators of one :func:`counts_transposed_times`
+    call at the widest product (:data:`MAX_COLUMNS`), for memory estimates."""
+    threads = int(os.environ.get("NUMBA_NUM_THREADS", 0)) or os.cpu_count() or 1
+    return 2 * threads * MAX_COLUMNS * n_columns_of_data * 4  # parts and their sum

@@ -1,7 +1,9 @@
 """The fused count kernels: the products of cast + BLAS, used only where they
 apply, safe from several threads, and replaced by cast + BLAS without numba."""
 
-import threading
+import os
+import subprocess
+import sys
 
 import dask.array as da
 import numpy as np
@@ -18,10 +20,12 @@ def counts(dtype, shape=(37, 53)):
     return rng.integers(0, 200, size=shape).astype(dtype)
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.uint32])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.uint32, np.int64])
 @pytest.mark.parametrize("k", [1, 6, kernels.MAX_COLUMNS])
 def test_kernels_give_the_float_products(dtype, k):
     X = counts(dtype)
+    if np.dtype(dtype).itemsize >= 4:  # the largest counts float32 holds exactly
+        X[0, :3] = 2**24 - 1
     L = rng.random((X.shape[0], k)).astype(np.float32)
     F = rng.random((X.shape[1], k)).astype(np.float32)
     reference = X.astype(np.float64)
@@ -58,12 +62,13 @@ def test_kernels_apply_only_to_contiguous_counts_and_thin_float32_products(
 
 
 def spy(monkeypatch):
-    calls = []
-    for name in ("counts_times", "counts_transposed_times"):
+    """Counts the kernel calls of the data classes, per kernel."""
+    calls = {"counts_times": 0, "counts_transposed_times": 0}
+    for name in calls:
         original = getattr(data_module, name)
 
-        def wrapped(*args, _original=original):
-            calls.append(1)
+        def wrapped(*args, _original=original, _name=name):
+            calls[_name] += 1
             return _original(*args)
 
         monkeypatch.setattr(data_module, name, wrapped)
@@ -101,34 +106,72 @@ def test_data_on_counts_use_the_kernels_with_masks_and_scales(
 
     calls = spy(monkeypatch)
     np.testing.assert_allclose(data.XtL(L), dense.T @ L, rtol=1e-5)
+    assert calls["counts_transposed_times"] > 0 and calls["counts_times"] == 0
     np.testing.assert_allclose(data.XF(F), dense @ F, rtol=1e-5)
-    assert len(calls) >= 2  # both products went through the kernels
+    assert calls["counts_times"] > 0
 
     monkeypatch.setattr(kernels, "MAX_COLUMNS", 0)  # the cast + BLAS route
-    calls.clear()
+    calls.update(counts_times=0, counts_transposed_times=0)
     np.testing.assert_allclose(data.XtL(L), dense.T @ L, rtol=1e-5)
     np.testing.assert_allclose(data.XF(F), dense @ F, rtol=1e-5)
-    assert not calls
+    assert not any(calls.values())
 
 
-def test_kernels_from_several_threads_at_once_give_the_right_products():
-    X = counts(np.uint16, (300, 200))
-    F = rng.random((200, 4)).astype(np.float32)
-    expected = X.astype(np.float64) @ F
-    results, barrier = [None] * 4, threading.Barrier(4)
+def test_dask_blocks_unlike_their_declared_dtype_take_cast_and_blas(monkeypatch):
+    # a dask array declared native uint16 whose blocks are big-endian, as
+    # map_blocks over a detector file's memmap can give
+    X = counts(np.uint16, (40, 30))
+    A = da.from_array(X.reshape(5, 8, 5, 6), chunks=(2, 3, 2, 4))
+    A = A.map_blocks(lambda b: b.astype(">u2"), dtype=np.uint16)
+    data = DaskData(A, 2)
+    F = rng.random((30, 5)).astype(np.float32)
+    calls = spy(monkeypatch)
+    np.testing.assert_allclose(data.XF(F), X.astype(np.float64) @ F, rtol=1e-5)
+    assert not any(calls.values())
 
-    def work(i):
-        barrier.wait()
-        results[i] = [kernels.counts_times(X, F) for _ in range(20)]
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for result in results:
-        for product in result:
-            np.testing.assert_allclose(product, expected, rtol=1e-5)
+CONCURRENT_LAUNCHES = """
+import threading
+import numpy as np
+from hyperspy_cnmf.core import kernels
+
+X = np.random.default_rng(0).integers(0, 50, (300, 200)).astype(np.uint16)
+F = np.random.default_rng(1).random((200, 4)).astype(np.float32)
+L = np.random.default_rng(2).random((300, 4)).astype(np.float32)
+expected = X.astype(np.float64) @ F
+barrier, errors = threading.Barrier(4), []
+
+def work():
+    barrier.wait()
+    for _ in range(20):
+        product = kernels.counts_times(X, F)
+        kernels.counts_transposed_times(X, L)
+        errors.append(np.abs(product - expected).max() / expected.max())
+
+threads = [threading.Thread(target=work) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+import numba
+print(numba.threading_layer(), len(errors), max(errors))
+"""
+
+
+def test_kernels_from_several_threads_at_once_under_the_workqueue_layer():
+    # workqueue (numba's fallback layer) aborts the process on concurrent
+    # parallel launches unless they are serialised
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue"}
+    run = subprocess.run(
+        [sys.executable, "-c", CONCURRENT_LAUNCHES],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    layer, n_products, error = run.stdout.split()
+    assert layer == "workqueue" and int(n_products) == 80 and float(error) < 1e-5
 
 
 def test_without_numba_block_data_keeps_cast_and_blas(monkeypatch):

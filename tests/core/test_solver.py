@@ -274,7 +274,6 @@ def test_exact_iterations_auto_are_fewer_when_each_streams_the_data(
     X = da.from_array(X, chunks=(10, 200)) if streamed else X
     result = fit(X, k=2, max_iter=10, compression=20)  # n_exact_iter="auto"
     expected = EXACT_ITER_STREAMED if streamed else EXACT_ITER
-    assert EXACT_ITER_STREAMED < EXACT_ITER
     assert result.history["exact"].sum() == expected
 
 

@@ -157,7 +157,7 @@ def _fail_at_read(block, folder, at, how):
     import os
     import tempfile
 
-    tempfile.mkstemp(dir=folder, prefix="read-")
+    os.close(tempfile.mkstemp(dir=folder, prefix="read-")[0])
     reads = sum(name.startswith("read-") for name in os.listdir(folder))
     if reads >= at:
         if how == "raise":
@@ -174,7 +174,9 @@ def make_faulty(s, folder, how):
     """``s`` (lazy) with a fault in the third pass over its data: mid-fit,
     after the checks."""
     at = 2 * s.data.npartitions + 1
-    s.data = s.data.map_blocks(_fail_at_read, folder, at, how, dtype=s.data.dtype)
+    s.data = s.data.map_blocks(  # meta given: no call while building the graph
+        _fail_at_read, folder, at, how, meta=np.empty((0,) * 4, s.data.dtype)
+    )
     return s
 
 
