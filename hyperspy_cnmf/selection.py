@@ -4,8 +4,10 @@
 copy of a signal and records, for each ``k``:
 
 * PCA's MSE: the rank-k truncated SVD of the *uncentred* data
-  (:func:`hyperspy_cnmf.reproduction.truncated_svd`), the lowest error any
-  rank-k factorization can reach (Eckart-Young);
+  (:func:`hyperspy_cnmf.core.data.truncated_svd_errors`: one randomized
+  range finder for every k, on the data as the fit reads them, with no
+  copy), the lowest error any rank-k factorization can reach
+  (Eckart-Young);
 * the constrained NMF's MSE (``learning_results.cnmf_mse``);
 * the number of clusters that the default
   :func:`~hyperspy_cnmf.signals.clustering.cluster_components` finds among
@@ -146,7 +148,7 @@ def scan_components(
     ...                        compression="auto")  # doctest: +SKIP
     >>> print(scan.table())  # doctest: +SKIP
     """
-    from .reproduction import mse_of, truncated_svd
+    from .core.data import truncated_svd_errors
     from .signals.clustering import cluster_components
     from .signals.decomposition import decomposition, kept_data, working_copy
 
@@ -174,8 +176,8 @@ def scan_components(
 
     cluster_params = dict(cluster_params or {})
     work = working_copy(signal)
-    X = None
-    pca, cnmf, clusters, labels, elapsed = [], [], [], [], []
+    pca_mse = None
+    cnmf, clusters, labels, elapsed = [], [], [], []
     for k in progressbar(ks, disable=not show_progressbar, desc="k"):
         start = time.perf_counter()
         decomposition(
@@ -187,10 +189,11 @@ def scan_components(
             **decomposition_params,
         )
         lr = work.learning_results
-        if X is None:  # the kept entries are the same for every k
-            X = kept_data(work, lr).astype(np.float64, copy=False)
+        if pca_mse is None:  # the kept entries are the same for every k
+            X = kept_data(work, lr)
+            rng = np.random.default_rng(random_state)
+            pca_mse = truncated_svd_errors(X, ks, rng) / (X.shape[0] * X.shape[1])
         cnmf.append(float(lr.cnmf_mse))
-        pca.append(mse_of(X, *truncated_svd(X, k, random_state=random_state)))
         if not cluster:
             clusters.append(-1)
             labels.append(np.full(k, -1))
@@ -209,7 +212,7 @@ def scan_components(
     }
     return ComponentScan(
         n_components=np.asarray(ks, dtype=int),
-        pca_mse=np.asarray(pca),
+        pca_mse=pca_mse,
         cnmf_mse=np.asarray(cnmf),
         n_clusters=np.asarray(clusters, dtype=int),
         labels=labels,

@@ -38,12 +38,10 @@ __all__ = [
     "as_data",
     "is_data",
     "sketch",
+    "truncated_svd_errors",
 ]
 
 BLOCK_BYTES = 64 * 2**20  # working-float bytes of one block of rows
-# raw bytes of one block for the count kernels: no cast copy, a copy only
-# when kept rows are gathered, so larger blocks and fewer kernel launches
-KERNEL_BLOCK_BYTES = 2 * BLOCK_BYTES
 
 
 def _squared_sum(a, xp):
@@ -196,8 +194,10 @@ class BlockData:
         self.row_scale = _scale(row_scale, n_kept_rows)
         self.col_scale = _scale(col_scale, n_kept_cols)
         self.block_rows = max(1, int(block_bytes // (n_cols * self.dtype.itemsize)))
+        # The count kernels make no cast copy (a raw copy only when kept
+        # rows are gathered): blocks of twice the raw bytes, fewer launches.
         self.kernel_rows = max(
-            self.block_rows, int(KERNEL_BLOCK_BYTES // (n_cols * X.dtype.itemsize))
+            self.block_rows, int(2 * block_bytes // (n_cols * X.dtype.itemsize))
         )
         # a cast block, its float64 squares (norms) and a model block; or a
         # gathered raw block and the kernels' accumulators
@@ -702,3 +702,40 @@ def sketch(data, rank, rng, n_power_iter=2):
     for _ in range(n_power_iter):
         P = _orthonormal(data.XF(_orthonormal(data.XtL(P), xp)), xp)
     return SketchedData(P, data.XtL(P).T, data.squared_norm, data.backend)
+
+
+def truncated_svd_errors(data, ranks, rng, *, n_power_iter=10, oversamples=20):
+    """``||X - X_k||^2`` of the rank-k truncated SVD of ``data``, for each k.
+
+    One randomized range finder (:func:`sketch`, as
+    :func:`sklearn.utils.extmath.randomized_svd` with ``n_iter=n_power_iter``
+    and ``n_oversamples=oversamples``) at rank ``max(ranks) + oversamples``
+    serves every k: ``X_k = Q_k Q_k^T X`` with ``Q_k`` its k leading left
+    singular vectors. Each error is then computed exactly, in float64, in
+    one pass (:meth:`residual_squared`), the way a fit's error is. Nothing
+    is copied: integer counts stay integers, lazy data stream.
+
+    Parameters
+    ----------
+    data : data object or array, shape (n_nav, n_sig)
+    ranks : sequence of int
+        Each between 1 and ``min(data.shape)``.
+    rng : numpy.random.Generator or RandomState
+    n_power_iter, oversamples : int
+        Accuracy of the range finder.
+
+    Returns
+    -------
+    ndarray of float, shape (len(ranks),)
+    """
+    data = as_data(data)
+    xp = data.xp
+    ranks = [int(k) for k in ranks]
+    if not ranks or min(ranks) < 1 or max(ranks) > min(data.shape):
+        raise ValueError(f"ranks must be in [1, {min(data.shape)}], got {ranks}")
+    rank = min(max(ranks) + oversamples, min(data.shape))
+    approx = sketch(data, rank, rng, n_power_iter)
+    U, sigma, Vt = xp.linalg.svd(approx.Z, full_matrices=False)
+    left = approx.P @ U  # orthonormal: leading left singular vectors of X
+    right = Vt.T * sigma  # X^T Q = V S
+    return np.array([data.residual_squared(left[:, :k], right[:, :k]) for k in ranks])

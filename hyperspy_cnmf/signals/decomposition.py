@@ -122,13 +122,15 @@ def _unfolded_matrix(signal, nav_keep, sig_keep):
 
 
 def kept_data(signal, learning_results):
-    """The unfolded data ``X`` (positions x pixels) at the positions and
-    pixels the decomposition in ``learning_results`` kept: a numpy array in
-    the data's own dtype (lazy data are computed)."""
+    """The data matrix ``X`` (positions x pixels) at the positions and pixels
+    the decomposition in ``learning_results`` kept, as the data object a fit
+    reads (:mod:`hyperspy_cnmf.core.data`): never a copy of the signal's
+    data; lazy data are loaded once when they fit, streamed otherwise."""
     nav_mask, sig_mask = learning_results.navigation_mask, learning_results.signal_mask
     nav_keep = None if nav_mask is None else ~np.asarray(nav_mask, bool).ravel()
     sig_keep = None if sig_mask is None else ~np.asarray(sig_mask, bool).ravel()
-    return to_host(_unfolded_matrix(signal, nav_keep, sig_keep))
+    data, _ = _fit_data(signal, nav_keep, sig_keep, stream=None, scaled=False)
+    return data
 
 
 def _fit_data(signal, nav_keep, sig_keep, stream, scaled):

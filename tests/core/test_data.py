@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from hyperspy_cnmf.core import constrained_nmf
-from hyperspy_cnmf.core.data import BlockData, DaskData, as_data, is_data
+from hyperspy_cnmf.core.data import (
+    BlockData,
+    DaskData,
+    as_data,
+    is_data,
+    truncated_svd_errors,
+)
 from hyperspy_cnmf.core.memory import check_fit_memory, fit_memory
 
 rng = np.random.default_rng(0)
@@ -114,3 +120,22 @@ def test_memory_estimate_and_clear_error():
     with pytest.raises(MemoryError, match=r"needs about .* lazy signal"):
         check_fit_memory(data, 3, 10, available=1000)
     assert check_fit_memory(data, 3, 10, available=2**40) > 0
+
+
+@pytest.mark.parametrize("make", [block_data, dask_data])
+@pytest.mark.parametrize("masked", [False, True])
+def test_truncated_svd_errors_reach_the_rank_k_optimum(make, masked):
+    rows, cols = (ROWS, COLS) if masked else (None, None)
+    data = make(rows, cols, (None, None))
+    X = reference(rows, cols, False)
+    sigma = np.linalg.svd(X, compute_uv=False)
+    ranks = (1, 3, 6)
+    errors = truncated_svd_errors(data, ranks, np.random.default_rng(0))
+    np.testing.assert_allclose(
+        errors, [(sigma[k:] ** 2).sum() for k in ranks], rtol=1e-5
+    )
+
+
+def test_truncated_svd_errors_refuse_ranks_beyond_the_matrix():
+    with pytest.raises(ValueError, match=r"ranks must be in \[1, 30\]"):
+        truncated_svd_errors(FLAT, (2, 31), np.random.default_rng(0))
