@@ -11,8 +11,8 @@ Memory: no data class copies the data. :class:`BlockData` reads an
 in-memory array (integer counts, or any array with kept rows/columns or a
 scaling) in row blocks of about 64 MB, each cast to the working float type
 on the fly, or, for integer counts times a thin matrix, handed uncast to
-the kernels of :mod:`.kernels`; :class:`DaskData` streams a dask array block by block, in the
-blocks' own layout (no rechunking). Excluded columns (a signal mask) are
+the kernels of :mod:`.kernels`; :class:`DaskData` streams a dask array block
+by block, in the blocks' own layout (no rechunking). Excluded columns (a signal mask) are
 handled by zero rows in the factors, excluded rows (a navigation mask) by
 gathering only the kept rows, and Poisson weights by scaling the small
 factor and map matrices, never the data.
@@ -21,6 +21,7 @@ factor and map matrices, never the data.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -367,8 +368,6 @@ def _compute(Y):
     """``Y.compute()``, without dask.distributed's warning about a graph
     holding in-memory data: the thin factor or map matrix (megabytes, the
     sketch's at most) has to reach the workers with each product anyway."""
-    import warnings
-
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
         return Y.compute()

@@ -39,15 +39,9 @@ MAX_COLUMNS = 24  # above, cast + BLAS is faster (bench_kernels.py)
 _LAUNCH = threading.Lock()
 
 
-def _jit(numba):
-    """numba's parallel jit, cached on disk where a cache folder is writable."""
-    # Only the reassociation that vectorizes the sums: NaN or inf in the
-    # factors propagate as they would through BLAS.
-    options = dict(parallel=True, fastmath={"reassoc", "contract"}, nogil=True)
-    try:
-        return numba.njit(cache=True, **options), True
-    except RuntimeError:  # pragma: no cover - no writable cache location
-        return numba.njit(**options), False
+# Only the reassociation that vectorizes the sums: NaN or inf in the
+# factors propagate as they would through BLAS.
+_JIT_OPTIONS = dict(parallel=True, fastmath={"reassoc", "contract"}, nogil=True)
 
 
 @functools.cache
@@ -89,18 +83,11 @@ def _compiled():
 
         return times, transposed_times
 
-    jit, cached = _jit(numba)
-    try:
-        kernels = compile_kernels(jit)
-    except RuntimeError:  # pragma: no cover - a cache folder that fails late
-        if not cached:
-            raise
-        kernels = compile_kernels(_jit_uncached(numba))
+    try:  # cached on disk; numba refuses (when decorating) without a writable folder
+        kernels = compile_kernels(numba.njit(cache=True, **_JIT_OPTIONS))
+    except RuntimeError:  # pragma: no cover - no writable cache folder
+        kernels = compile_kernels(numba.njit(**_JIT_OPTIONS))
     return (*kernels, numba.get_num_threads)
-
-
-def _jit_uncached(numba):  # pragma: no cover - see _compiled
-    return numba.njit(parallel=True, fastmath={"reassoc", "contract"}, nogil=True)
 
 
 def applies(X, n_columns: int, dtype) -> bool:
