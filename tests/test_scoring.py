@@ -9,7 +9,9 @@ from hyperspy_cnmf.scoring import (
     dark_spot_score,
     high_frequency_power_fraction,
     map_cosine,
+    map_pearson,
     match_components,
+    model_count_ratio,
     resolution_cutoff,
     score_decomposition,
 )
@@ -124,6 +126,28 @@ def test_map_cosine_identical_and_unmatched():
     # pairs given by hand: recovered 0 <-> true 2 only
     out = map_cosine(maps, maps, [[0, 2]])
     assert np.isnan(out[0]) and np.isnan(out[1]) and out[2] < 0.95
+
+
+def test_map_pearson_sees_a_patch_the_cosine_hides():
+    true = np.ones((1, 20, 20))
+    true[0, :10] = 1.2  # a mild gradient so the truth is not constant
+    patched = true.copy()
+    patched[0, 12:16, 12:16] += 1.5  # a bright spot where a crystal sits
+    m = match_components(true, true)
+    assert map_cosine(patched, true, m)[0] > 0.95
+    assert map_pearson(patched, true, m)[0] < 0.6
+    np.testing.assert_allclose(map_pearson(3 * true + 2, true, m), 1.0)
+    assert map_pearson(np.ones_like(true), true, m)[0] == 0
+
+
+def test_model_count_ratio_without_forming_the_model():
+    rng = np.random.default_rng(5)
+    factors, loadings = rng.random((3, 6, 7)), rng.random((3, 4, 5))
+    model = np.einsum("kn,kp->np", loadings.reshape(3, -1), factors.reshape(3, -1))
+    assert model_count_ratio(factors, loadings, model.sum()) == pytest.approx(1)
+    hyperspy_loadings = loadings.reshape(3, -1).T  # (n_nav, k)
+    ratio = model_count_ratio(factors, hyperspy_loadings, 0.5 * model.sum())
+    assert ratio == pytest.approx(2)
 
 
 def test_hf_fraction_noise_vs_smooth():
