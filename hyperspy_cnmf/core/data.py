@@ -27,7 +27,13 @@ from typing import NamedTuple
 import numpy as np
 
 from .backend import float_dtype, get_backend, is_dask
-from .kernels import applies, counts_times, counts_transposed_times
+from .kernels import (
+    applies,
+    counts_times,
+    counts_transposed_times,
+    poisson_applies,
+    poisson_products,
+)
 from .kernels import work_bytes as kernel_work_bytes
 
 __all__ = [
@@ -36,6 +42,7 @@ __all__ = [
     "DaskData",
     "SketchedData",
     "DataStats",
+    "PoissonPass",
     "as_data",
     "is_data",
     "sketch",
@@ -49,6 +56,76 @@ def _squared_sum(a, xp):
     """``sum(a**2)`` accumulated in float64 (float32 BLAS dots lose digits)."""
     a = a.astype(np.float64, copy=False).ravel()
     return float(xp.vdot(a, a).real)
+
+
+class PoissonPass(NamedTuple):
+    """One pass of the Poisson (generalized Kullback-Leibler) fit.
+
+    With ``M = L F^T`` the model and ``Q = X / M`` elementwise (0 where
+    ``X`` is 0), ``product`` is ``Q^T L`` (n_sig, k) or ``Q F`` (n_nav, k),
+    the numerators of the multiplicative updates; ``x_log_m`` is
+    ``sum X log M`` and ``x_m`` is ``sum X M``, from which the divergence
+    and the squared error of ``(L, F)`` follow without another pass.
+    """
+
+    product: object
+    x_log_m: float
+    x_m: float
+
+
+def _poisson_block(B, L_part, F, transposed, xp):
+    """A block's share of a :class:`PoissonPass`: ``B`` (rows, n_sig) float
+    data, ``L_part`` its rows of the maps, ``F`` (n_sig, k) the patterns."""
+    M = L_part @ F.T
+    # Entries with X = 0 contribute nothing: their ratio is 0 whatever M is.
+    tiny = xp.finfo(M.dtype).tiny
+    positive = M > tiny
+    Q = xp.where(positive, B / xp.where(positive, M, 1), 0).astype(M.dtype)
+    # X > 0 where M == 0 is an infinite divergence: a floor keeps it finite
+    # (and large), as the ratio's floor does for the update.
+    x_log_m = float((B * xp.log(xp.maximum(M, tiny))).sum(dtype=np.float64))
+    x_m = float((B * M).sum(dtype=np.float64))
+    product = Q.T @ L_part if transposed else Q @ F
+    return product, x_log_m, x_m
+
+
+def _poisson_raw_block(raw, cast, L_part, F, keep, transposed, xp):
+    """A block's :func:`_poisson_block`, by the kernels over the nonzero
+    counts of the ``raw`` block where they apply (``keep``: kept columns),
+    else on ``cast()``, the block as the fit sees it (float, excluded
+    columns zero)."""
+    if isinstance(raw, np.ndarray) and not raw.flags.c_contiguous:
+        raw = np.ascontiguousarray(raw)
+    if poisson_applies(raw):
+        return poisson_products(raw, L_part, F, keep, transposed)
+    return _poisson_block(cast(), L_part, F, transposed, xp)
+
+
+def _count_terms(B, xp):
+    """``(sum B, sum B log B)`` of a block (0 log 0 = 0), in float64."""
+    B = B.astype(np.float64)
+    return float(B.sum()), float((B * xp.log(xp.where(B > 0, B, 1))).sum())
+
+
+def _add_terms(terms):
+    total = entropy = 0.0
+    for a, b in terms:
+        total, entropy = total + a, entropy + b
+    return total, entropy
+
+
+def _poisson_sum(parts, out, transposed):
+    """Add up block results from :func:`_poisson_block`: ``parts`` yields
+    ``(row slice, block result)``; ``out`` receives the products."""
+    x_log_m = x_m = 0.0
+    for part, (product, a, b) in parts:
+        if transposed:
+            out += product
+        else:
+            out[part] = product
+        x_log_m += a
+        x_m += b
+    return PoissonPass(out, x_log_m, x_m)
 
 
 class DataStats(NamedTuple):
@@ -119,6 +196,33 @@ class DenseData:
     def XF(self, F):
         """``X F``: (n_nav, m)."""
         return self.X @ F
+
+    def count_terms(self) -> tuple[float, float]:
+        """``(sum X, sum X log X)``: the constants of the Poisson divergence."""
+        return _add_terms(
+            _count_terms(self.X[start : start + self.block_rows], self.xp)
+            for start in range(0, self.shape[0], self.block_rows)
+        )
+
+    def poisson_pass(self, L, F, transposed):
+        """One pass for the Poisson fit (:class:`PoissonPass`), in row blocks."""
+        xp = self.xp
+        rows = max(1, BLOCK_BYTES // (4 * self.shape[1] * self.X.dtype.itemsize))
+        keep = np.ones(self.shape[1], dtype=bool)
+        out = xp.zeros((F.shape[0] if transposed else L.shape[0], F.shape[1]), F.dtype)
+        parts = []
+        for start in range(0, self.shape[0], rows):
+            part = slice(start, start + rows)
+            block = self.X[part]
+            parts.append(
+                (
+                    part,
+                    _poisson_raw_block(
+                        block, lambda b=block: b, L[part], F, keep, transposed, xp
+                    ),
+                )
+            )
+        return _poisson_sum(parts, out, transposed)
 
     def residual_squared(self, L, F):
         """Exact ``||X - L F^T||^2`` in float64, in row blocks (bounded memory)."""
@@ -328,6 +432,41 @@ class BlockData:
             )
         return self._squared_norm
 
+    def count_terms(self) -> tuple[float, float]:
+        """``(sum X, sum X log X)`` over the kept entries (the constants of
+        the Poisson divergence)."""
+        return _add_terms(
+            _count_terms(self._effective(block, part, np.float64), self.xp)
+            for part, block in self._blocks()
+        )
+
+    def poisson_pass(self, L, F, transposed):
+        """One pass for the Poisson fit (:class:`PoissonPass`), in row blocks.
+
+        Kept columns only: the excluded ones are zero in the padded ``F``
+        and in each block, so they contribute nothing.
+        """
+        if self.row_scale is not None or self.col_scale is not None:
+            raise ValueError("the Poisson fit runs on unscaled counts")
+        xp = self.xp
+        full = self._full_columns(F)
+        keep = _host(self._col_weights) > 0
+        parts = []
+        for part, block in self._blocks():
+
+            def cast(block=block, part=part):
+                return self._effective(block, part, F.dtype)
+
+            result = _poisson_raw_block(
+                block, cast, L[part], full, keep, transposed, xp
+            )
+            parts.append((part, result))
+        n_out = self.X.shape[1] if transposed else self.shape[0]
+        result = _poisson_sum(parts, xp.zeros((n_out, F.shape[1]), F.dtype), transposed)
+        if transposed:
+            result = result._replace(product=self._kept_columns(result.product))
+        return result
+
     def residual_squared(self, L, F):
         """Exact ``||X - L F^T||^2`` in float64, in row blocks (bounded memory)."""
         xp = self.xp
@@ -386,6 +525,32 @@ def _block_product(B, A, transposed):
         B = B.astype(A.dtype, copy=False)
         product = B.T @ A if transposed else B @ A
     return product[:, None, :]
+
+
+def _poisson_dask_block(B, keep_rows, keep_cols, L, F, transposed):
+    """One dask block's share of a :class:`PoissonPass`, with the two loss
+    sums in two extra columns of its first row and a unit axis for the sum
+    over blocks. Excluded rows/columns (weight 0) are zeroed first."""
+    xp = get_backend(L).xp
+    kept_rows = _host(keep_rows) > 0
+
+    def cast():
+        effective = B[kept_rows].astype(L.dtype)
+        return effective * keep_cols[None, :].astype(L.dtype)
+
+    # Rows excluded by a navigation mask have zero maps (a model of 0): they
+    # are left out rather than counted at the model's floor.
+    product, x_log_m, x_m = _poisson_raw_block(
+        B[kept_rows], cast, L[kept_rows], F, _host(keep_cols) > 0, transposed, xp
+    )
+    if not transposed:  # back to the block's rows
+        full = xp.zeros((B.shape[0], product.shape[1]), dtype=product.dtype)
+        full[xp.asarray(kept_rows)] = product
+        product = full
+    out = xp.zeros((product.shape[0], 1, product.shape[1] + 2), dtype=np.float64)
+    out[:, 0, :-2] = product
+    out[0, 0, -2:] = (x_log_m, x_m)
+    return out
 
 
 def _block_matrix(A, n_row_dims):
@@ -557,6 +722,56 @@ class DaskData:
         full = self._spread(F, self._col_pos, M.shape[1], self.col_scale, M.chunks[1])
         Y = self._product(full, transposed=False)
         return self._gather(Y, self._row_pos, self.row_scale)
+
+    def count_terms(self) -> tuple[float, float]:
+        """``(sum X, sum X log X)`` over the kept entries (the constants of
+        the Poisson divergence): one pass."""
+        import dask
+
+        da, M = self._da, self._cast(np.float64)
+        wc = self._weights(self._col_pos, M.shape[1], None, M.chunks[1], 1)
+        wr = self._weights(self._row_pos, M.shape[0], None, M.chunks[0], 1)
+        kept = M * wc[None, :] * wr[:, None]
+        x_log_x = kept * da.log(da.where(kept > 0, kept, 1))
+        total, entropy = dask.compute(kept.sum(), x_log_x.sum())
+        return float(total), float(entropy)
+
+    def poisson_pass(self, L, F, transposed):
+        """One pass for the Poisson fit (:class:`PoissonPass`), block by block."""
+        if self.row_scale is not None or self.col_scale is not None:
+            raise ValueError("the Poisson fit runs on unscaled counts")
+        M = self.M
+        rows, cols = M.chunks
+        Lf = self._spread(L, self._row_pos, M.shape[0], None, rows)
+        Ff = self._spread(F, self._col_pos, M.shape[1], None, cols)
+        keep_rows = self._weights(self._row_pos, M.shape[0], None, rows, 1)
+        keep_cols = self._weights(self._col_pos, M.shape[1], None, cols, 1)
+        out, summed = ("jik", "i") if transposed else ("ijk", "j")
+        Y = self._da.blockwise(
+            _poisson_dask_block,
+            out,
+            M,
+            "ij",
+            keep_rows,
+            "i",
+            keep_cols,
+            "j",
+            Lf,
+            "ik",
+            Ff,
+            "jk",
+            transposed=transposed,
+            adjust_chunks={summed: 1, "k": F.shape[1] + 2},
+            dtype=np.float64,
+            meta=self.xp.empty((0, 0, 0), dtype=np.float64),
+        )
+        Y = _compute(Y.sum(axis=1))
+        totals = Y[:, -2:].sum(axis=0)
+        product = self.xp.asarray(Y[:, :-2], dtype=F.dtype)
+        positions = self._col_pos if transposed else self._row_pos
+        return PoissonPass(
+            self._gather(product, positions, None), float(totals[0]), float(totals[1])
+        )
 
     def _weights(self, positions, n, scale, chunks, power):
         w = np.zeros(n)

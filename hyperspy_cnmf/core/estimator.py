@@ -24,7 +24,7 @@ from .backend import get_backend, is_dask
 from .constraints import paper_factor_constraints, paper_loading_constraints
 from .data import as_data, is_data
 from .geometry import Geometry
-from .solver import SOLVERS, NMFResult, solve
+from .solver import LOSSES, SOLVERS, NMFResult, solve
 from .validation import check_constraints, check_data
 
 __all__ = ["ConstrainedNMF", "constrained_nmf", "nonnegative_loadings"]
@@ -102,6 +102,15 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     solver : {"als", "mu"}, default "als"
         Alternating least squares (the paper's protocol) or the primitive
         multiplicative update, for comparison.
+    loss : {"frobenius", "poisson"}, default "frobenius"
+        What the fit minimises. ``"frobenius"``: the squared error (the
+        paper's ALS). ``"poisson"``: the Poisson negative log-likelihood of
+        counts (the generalized Kullback-Leibler divergence), by
+        ``n_exact_iter`` constrained multiplicative updates on the data
+        started from the Frobenius fit, which has chosen the restart
+        (:mod:`~hyperspy_cnmf.core.poisson`); the iterate with the lowest
+        divergence is kept. For low-dose counts, where the squared error
+        is dominated by the few bright pixels.
     n_init : int, default 10
         Random restarts, run side by side.
     prune_restarts : bool, default True
@@ -134,7 +143,8 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         in memory, 10 for data streamed from a dask array, where each exact
         iteration reads the data twice (the sketch has done most of the
         work: the last 20 iterations change the error by a fraction of a
-        percent).
+        percent). With ``loss="poisson"``: the Poisson iterations after
+        the Frobenius fit (``"auto"``: 50 in memory, 10 streamed).
     pure_phases : "auto" or bool, default "auto"
         After the fit, take the amorphous part out of the crystalline
         diffraction factors by an exact re-parameterisation of ``L W^T``
@@ -169,6 +179,8 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     best_restart_ : int
     converged_ : bool
     dead_components_ : list of int
+    poisson_deviance_ : float or None
+        Mean Poisson deviance of the fit (``loss="poisson"``), None otherwise.
     phase_separation_ : PhaseSeparation or None
         What the pure-phase step did (which components it took as
         amorphous and crystalline, the coefficients), None when it was off.
@@ -199,6 +211,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "loading_constraints": [StrOptions({"auto"}), list, tuple, callable],
         "geometry": [Geometry, None],
         "solver": [StrOptions(set(SOLVERS))],
+        "loss": [StrOptions(set(LOSSES))],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "prune_restarts": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -225,6 +238,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         loading_constraints="auto",
         geometry=None,
         solver="als",
+        loss="frobenius",
         n_init=10,
         prune_restarts=True,
         max_iter=500,
@@ -240,6 +254,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.loading_constraints = loading_constraints
         self.geometry = geometry
         self.solver = solver
+        self.loss = loss
         self.n_init = n_init
         self.prune_restarts = prune_restarts
         self.max_iter = max_iter
@@ -326,6 +341,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.dead_components_ = result.dead_components
         self.phase_separation_ = result.phase_separation
         self.compression_rank_ = result.compression_rank
+        self.poisson_deviance_ = result.poisson_deviance
         self.factor_constraints_ = factor_constraints
         self.loading_constraints_ = loading_constraints
         return result

@@ -29,6 +29,8 @@ __all__ = [
     "applies",
     "counts_times",
     "counts_transposed_times",
+    "poisson_applies",
+    "poisson_products",
     "work_bytes",
 ]
 
@@ -88,6 +90,126 @@ def _compiled():
     except RuntimeError:  # pragma: no cover - no writable cache folder
         kernels = compile_kernels(numba.njit(**_JIT_OPTIONS))
     return (*kernels, numba.get_num_threads)
+
+
+@functools.cache
+def _compiled_poisson():
+    """The two Poisson-pass kernels; None without numba.
+
+    Only the nonzero counts are visited: an entry with ``X = 0`` adds
+    nothing to ``Q = X / M``, to ``sum X log M`` or to ``sum X M``, so the
+    model is computed where the counts are (a low-dose pattern is mostly
+    zeros) and no model block is ever stored.
+    """
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba is a dependency
+        return None
+
+    def compile_kernels(jit):
+        @jit
+        def rows(X, L, FT, keep):  # pragma: no cover - compiled
+            # Q F and the loss sums, one row per task
+            n, m = X.shape
+            k = FT.shape[0]
+            out = np.zeros((n, k))
+            sums = np.zeros((n, 2))
+            for i in numba.prange(n):
+                for j in range(m):
+                    x = np.float64(X[i, j])
+                    if x == 0 or not keep[j]:
+                        continue
+                    model = 0.0
+                    for c in range(k):
+                        model += L[i, c] * FT[c, j]
+                    model = max(model, 1e-300)
+                    ratio = x / model
+                    for c in range(k):
+                        out[i, c] += ratio * FT[c, j]
+                    sums[i, 0] += x * np.log(model)
+                    sums[i, 1] += x * model
+            return out, sums
+
+        @jit
+        def columns(X, L, FT, keep, n_parts):  # pragma: no cover - compiled
+            # Q^T L and the loss sums; each thread sums a band of rows
+            n, m = X.shape
+            k = FT.shape[0]
+            parts = np.zeros((n_parts, m, k))
+            sums = np.zeros((n_parts, 2))
+            band = (n + n_parts - 1) // n_parts
+            for p in numba.prange(n_parts):
+                for i in range(p * band, min(n, (p + 1) * band)):
+                    for j in range(m):
+                        x = np.float64(X[i, j])
+                        if x == 0 or not keep[j]:
+                            continue
+                        model = 0.0
+                        for c in range(k):
+                            model += L[i, c] * FT[c, j]
+                        model = max(model, 1e-300)
+                        ratio = x / model
+                        for c in range(k):
+                            parts[p, j, c] += ratio * L[i, c]
+                        sums[p, 0] += x * np.log(model)
+                        sums[p, 1] += x * model
+            return parts.sum(axis=0), sums.sum(axis=0)
+
+        return rows, columns
+
+    options = dict(_JIT_OPTIONS, fastmath=False)  # exact zeros tested above
+    try:
+        return compile_kernels(numba.njit(cache=True, **options))
+    except RuntimeError:  # pragma: no cover - no writable cache folder
+        return compile_kernels(numba.njit(**options))
+
+
+def poisson_applies(X) -> bool:
+    """Whether :func:`poisson_products` takes ``X``: a C-contiguous native
+    numpy block of real numbers, when numba works."""
+    return (
+        isinstance(X, np.ndarray)
+        and X.dtype.kind in "uif"
+        and X.dtype.isnative
+        and X.flags.c_contiguous
+        and _compiled_poisson() is not None
+    )
+
+
+def poisson_products(X, L, F, keep, transposed):
+    """One block's Poisson-pass sums, visiting the nonzero counts only.
+
+    Parameters
+    ----------
+    X : array (n, m)
+        Counts (any real dtype accepted by :func:`poisson_applies`).
+    L : array (n, k)
+        The block's maps.
+    F : array (m, k)
+        The patterns over all ``m`` columns.
+    keep : bool array (m,)
+        Kept columns; the others (a signal mask) are skipped.
+    transposed : bool
+        ``Q^T L`` (m, k) if True, else ``Q F`` (n, k).
+
+    Returns
+    -------
+    product : array in ``L``'s dtype
+    x_log_m, x_m : float
+        ``sum X log M`` and ``sum X M`` over the kept entries.
+    """
+    rows, columns = _compiled_poisson()
+    L64 = np.ascontiguousarray(L, dtype=np.float64)
+    FT = np.ascontiguousarray(F.T, dtype=np.float64)
+    keep = np.ascontiguousarray(keep, dtype=np.bool_)
+    with _LAUNCH:
+        if transposed:
+            n_parts = max(1, min(_compiled()[2](), X.shape[0]))
+            product, sums = columns(X, L64, FT, keep, n_parts)
+        else:
+            product, sums = rows(X, L64, FT, keep)
+            sums = sums.sum(axis=0)
+    return product.astype(L.dtype), float(sums[0]), float(sums[1])
 
 
 def applies(X, n_columns: int, dtype) -> bool:

@@ -32,13 +32,21 @@ from .data import DaskData, as_data, sketch
 from .geometry import Geometry
 from .memory import check_fit_memory
 from .phases import PhaseSeparation, separate_phases
+from .poisson import poisson_refine
 from .validation import (
     check_constraint_output,
     check_n_components,
     user_stacklevel,
 )
 
-__all__ = ["NMFResult", "ConvergenceWarning", "SOLVERS", "halving_schedule", "solve"]
+__all__ = [
+    "NMFResult",
+    "ConvergenceWarning",
+    "LOSSES",
+    "SOLVERS",
+    "halving_schedule",
+    "solve",
+]
 
 
 try:  # scikit-learn's warning, so sklearn users can filter one class
@@ -50,8 +58,11 @@ except ImportError:  # pragma: no cover - scikit-learn is a dependency
 
 
 SOLVERS = ("als", "mu")
+LOSSES = ("frobenius", "poisson")
 # exact iterations after a sketch, n_exact_iter="auto": in memory, streamed
 EXACT_ITER, EXACT_ITER_STREAMED = 30, 10
+# Poisson (KL) iterations after the Frobenius fit, n_exact_iter="auto"
+POISSON_ITER, POISSON_ITER_STREAMED = 50, 10
 
 #: A restart is pruned only when its error is this much (relative) above the
 #: best restart's at the first pruning iteration (and this times the first
@@ -93,6 +104,9 @@ class NMFResult:
         Seconds.
     phase_separation : PhaseSeparation or None
         What the pure-phase step did (None when it did not run).
+    poisson_deviance : float or None
+        Mean Poisson deviance of the fit before the pure-phase step, for
+        ``loss="poisson"``.
     """
 
     factors: np.ndarray
@@ -107,6 +121,7 @@ class NMFResult:
     compression_rank: int | None = None
     elapsed: float = 0.0
     phase_separation: PhaseSeparation | None = None
+    poisson_deviance: float | None = None
 
 
 def _random_state(seed):
@@ -396,12 +411,16 @@ def halving_schedule(max_iter, n_init) -> dict:
     return schedule
 
 
-def exact_iterations(n_exact_iter, data) -> int:
+def exact_iterations(n_exact_iter, data, loss="frobenius") -> int:
     """``n_exact_iter`` with ``"auto"`` resolved: fewer exact iterations when
-    each one streams the data from a dask array (two reads per iteration)."""
+    each one streams the data from a dask array (two reads per iteration);
+    for ``loss="poisson"`` the number of Poisson iterations."""
     if n_exact_iter != "auto":
         return int(n_exact_iter)
-    return EXACT_ITER_STREAMED if isinstance(data, DaskData) else EXACT_ITER
+    streamed = isinstance(data, DaskData)
+    if loss == "poisson":
+        return POISSON_ITER_STREAMED if streamed else POISSON_ITER
+    return EXACT_ITER_STREAMED if streamed else EXACT_ITER
 
 
 def _auto_rank(n_components, shape):
@@ -410,6 +429,20 @@ def _auto_rank(n_components, shape):
     if 3 * rank >= min(shape) or shape[0] * shape[1] < 2_000_000:
         return None
     return rank
+
+
+def _extend_history(history, more, n_before):
+    """Append the exact (polishing or Poisson) iterations ``more`` to the
+    history of the first ``n_before`` iterations; keys absent on one side
+    are NaN there."""
+    n_more = len(more["mse"])
+    for key in set(history) | set(more):
+        if key == "exact":
+            continue
+        before = history.get(key, np.full(n_before, np.nan))
+        after = np.asarray(more.get(key, np.full(n_more, np.nan)), dtype=np.float64)
+        history[key] = np.concatenate([np.asarray(before, np.float64), after])
+    history["exact"] = np.concatenate([history["exact"], np.ones(n_more, bool)])
 
 
 def _progress(show, total):
@@ -466,7 +499,8 @@ def solve(
 
     rng = _random_state(settings.random_state)
     data = as_data(X)  # a data object passes through; arrays are not copied
-    n_exact_iter = exact_iterations(settings.n_exact_iter, data)
+    loss = settings.loss
+    n_exact_iter = exact_iterations(settings.n_exact_iter, data, loss)
     xp = data.xp
     dtype = np.dtype(data.dtype)  # the working float type (float32 for counts)
     project_f = _Projector(
@@ -495,7 +529,8 @@ def solve(
         mean = float(np.sqrt(data.squared_norm / (n_nav * n_sig)))
         L0 = L0 * float(mean / np.sqrt(k) / max(float(L0.mean()), 1e-12))
     iterate_on = data if rank is None else sketch(data, int(rank), rng)
-    n_total = max_iter + (n_exact_iter if rank is not None else 0)
+    polish = rank is not None or loss == "poisson"
+    n_total = max_iter + (n_exact_iter if polish else 0)
     progress = _progress(settings.show_progressbar, n_total)
     try:
         state = _State(
@@ -523,19 +558,35 @@ def solve(
             "exact": np.full(n_iter, rank is None),
         }
         F, L = state.block(best)
-        if rank is not None and n_exact_iter > 0:
+        poisson_deviance = None
+        if loss == "poisson":
+            refined = poisson_refine(
+                data,
+                F,
+                L,
+                project_f,
+                project_l,
+                n_exact_iter,
+                first_iteration=n_iter,
+                progress=progress,
+            )
+            F, L = refined.factors, refined.loadings
+            poisson_deviance = refined.deviance
+            _extend_history(history, refined.history, n_iter)
+            n_iter += n_exact_iter
+        elif rank is not None and n_exact_iter > 0:
             exact = _State(data, F, L, 1, project_f, project_l, solver)
             n_exact = exact.run(n_exact_iter, 0.0, n_iter, progress)
             F, L = exact.block(0)
-            polish = exact.history[0]
-            for key, name in (
-                ("mse", "mse"),
-                ("factor_change_l1", "dF"),
-                ("loading_change_l1", "dL"),
-            ):
-                history[key] = np.concatenate([history[key], polish[name]])
-            history["exact"] = np.concatenate(
-                [history["exact"], np.ones(n_exact, bool)]
+            polished = exact.history[0]
+            _extend_history(
+                history,
+                {
+                    "mse": polished["mse"],
+                    "factor_change_l1": polished["dF"],
+                    "loading_change_l1": polished["dL"],
+                },
+                n_iter,
             )
             n_iter += n_exact
     finally:
@@ -586,4 +637,5 @@ def solve(
         compression_rank=None if rank is None else int(rank),
         elapsed=time.perf_counter() - start,
         phase_separation=phases,
+        poisson_deviance=poisson_deviance,
     )

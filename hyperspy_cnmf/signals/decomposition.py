@@ -398,7 +398,8 @@ def decomposition(
         :class:`~hyperspy_cnmf.core.GaussianSmoothing` on the maps; ``[]``:
         nonnegativity only; or a list of callables
         ``constraint(images, context) -> images``), ``solver``, ``n_init``,
-        ``max_iter``, ``tol``, ``compression``, ``n_exact_iter`` and
+        ``max_iter``, ``tol``, ``compression``, ``n_exact_iter``, ``loss``
+        (``"poisson"`` for the Poisson likelihood of counts) and
         ``random_state``.
 
     Returns
@@ -449,6 +450,13 @@ def decomposition(
             f"centre={centre!r} is not supported by constrained_nmf: centring "
             "makes the data negative and NMF needs nonnegative data; use "
             "centre=None"
+        )
+    if normalize_poissonian_noise and params.get("loss") == "poisson":
+        raise ValueError(
+            "normalize_poissonian_noise=True and loss='poisson' both model "
+            "Poisson noise: the Poisson likelihood needs the raw counts. Use "
+            "loss='poisson' alone (or normalize_poissonian_noise=True with "
+            "the default loss='frobenius')"
         )
     if reproject not in _REPROJECT:
         raise ValueError(f"reproject={reproject!r} must be one of {_REPROJECT}")

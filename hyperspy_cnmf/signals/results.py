@@ -145,6 +145,11 @@ def decomposition_results(
     for key, name in _HISTORY_KEYS.items():
         dtype = bool if name == "exact" else np.float64
         results[PREFIX + key] = np.asarray(history[name], dtype=dtype)
+    if estimator.poisson_deviance_ is not None:  # loss="poisson"
+        results[PREFIX + "poisson_deviance"] = float(estimator.poisson_deviance_)
+        results[PREFIX + "poisson_deviance_history"] = np.asarray(
+            history["poisson_deviance"], dtype=np.float64
+        )
     return results
 
 
@@ -219,13 +224,17 @@ def fit_details(learning_results) -> list[str]:
     if center is not None:
         # pyxem's order, as center= takes it; cnmf_center is (row, col)
         lines.append(f"beam centre (x, y)=({center[1]:.4g}, {center[0]:.4g}) px")
+    loss = params.get("loss", "frobenius")  # not recorded before 0.3
     lines += [
-        f"solver={params['solver']}, n_init={params['n_init']}, "
+        f"solver={params['solver']}, loss={loss}, n_init={params['n_init']}, "
         f"tol={params['tol']}, compression={params['compression']}",
         _iterations_text(learning_results, params),
         f"best restart={int(_require(learning_results, 'best_restart'))}, "
         f"mse={float(_require(learning_results, 'mse')):.6g}",
     ]
+    deviance = getattr(learning_results, PREFIX + "poisson_deviance", None)
+    if deviance is not None:
+        lines.append(f"mean Poisson deviance={float(deviance):.6g}")
     return lines
 
 

@@ -1,0 +1,202 @@
+"""The Poisson likelihood (loss="poisson"): passes, refinement, estimator."""
+
+import dask.array as da
+import numpy as np
+import pytest
+from sklearn.utils._param_validation import InvalidParameterError
+
+from hyperspy_cnmf.core import ConstrainedNMF, Geometry, constrained_nmf
+from hyperspy_cnmf.core import data as data_module
+from hyperspy_cnmf.core.data import BlockData, DaskData, DenseData
+from hyperspy_cnmf.core.poisson import poisson_refine
+from hyperspy_cnmf.core.solver import (
+    POISSON_ITER,
+    POISSON_ITER_STREAMED,
+    exact_iterations,
+)
+
+
+def _reference_pass(X, L, F, transposed):
+    """The pass written out with the full model (float64)."""
+    X, L, F = (np.asarray(a, dtype=np.float64) for a in (X, L, F))
+    M = L @ F.T
+    Q = np.where(X > 0, X / M, 0)
+    product = Q.T @ L if transposed else Q @ F
+    positive = X > 0
+    return product, (X[positive] * np.log(M[positive])).sum(), (X * M).sum()
+
+
+@pytest.fixture
+def counts():
+    rng = np.random.default_rng(0)
+    L = rng.random((40, 3)).astype(np.float32)
+    F = rng.random((50, 3)).astype(np.float32)
+    X = rng.poisson(L @ F.T * 0.5).astype(np.uint16)  # mostly 0 and 1
+    rows = np.ones(40, bool)
+    rows[5:9] = False
+    cols = np.ones(50, bool)
+    cols[:6] = False  # a masked direct beam
+    return X, L, F, rows, cols
+
+
+def _data_objects(X, rows, cols):
+    Xd = da.from_array(X, chunks=(15, 20))
+    yield "block", BlockData(X, rows, cols)
+    yield "dask", DaskData(Xd, rows=rows, cols=cols)
+    yield "dask-float", DaskData(Xd.astype(np.float32), rows=rows, cols=cols)
+    if rows is None and cols is None:
+        yield "dense", DenseData(X.astype(np.float32))
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["all", "masked"])
+@pytest.mark.parametrize("kernels", [True, False], ids=["kernels", "numpy"])
+@pytest.mark.parametrize("transposed", [True, False])
+def test_poisson_pass_matches_the_full_model(
+    counts, masked, kernels, transposed, monkeypatch
+):
+    X, L, F, rows, cols = counts
+    if not masked:
+        rows = cols = None
+    if not kernels:  # the cast + numpy route, as cupy data take it
+        monkeypatch.setattr(data_module, "poisson_applies", lambda raw: False)
+    kept_X = X[rows if rows is not None else slice(None)]
+    kept_X = kept_X[:, cols if cols is not None else slice(None)]
+    kept_L = L[rows] if rows is not None else L
+    kept_F = F[cols] if cols is not None else F
+    product, x_log_m, x_m = _reference_pass(kept_X, kept_L, kept_F, transposed)
+    for name, data in _data_objects(X, rows, cols):
+        result = data.poisson_pass(kept_L, kept_F, transposed)
+        np.testing.assert_allclose(result.product, product, rtol=2e-5, err_msg=name)
+        assert result.x_log_m == pytest.approx(x_log_m, rel=1e-6), name
+        assert result.x_m == pytest.approx(x_m, rel=1e-6), name
+        total, entropy = data.count_terms()
+        assert total == pytest.approx(kept_X.sum())
+        positive = kept_X[kept_X > 0].astype(float)
+        assert entropy == pytest.approx((positive * np.log(positive)).sum())
+
+
+def test_poisson_pass_refuses_scaled_data(counts):
+    X, L, F, _, _ = counts
+    scaled = BlockData(X).with_scaling(np.ones(40) * 2, None)
+    with pytest.raises(ValueError, match="unscaled counts"):
+        scaled.poisson_pass(L, F, True)
+
+
+def _identity(M, iteration):
+    return np.maximum(M, 0)
+
+
+def test_refinement_lowers_the_divergence_and_keeps_the_best_iterate(counts):
+    X, L, F, _, _ = counts
+    rng = np.random.default_rng(1)
+    F0 = F * rng.uniform(0.5, 1.5, F.shape).astype(np.float32)
+    F0 /= np.linalg.norm(F0, axis=0)
+    L0 = L * rng.uniform(0.5, 1.5, L.shape).astype(np.float32)
+    data = BlockData(X)
+    result = poisson_refine(data, F0, L0, _identity, _identity, 30)
+    deviance = result.history["poisson_deviance"]
+    assert deviance.shape == (30,) and result.history["mse"].shape == (30,)
+    assert result.deviance < 0.9 * result.start_deviance
+    assert result.deviance == pytest.approx(deviance.min())
+    # multiplicative KL updates never increase the divergence without constraints
+    assert np.all(np.diff(deviance) <= 1e-6 * deviance[:-1])
+    # the KL stationarity condition: the model holds the data's counts
+    model_total = result.loadings.sum(axis=0) @ result.factors.sum(axis=0)
+    assert model_total == pytest.approx(X.sum(), rel=5e-3)
+
+
+def test_refinement_returns_the_start_when_every_step_is_worse(counts):
+    X, L, F, _, _ = counts
+    F0 = F / np.linalg.norm(F, axis=0)
+    data = BlockData(X)
+    good = poisson_refine(data, F0, L, _identity, _identity, 40)
+
+    def spoil(M, iteration):  # a "constraint" that wrecks every iterate
+        return np.maximum(M, 0) * 0 + 1
+
+    result = poisson_refine(data, good.factors, good.loadings, _identity, spoil, 5)
+    assert result.best_iteration == 0
+    np.testing.assert_array_equal(result.loadings, good.loadings)
+    assert result.deviance == pytest.approx(good.deviance, rel=1e-6)
+
+
+@pytest.fixture
+def low_dose_problem():
+    """Two spot patterns on a flat background at ~40 counts per pattern."""
+    rng = np.random.default_rng(3)
+    shape = (12, 12)
+    patterns = np.full((3, *shape), 0.02)
+    patterns[0, 2, 3] = patterns[0, 8, 8] = 1.0
+    patterns[1, 5, 10] = patterns[1, 10, 2] = 1.0
+    patterns = patterns.reshape(3, -1)
+    patterns /= patterns.sum(axis=1, keepdims=True)
+    maps = rng.dirichlet(np.ones(3) * 0.5, size=100)
+    X = rng.poisson(40 * maps @ patterns).astype(np.uint16)
+    return X, maps, patterns
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "lazy"])
+def test_poisson_loss_minimises_the_deviance_and_keeps_the_counts(
+    low_dose_problem, lazy
+):
+    X, _, _ = low_dose_problem
+    data = da.from_array(X, chunks=(30, 144)) if lazy else X
+    fits = {
+        loss: constrained_nmf(
+            data, 3, loss=loss, n_init=2, max_iter=60, n_exact_iter=20, random_state=0
+        )
+        for loss in ("frobenius", "poisson")
+    }
+    frobenius, poisson = fits["frobenius"], fits["poisson"]
+    assert poisson.poisson_deviance is not None and frobenius.poisson_deviance is None
+    deviance = poisson.history["poisson_deviance"]
+    # 60 Frobenius iterations (no deviance), then the 20 Poisson ones
+    assert deviance.shape == (80,) and poisson.n_iter == 80
+    assert np.isnan(deviance[:60]).all() and np.isfinite(deviance[60:]).all()
+    assert poisson.poisson_deviance <= deviance[60:].min() + 1e-12
+    assert poisson.poisson_deviance < deviance[60]
+    # each fit is best at its own loss
+    assert poisson.mse > frobenius.mse
+    model_total = poisson.loadings.sum(axis=0) @ poisson.factors.sum(axis=0)
+    assert model_total == pytest.approx(X.sum(), rel=5e-3)
+
+
+def test_poisson_fit_is_the_same_in_memory_and_streamed(low_dose_problem):
+    X, _, _ = low_dose_problem
+    options = dict(loss="poisson", n_init=2, max_iter=30, n_exact_iter=15)
+    options["random_state"] = 0
+    in_memory = constrained_nmf(X, 3, **options)
+    streamed = constrained_nmf(da.from_array(X, chunks=(25, 72)), 3, **options)
+    np.testing.assert_allclose(streamed.factors, in_memory.factors, atol=2e-4)
+    assert streamed.poisson_deviance == pytest.approx(
+        in_memory.poisson_deviance, rel=1e-4
+    )
+
+
+def test_poisson_fit_with_constraints_and_masks(low_dose_problem):
+    X, _, _ = low_dose_problem
+    mask = np.zeros((12, 12), bool)
+    mask[5:7, 5:7] = True  # a masked direct beam
+    geometry = Geometry((12, 12), (10, 10), center=(5.5, 5.5), signal_mask=mask)
+    model = ConstrainedNMF(
+        3, geometry=geometry, loss="poisson", n_init=2, max_iter=30, random_state=0
+    )
+    maps = model.fit_transform(X[:, ~mask.ravel()])
+    assert maps.shape == (100, 3) and np.all(maps >= 0)
+    assert np.all(model.components_ >= 0)
+    assert len(model.factor_constraints_) == 1  # radial continuity ran
+    assert model.poisson_deviance_ > 0
+
+
+def test_poisson_iterations_auto_are_fewer_when_streamed(low_dose_problem):
+    X, _, _ = low_dose_problem
+    assert exact_iterations("auto", BlockData(X), "poisson") == POISSON_ITER
+    streamed = DaskData(da.from_array(X, chunks=(50, 144)))
+    assert exact_iterations("auto", streamed, "poisson") == POISSON_ITER_STREAMED
+    assert exact_iterations(7, streamed, "poisson") == 7
+    assert POISSON_ITER_STREAMED < POISSON_ITER
+
+
+def test_unknown_loss_is_refused():
+    with pytest.raises(InvalidParameterError, match="loss"):
+        ConstrainedNMF(2, loss="kl").fit(np.ones((5, 4)))
