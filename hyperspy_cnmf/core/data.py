@@ -197,6 +197,13 @@ class DenseData:
         """``X F``: (n_nav, m)."""
         return self.X @ F
 
+    def row_blocks(self):
+        """``(kept-row indices, block)`` pairs covering the data, each block
+        the kept columns of those rows in the data's own dtype."""
+        for start in range(0, self.shape[0], self.block_rows):
+            stop = min(start + self.block_rows, self.shape[0])
+            yield np.arange(start, stop), self.X[start:stop]
+
     def count_terms(self) -> tuple[float, float]:
         """``(sum X, sum X log X)``: the constants of the Poisson divergence."""
         return _add_terms(
@@ -431,6 +438,15 @@ class BlockData:
                 for part, block in self._blocks()
             )
         return self._squared_norm
+
+    def row_blocks(self):
+        """``(kept-row indices, block)`` pairs covering the kept rows, each
+        block the kept columns of those rows in the data's own dtype
+        (unscaled)."""
+        for part, block in self._blocks():
+            if self.cols is not None:
+                block = block[:, self.xp.asarray(self.cols)]
+            yield np.arange(part.start, part.stop), block
 
     def count_terms(self) -> tuple[float, float]:
         """``(sum X, sum X log X)`` over the kept entries (the constants of
@@ -722,6 +738,22 @@ class DaskData:
         full = self._spread(F, self._col_pos, M.shape[1], self.col_scale, M.chunks[1])
         Y = self._product(full, transposed=False)
         return self._gather(Y, self._row_pos, self.row_scale)
+
+    def row_blocks(self):
+        """``(kept-row indices, block)`` pairs, one per row of dask blocks
+        (one pass, a row of blocks in memory at a time), each block the kept
+        columns of its kept rows in the data's own dtype."""
+        kept_index = np.full(self.M.shape[0], -1)
+        kept_index[self._row_pos] = np.arange(self._row_pos.size)
+        start = 0
+        for size in self.M.chunks[0]:
+            rows = kept_index[start : start + size]
+            inside = rows >= 0
+            if inside.any():
+                block = self.xp.asarray(self.M[start : start + size].compute())
+                block = block[self.xp.asarray(np.flatnonzero(inside))]
+                yield rows[inside], block[:, self.xp.asarray(self._col_pos)]
+            start += size
 
     def count_terms(self) -> tuple[float, float]:
         """``(sum X, sum X log X)`` over the kept entries (the constants of

@@ -9,6 +9,7 @@ estimator.
 
 from __future__ import annotations
 
+import dataclasses
 from numbers import Integral, Real
 
 import numpy as np
@@ -21,6 +22,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .backend import get_backend, is_dask
+from .binning import auto_scan_binning, bin_scan, counts_per_position
 from .constraints import paper_factor_constraints, paper_loading_constraints
 from .data import as_data, is_data
 from .geometry import Geometry
@@ -145,6 +147,15 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         work: the last 20 iterations change the error by a fraction of a
         percent). With ``loss="poisson"``: the Poisson iterations after
         the Frobenius fit (``"auto"``: 50 in memory, 10 streamed).
+    scan_binning : "auto" or int, default "auto"
+        Coarse-to-fine fit of low-dose scans
+        (:mod:`~hyperspy_cnmf.core.binning`): the restarts run on the scan
+        binned ``b x b`` (``b^2`` times the counts per pattern), then the
+        exact phase on the full-resolution data from those patterns and the
+        coarse maps. ``"auto"``: for integer counts on a 2D scan, the
+        smallest ``b`` that brings a pattern to 400 counts (at most 4, and
+        at least 12 binned positions a side); 1 (no binning) for float
+        data, whose units are unknown: give ``b`` yourself.
     pure_phases : "auto" or bool, default "auto"
         After the fit, take the amorphous part out of the crystalline
         diffraction factors by an exact re-parameterisation of ``L W^T``
@@ -179,6 +190,8 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     best_restart_ : int
     converged_ : bool
     dead_components_ : list of int
+    scan_binning_ : int
+        The binning the fit ran with (``scan_binning`` resolved).
     poisson_deviance_ : float or None
         Mean Poisson deviance of the fit (``loss="poisson"``), None otherwise.
     phase_separation_ : PhaseSeparation or None
@@ -225,6 +238,10 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Interval(Integral, 0, None, closed="left"),
             StrOptions({"auto"}),
         ],
+        "scan_binning": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "pure_phases": [StrOptions({"auto"}), "boolean"],
         "random_state": ["random_state"],
         "show_progressbar": ["boolean"],
@@ -245,6 +262,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         tol=0.0,
         compression="auto",
         n_exact_iter="auto",
+        scan_binning="auto",
         pure_phases="auto",
         random_state=None,
         show_progressbar=False,
@@ -261,6 +279,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.tol = tol
         self.compression = compression
         self.n_exact_iter = n_exact_iter
+        self.scan_binning = scan_binning
         self.pure_phases = pure_phases
         self.random_state = random_state
         self.show_progressbar = show_progressbar
@@ -320,12 +339,8 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 "pure_phases=True needs 2D diffraction patterns: give a "
                 "geometry with signal_shape=(rows, cols)"
             )
-        result = solve(
-            X,
-            self,
-            factor_constraints,
-            loading_constraints,
-            pure_phases=bool(pure_phases),
+        result = self._solve(
+            X, factor_constraints, loading_constraints, bool(pure_phases)
         )
         n_entries = X.shape[0] * X.shape[1]
         self.components_ = result.factors.T
@@ -345,6 +360,56 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.factor_constraints_ = factor_constraints
         self.loading_constraints_ = loading_constraints
         return result
+
+    def _scan_binning_factor(self, data) -> int:
+        """``scan_binning`` with ``"auto"`` resolved (one pass over counts)."""
+        if self.scan_binning != "auto":
+            return int(self.scan_binning)
+        if self.geometry is None or len(self.geometry.navigation_shape) != 2:
+            return 1
+        counts = counts_per_position(data)
+        if counts is None:
+            return 1
+        return auto_scan_binning(counts, self.geometry.navigation_shape)
+
+    def _solve(self, X, factor_constraints, loading_constraints, pure_phases):
+        """The solver, on the binned scan first when ``scan_binning`` asks."""
+        data = as_data(X)
+        factor = self._scan_binning_factor(data)
+        self.scan_binning_ = factor
+        if factor == 1:
+            return solve(
+                data,
+                self,
+                factor_constraints,
+                loading_constraints,
+                pure_phases=pure_phases,
+            )
+        if self.geometry is None:
+            raise ValueError(
+                f"scan_binning={factor} needs the scan's shape: give a geometry"
+            )
+        binning = bin_scan(data, self.geometry, factor)
+        coarse_settings = type(self)(
+            **{
+                **self.get_params(deep=False),
+                "geometry": binning.geometry,
+                "loss": "frobenius",
+                "scan_binning": 1,
+            }
+        )
+        coarse = solve(
+            binning.data, coarse_settings, factor_constraints, loading_constraints
+        )
+        fine = solve(
+            data,
+            self,
+            factor_constraints,
+            loading_constraints,
+            pure_phases=pure_phases,
+            init=(coarse.factors, binning.spread(coarse.loadings)),
+        )
+        return _chain(coarse, fine)
 
     def _image_geometry(self):
         """The geometry when the signal is 2D images, else None."""
@@ -374,6 +439,36 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """Data from maps: ``X @ components_``."""
         check_is_fitted(self)
         return X @ self.components_
+
+
+def _chain(coarse: NMFResult, fine: NMFResult) -> NMFResult:
+    """One result from a coarse fit and the fine fit started from it: the
+    fine patterns and maps, the restarts' record and the whole history (the
+    coarse iterations marked as not exact: they ran on the binned scan)."""
+    history = {}
+    for key in set(coarse.history) | set(fine.history):
+        if key == "exact":
+            continue
+        parts = [
+            np.asarray(
+                result.history.get(key, np.full(result.n_iter, np.nan)), np.float64
+            )
+            for result in (coarse, fine)
+        ]
+        history[key] = np.concatenate(parts)
+    history["exact"] = np.concatenate(
+        [np.zeros(coarse.n_iter, bool), np.asarray(fine.history["exact"], bool)]
+    )
+    return dataclasses.replace(
+        fine,
+        history=history,
+        restart_mse=coarse.restart_mse,
+        best_restart=coarse.best_restart,
+        n_iter=coarse.n_iter + fine.n_iter,
+        converged=coarse.converged,
+        compression_rank=coarse.compression_rank,
+        elapsed=coarse.elapsed + fine.elapsed,
+    )
 
 
 def constrained_nmf(X, n_components, **params) -> NMFResult:

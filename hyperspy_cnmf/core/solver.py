@@ -453,8 +453,56 @@ def _progress(show, total):
     return tqdm(total=total, desc="Constrained NMF", unit="it")
 
 
+_HISTORY = ("mse", "factor_change_l1", "loading_change_l1")
+
+
+def _run_restarts(data, settings, k, rank, rng, project_f, project_l, progress):
+    """The restarts, side by side, on the data or on their rank-``rank``
+    sketch: ``(F, L, history, (restart_mse, best, converged))`` of the
+    restart kept."""
+    xp, (n_nav, n_sig) = data.xp, data.shape
+    dtype = np.dtype(data.dtype)
+    solver, R = settings.solver, settings.n_init
+    # Initial values first, so that exact and compressed fits share a start.
+    L0 = _initial_loadings(rng, n_nav, R * k, dtype, xp)
+    F0 = _initial_factors(rng, n_sig, R * k, dtype, xp) if solver == "mu" else None
+    if solver == "mu":  # scale so that L F^T has the data's mean
+        mean = float(np.sqrt(data.squared_norm / (n_nav * n_sig)))
+        L0 = L0 * float(mean / np.sqrt(k) / max(float(L0.mean()), 1e-12))
+    iterate_on = data if rank is None else sketch(data, int(rank), rng)
+    state = _State(
+        iterate_on,
+        F0 if F0 is not None else xp.zeros((n_sig, R * k), dtype=dtype),
+        L0,
+        R,
+        project_f,
+        project_l,
+        solver,
+    )
+    # MU converges too slowly for early rankings to hold: never pruned.
+    prune = settings.prune_restarts and solver == "als"
+    schedule = halving_schedule(settings.max_iter, R) if prune else None
+    state.run(settings.max_iter, settings.tol, 0, progress, schedule)
+    best = state.best()
+    record = state.history[best]
+    history = {
+        "mse": np.asarray(record["mse"], dtype=np.float64),
+        "factor_change_l1": np.asarray(record["dF"], dtype=np.float64),
+        "loading_change_l1": np.asarray(record["dL"], dtype=np.float64),
+        "exact": np.full(len(record["mse"]), rank is None),
+    }
+    F, L = state.block(best)
+    return F, L, history, (state.final_mse(), best, bool(state.converged[best]))
+
+
 def solve(
-    X, settings, factor_constraints, loading_constraints, *, pure_phases=False
+    X,
+    settings,
+    factor_constraints,
+    loading_constraints,
+    *,
+    pure_phases=False,
+    init=None,
 ) -> NMFResult:
     r"""Factorize ``X ~= loadings @ factors.T`` with constraints.
 
@@ -479,6 +527,10 @@ def solve(
     pure_phases : bool
         Run :func:`~hyperspy_cnmf.core.phases.separate_phases` on the kept
         fit (2D diffraction patterns only).
+    init : (factors, loadings) or None
+        A start (e.g. the fit of the binned scan, see
+        :mod:`~hyperspy_cnmf.core.binning`): no restarts, only the exact
+        phase (``n_exact_iter`` Frobenius or Poisson iterations).
 
     Returns
     -------
@@ -521,43 +573,22 @@ def solve(
         )
     check_fit_memory(data, k, settings.n_init, rank)
 
-    # Initial values first, so that exact and compressed fits share a start.
-    R = settings.n_init
-    L0 = _initial_loadings(rng, n_nav, R * k, dtype, xp)
-    F0 = _initial_factors(rng, n_sig, R * k, dtype, xp) if solver == "mu" else None
-    if solver == "mu":  # scale so that L F^T has the data's mean
-        mean = float(np.sqrt(data.squared_norm / (n_nav * n_sig)))
-        L0 = L0 * float(mean / np.sqrt(k) / max(float(L0.mean()), 1e-12))
-    iterate_on = data if rank is None else sketch(data, int(rank), rng)
-    polish = rank is not None or loss == "poisson"
-    n_total = max_iter + (n_exact_iter if polish else 0)
+    polish = rank is not None or loss == "poisson" or init is not None
+    n_restart_iter = 0 if init is not None else max_iter
+    n_total = n_restart_iter + (n_exact_iter if polish else 0)
     progress = _progress(settings.show_progressbar, n_total)
     try:
-        state = _State(
-            iterate_on,
-            F0 if F0 is not None else xp.zeros((n_sig, R * k), dtype=dtype),
-            L0,
-            R,
-            project_f,
-            project_l,
-            solver,
-        )
-        # MU converges too slowly for early rankings to hold: never pruned.
-        prune = settings.prune_restarts and solver == "als"
-        schedule = halving_schedule(max_iter, R) if prune else None
-        state.run(max_iter, tol, 0, progress, schedule)
-        restart_mse = state.final_mse()
-        best = state.best()
-        record = state.history[best]
-        n_iter = len(record["mse"])
-        converged = bool(state.converged[best])
-        history = {
-            "mse": np.asarray(record["mse"], dtype=np.float64),
-            "factor_change_l1": np.asarray(record["dF"], dtype=np.float64),
-            "loading_change_l1": np.asarray(record["dL"], dtype=np.float64),
-            "exact": np.full(n_iter, rank is None),
-        }
-        F, L = state.block(best)
+        if init is None:
+            F, L, history, restarts = _run_restarts(
+                data, settings, k, rank, rng, project_f, project_l, progress
+            )
+        else:  # a given start (a coarse fit): the exact phase only
+            F, L = (xp.asarray(a, dtype=dtype) for a in init)
+            history = {key: np.zeros(0) for key in _HISTORY}
+            history["exact"] = np.zeros(0, dtype=bool)
+            restarts = (np.full(1, np.nan), 0, False)
+        restart_mse, best, converged = restarts
+        n_iter = len(history["mse"])
         poisson_deviance = None
         if loss == "poisson":
             refined = poisson_refine(
@@ -574,7 +605,7 @@ def solve(
             poisson_deviance = refined.deviance
             _extend_history(history, refined.history, n_iter)
             n_iter += n_exact_iter
-        elif rank is not None and n_exact_iter > 0:
+        elif (rank is not None or init is not None) and n_exact_iter > 0:
             exact = _State(data, F, L, 1, project_f, project_l, solver)
             n_exact = exact.run(n_exact_iter, 0.0, n_iter, progress)
             F, L = exact.block(0)

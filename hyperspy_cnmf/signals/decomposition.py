@@ -559,6 +559,7 @@ def decomposition(
         "normalize_poissonian_noise": bool(normalize_poissonian_noise),
         "reproject": reproject,
         "center": list(geometry.center) if geometry.center is not None else None,
+        "scan_binning": int(estimator.scan_binning_),  # "auto" resolved
         "lazy": lazy,
         "streamed": streamed,
         "data_shape": [geometry.n_navigation, geometry.n_signal],

@@ -194,16 +194,22 @@ def fit_params(learning_results) -> dict:
 
 def _iterations_text(learning_results, params) -> str:
     exact = np.asarray(_require(learning_results, "exact_history"), dtype=bool)
-    n_sketch = int((~exact).sum())
+    n_restart_phase = int((~exact).sum())
     n_exact = int(exact.sum())
-    if n_sketch:
+    rank = int(_require(learning_results, "compression_rank"))
+    binning = params.get("scan_binning", 1)  # not recorded before 0.3
+    where = [f"the scan binned {binning}x{binning}"] if binning > 1 else []
+    if rank:
+        where.append(f"{'its' if where else 'the'} rank-{rank} sketch")
+    if n_restart_phase:
         text = (
-            f"iterations: {n_sketch} on the rank-"
-            f"{int(_require(learning_results, 'compression_rank'))} sketch "
+            f"iterations: {n_restart_phase} on {', '.join(where)} "
             f"(max_iter={params['max_iter']}) + {n_exact} exact"
         )
     else:
         text = f"iterations: {n_exact} exact (max_iter={params['max_iter']})"
+    if params.get("loss", "frobenius") == "poisson":
+        text += " (Poisson)"
     if params.get("tol", 0) > 0:  # convergence only means something when asked
         converged = bool(_require(learning_results, "converged"))
         text += (

@@ -1,0 +1,209 @@
+"""Coarse-to-fine fits of low-dose scans: patterns from the binned scan.
+
+At a hundred counts per pattern a weak phase is below the noise of each
+pattern, and a fit on the full-resolution scan may not find it at all: the
+squared error of a fit with it and without it differ by less than the
+noise. Summing ``b x b`` neighbouring positions multiplies the counts per
+pattern by ``b^2``; the maps lose nothing they had, since the probe and the
+map constraint already limit their resolution and grains span many
+positions. So a low-dose fit runs in two steps:
+
+1. the restarts (sketch, halving) on the scan binned ``b x b``, where the
+   phases stand out of the noise: the patterns;
+2. the exact phase on the full-resolution data, started from those patterns
+   and the coarse maps spread back over the positions they came from
+   (``n_exact_iter`` Frobenius or Poisson iterations).
+
+``scan_binning="auto"`` (:func:`auto_scan_binning`) bins integer counts of
+a 2D scan when a pattern holds fewer than :data:`TARGET_COUNTS` counts on
+average, just enough to reach it. Measured on the realistic simulation
+(``benchmarks/bench_minor_phases.py``): at 100 counts per pattern the two
+rotations of a 10 % phase, lost without binning (map cosine 0.02), are
+found with ``b = 2`` (0.99 with ``loss="poisson"``).
+
+The binned data are held in memory (``1 / b^2`` of the positions, float32),
+built in one pass over any data object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import scipy.sparse
+
+from .geometry import AxisInfo, Geometry
+
+__all__ = [
+    "MAX_SCAN_BINNING",
+    "TARGET_COUNTS",
+    "ScanBinning",
+    "auto_scan_binning",
+    "bin_scan",
+    "counts_per_position",
+]
+
+#: Counts per binned pattern that ``scan_binning="auto"`` aims for.
+TARGET_COUNTS = 400.0
+#: Largest binning ``"auto"`` chooses.
+MAX_SCAN_BINNING = 4
+#: Smallest binned scan side ``"auto"`` accepts: the maps of the coarse fit
+#: must still show the grains.
+MIN_BINNED_SIDE = 12
+
+
+def auto_scan_binning(counts_per_position: float, navigation_shape) -> int:
+    """The binning ``b`` of a 2D scan for ``scan_binning="auto"``.
+
+    The smallest ``b`` with ``b^2 counts_per_position >= TARGET_COUNTS``, at
+    most :data:`MAX_SCAN_BINNING` and keeping at least
+    :data:`MIN_BINNED_SIDE` binned positions along each scan axis; 1 for
+    line scans and well-exposed data.
+    """
+    if len(navigation_shape) != 2 or counts_per_position >= TARGET_COUNTS:
+        return 1
+    wanted = math.ceil(math.sqrt(TARGET_COUNTS / max(counts_per_position, 1e-12)))
+    largest = min(navigation_shape) // MIN_BINNED_SIDE
+    return max(1, min(wanted, MAX_SCAN_BINNING, largest))
+
+
+def counts_per_position(data) -> float | None:
+    """Mean counts per kept pattern of integer (count) data, in one pass;
+    None for float data (their units are unknown) and scaled data."""
+    raw = getattr(data, "X", getattr(data, "M", None))
+    if raw is None or raw.dtype.kind not in "ui":
+        return None
+    if getattr(data, "row_scale", None) is not None:
+        return None
+    if getattr(data, "col_scale", None) is not None:
+        return None
+    xp = data.xp
+    ones = xp.ones((data.shape[1], 1), dtype=np.float32)
+    return float(data.XF(ones).sum(dtype=np.float64)) / data.shape[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanBinning:
+    """A scan binned ``factor x factor``: the coarse data and the way back.
+
+    Attributes
+    ----------
+    factor : int
+    data : ndarray (n_cells, n_sig)
+        Sums of the kept positions of each kept cell (float32), kept
+        columns only.
+    geometry : Geometry
+        The coarse scan: ``navigation_shape // factor`` (the remainder rows
+        and columns of the scan are left out of the coarse fit), axes
+        ``factor`` times coarser, cells without a kept position masked.
+    cell_of_row : ndarray of int (n_kept,)
+        The coarse row of each kept fine position (the nearest cell for the
+        remainder rows and columns; -1 where that cell is masked).
+    members : ndarray (n_cells,)
+        Kept positions summed in each coarse row.
+    """
+
+    factor: int
+    data: np.ndarray
+    geometry: Geometry
+    cell_of_row: np.ndarray
+    members: np.ndarray
+
+    def spread(self, coarse_loadings):
+        """Fine maps from coarse ones: each position takes its cell's map
+        divided by the cell's number of positions (the coarse data are
+        sums), so that the model's counts are kept."""
+        per_position = coarse_loadings / self.members[:, None].astype(
+            coarse_loadings.dtype
+        )
+        fine = per_position[np.maximum(self.cell_of_row, 0)]
+        fine[self.cell_of_row < 0] = 0
+        return fine
+
+
+def _coarse_axes(axes, factor, shape):
+    return tuple(
+        AxisInfo(
+            size=n,
+            scale=a.scale * factor,
+            offset=a.offset + a.scale * (factor - 1) / 2,
+            units=a.units,
+            name=a.name,
+        )
+        for a, n in zip(axes, shape, strict=True)
+    )
+
+
+def _cells(geometry, factor):
+    """Coarse cell of every kept fine position (C order), clipped to the
+    coarse grid, and whether it lies inside the cropped grid."""
+    rows, cols = geometry.navigation_shape
+    keep = np.ones(rows * cols, bool)
+    if geometry.navigation_mask is not None:
+        keep = ~geometry.navigation_mask.ravel()
+    positions = np.flatnonzero(keep)
+    r, c = np.divmod(positions, cols)
+    coarse = (rows // factor, cols // factor)
+    cr, cc = r // factor, c // factor
+    inside = (cr < coarse[0]) & (cc < coarse[1])
+    cell = np.minimum(cr, coarse[0] - 1) * coarse[1] + np.minimum(cc, coarse[1] - 1)
+    return cell, inside, coarse
+
+
+def bin_scan(data, geometry: Geometry, factor: int) -> ScanBinning:
+    """Bin the scan of ``data`` ``factor x factor`` in one pass.
+
+    Parameters
+    ----------
+    data : data object
+        The kept positions and pixels (:mod:`~hyperspy_cnmf.core.data`),
+        unscaled; read through its ``row_blocks()``.
+    geometry : Geometry
+        With a 2D ``navigation_shape`` of at least ``factor`` along each
+        axis.
+    factor : int
+
+    Returns
+    -------
+    ScanBinning
+    """
+    nav = geometry.navigation_shape
+    if len(nav) != 2 or min(nav) < factor:
+        raise ValueError(
+            f"scan_binning={factor} needs a 2D scan of at least {factor} "
+            f"positions along each axis, not {nav}"
+        )
+    cell, inside, coarse = _cells(geometry, factor)
+    n_cells = coarse[0] * coarse[1]
+    members = np.bincount(cell[inside], minlength=n_cells).astype(np.float64)
+    binned = np.zeros((n_cells, data.shape[1]), dtype=np.float32)
+    for rows, block in data.row_blocks():
+        block = np.asarray(block.get() if hasattr(block, "get") else block)
+        used = inside[rows]
+        if not used.any():
+            continue
+        summing = scipy.sparse.csr_matrix(
+            (
+                np.ones(int(used.sum()), np.float32),
+                (cell[rows][used], np.arange(used.sum())),
+            ),
+            shape=(n_cells, int(used.sum())),
+        )
+        binned += summing @ block[used].astype(np.float32)
+    kept_cells = members > 0
+    cell_index = np.full(n_cells, -1)
+    cell_index[kept_cells] = np.arange(int(kept_cells.sum()))
+    coarse_geometry = dataclasses.replace(
+        geometry,
+        navigation_shape=coarse,
+        navigation_axes=_coarse_axes(geometry.navigation_axes, factor, coarse),
+        navigation_mask=None if kept_cells.all() else ~kept_cells.reshape(coarse),
+    )
+    return ScanBinning(
+        factor=factor,
+        data=binned[kept_cells],
+        geometry=coarse_geometry,
+        cell_of_row=cell_index[cell],
+        members=members[kept_cells],
+    )
