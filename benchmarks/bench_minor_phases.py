@@ -181,6 +181,8 @@ def run_one(s, label, kwargs, k, seed, truth):
         "groups_ok": groups_ok,
         "ari": ari,
         "cluster_labels": cluster_labels,
+        "recovered_for_true": score["matching"].recovered_for_true.tolist(),
+        "best_pattern_cosine": score["best_pattern_cosine"].tolist(),
         "model_count_ratio": ratio,
     }
 
