@@ -8,9 +8,11 @@ minor grain of a few per cent, low doses, a phase at two rotations.
   semi-angle 3.5 mrad, Lobato potentials, 2 A slices, 6 frozen-phonon
   configurations): Si [110] 20 nm, Au [001] 10 nm and hcp Mg [0001] 20 nm.
   They hold dynamical disk intensities (not kinematic), thermal diffuse
-  scattering (TDS) between the disks and Kikuchi-like bands, and the start
-  of the high-order Laue zone (HOLZ) rings at 100-115 mrad (in the
-  detector's corners). The library (``realistic_library.npz``, 0.7 MB) is
+  scattering (TDS) between the disks and Kikuchi-like bands, and high-angle
+  intensity out to the detector's corners (113 mrad): mostly TDS, since the
+  high-order Laue zone (HOLZ) reflections, which the 3D multislice includes
+  (first rings expected at 98-111 mrad), are weak at these thicknesses and
+  form no distinct ring. The library (``realistic_library.npz``, 0.7 MB) is
   package data: abTEM is not needed at run time. In-plane rotations rotate
   a library pattern about the optical axis by linear interpolation
   (:func:`scipy.ndimage.map_coordinates`), integrated over each detector
@@ -71,8 +73,8 @@ Two entry points, as in :mod:`hyperspy_cnmf.data.simulated`:
   :func:`hyperspy_cnmf.scoring.score_decomposition` works on it).
 
 Sizes: the defaults (48 x 48 scan, 128 x 128 detector, 1.25 mrad per
-pixel) are the benchmark size, about 1-2 s to build; ``**FAST`` (24 x 24,
-64 x 64 over the same angles) builds in about 0.2 s for tests.
+pixel) are the benchmark size, about 2.5 s of CPU to build; ``**FAST``
+(24 x 24, 64 x 64 over the same angles) builds in about 0.25 s for tests.
 """
 
 from __future__ import annotations
