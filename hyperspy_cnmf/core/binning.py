@@ -21,8 +21,9 @@ average, just enough to reach it. Measured on the realistic simulation
 rotations of a 10 % phase, lost without binning (map cosine 0.02), are
 found with ``b = 2`` (0.99 with ``loss="poisson"``).
 
-The binned data are held in memory (``1 / b^2`` of the positions, float32),
-built in one pass over any data object.
+The binned data are held in memory (``1 / b^2`` of the positions, in the
+counts' own integer type while the sums fit), built in one pass over any
+data object.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = [
     "auto_scan_binning",
     "bin_scan",
     "counts_per_position",
+    "is_counts",
 ]
 
 #: Counts per binned pattern that ``scan_binning="auto"`` aims for.
@@ -68,15 +70,20 @@ def auto_scan_binning(counts_per_position: float, navigation_shape) -> int:
     return max(1, min(wanted, MAX_SCAN_BINNING, largest))
 
 
+def is_counts(data) -> bool:
+    """Whether a data object holds unscaled integer counts."""
+    raw = getattr(data, "X", getattr(data, "M", None))
+    scaled = (
+        getattr(data, "row_scale", None) is not None
+        or getattr(data, "col_scale", None) is not None
+    )
+    return raw is not None and raw.dtype.kind in "ui" and not scaled
+
+
 def counts_per_position(data) -> float | None:
     """Mean counts per kept pattern of integer (count) data, in one pass;
     None for float data (their units are unknown) and scaled data."""
-    raw = getattr(data, "X", getattr(data, "M", None))
-    if raw is None or raw.dtype.kind not in "ui":
-        return None
-    if getattr(data, "row_scale", None) is not None:
-        return None
-    if getattr(data, "col_scale", None) is not None:
+    if not is_counts(data):
         return None
     xp = data.xp
     ones = xp.ones((data.shape[1], 1), dtype=np.float32)
@@ -91,8 +98,9 @@ class ScanBinning:
     ----------
     factor : int
     data : ndarray (n_cells, n_sig)
-        Sums of the kept positions of each kept cell (float32), kept
-        columns only.
+        Sums of the kept positions of each kept cell, kept columns only: in
+        the counts' integer type while the sums fit in it (float32 for
+        float data).
     geometry : Geometry
         The coarse scan: ``navigation_shape // factor`` (the remainder rows
         and columns of the scan are left out of the coarse fit), axes
@@ -120,6 +128,27 @@ class ScanBinning:
         fine = per_position[np.maximum(self.cell_of_row, 0)]
         fine[self.cell_of_row < 0] = 0
         return fine
+
+
+def _start_dtype(data):
+    """The counts' own integer type (a uint16 scan binned 2 x 2 then takes a
+    quarter of its memory); float32 for float data."""
+    raw = getattr(data, "X", getattr(data, "M", None))
+    dtype = np.dtype(raw.dtype) if raw is not None else np.dtype(np.float32)
+    return dtype.newbyteorder("=") if dtype.kind in "ui" else np.dtype(np.float32)
+
+
+def _accumulate(binned, touched, sums):
+    """Add ``sums`` to the rows ``touched`` of ``binned``, widening an
+    integer type when the sums no longer fit in it."""
+    total = binned[touched] + sums
+    dtype = binned.dtype
+    while dtype.kind in "ui" and total.max() > np.iinfo(dtype).max:
+        dtype = np.dtype(np.uint32 if dtype.itemsize < 4 else np.uint64)
+    if dtype != binned.dtype:
+        binned = binned.astype(dtype)
+    binned[touched] = total.astype(dtype)
+    return binned
 
 
 def _coarse_axes(axes, factor, shape):
@@ -177,20 +206,20 @@ def bin_scan(data, geometry: Geometry, factor: int) -> ScanBinning:
     cell, inside, coarse = _cells(geometry, factor)
     n_cells = coarse[0] * coarse[1]
     members = np.bincount(cell[inside], minlength=n_cells).astype(np.float64)
-    binned = np.zeros((n_cells, data.shape[1]), dtype=np.float32)
+    binned = np.zeros((n_cells, data.shape[1]), dtype=_start_dtype(data))
     for rows, block in data.row_blocks():
         block = np.asarray(block.get() if hasattr(block, "get") else block)
         used = inside[rows]
         if not used.any():
             continue
+        touched, local = np.unique(cell[rows][used], return_inverse=True)
         summing = scipy.sparse.csr_matrix(
-            (
-                np.ones(int(used.sum()), np.float32),
-                (cell[rows][used], np.arange(used.sum())),
-            ),
-            shape=(n_cells, int(used.sum())),
+            (np.ones(local.size), (local, np.arange(local.size))),
+            shape=(touched.size, local.size),
         )
-        binned += summing @ block[used].astype(np.float32)
+        sums = summing @ block[used].astype(np.float64)
+        binned = _accumulate(binned, touched, sums)
+    kept_cells = members > 0
     kept_cells = members > 0
     cell_index = np.full(n_cells, -1)
     cell_index[kept_cells] = np.arange(int(kept_cells.sum()))

@@ -101,10 +101,19 @@ def _poisson_raw_block(raw, cast, L_part, F, keep, transposed, xp):
     return _poisson_block(cast(), L_part, F, transposed, xp)
 
 
-def _count_terms(B, xp):
-    """``(sum B, sum B log B)`` of a block (0 log 0 = 0), in float64."""
-    B = B.astype(np.float64)
-    return float(B.sum()), float((B * xp.log(xp.where(B > 0, B, 1))).sum())
+def _count_terms(B, xp, keep=None, entries=2**16):
+    """``(sum B, sum B log B)`` of a block (0 log 0 = 0) over the columns
+    ``keep`` (all if None), in float64, 65536 entries at a time (a float64
+    copy of a whole block of counts would be four times its size)."""
+    rows = max(1, entries // max(1, B.shape[1]))
+    total = entropy = 0.0
+    for start in range(0, B.shape[0], rows):
+        part = B[start : start + rows].astype(np.float64)
+        if keep is not None:  # excluded float columns may hold NaN
+            part = xp.where(keep[None, :], part, 0.0)
+        total += float(part.sum())
+        entropy += float((part * xp.log(xp.where(part > 0, part, 1))).sum())
+    return total, entropy
 
 
 def _add_terms(terms):
@@ -451,9 +460,9 @@ class BlockData:
     def count_terms(self) -> tuple[float, float]:
         """``(sum X, sum X log X)`` over the kept entries (the constants of
         the Poisson divergence)."""
+        keep = None if self.cols is None else self._col_weights > 0
         return _add_terms(
-            _count_terms(self._effective(block, part, np.float64), self.xp)
-            for part, block in self._blocks()
+            _count_terms(block, self.xp, keep) for part, block in self._blocks()
         )
 
     def poisson_pass(self, L, F, transposed):

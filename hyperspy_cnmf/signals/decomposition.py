@@ -559,7 +559,8 @@ def decomposition(
         "normalize_poissonian_noise": bool(normalize_poissonian_noise),
         "reproject": reproject,
         "center": list(geometry.center) if geometry.center is not None else None,
-        "scan_binning": int(estimator.scan_binning_),  # "auto" resolved
+        "loss": estimator.loss_,  # "auto" resolved
+        "scan_binning": int(estimator.scan_binning_),
         "lazy": lazy,
         "streamed": streamed,
         "data_shape": [geometry.n_navigation, geometry.n_signal],

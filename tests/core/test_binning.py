@@ -14,7 +14,7 @@ from hyperspy_cnmf.core.binning import (
 )
 from hyperspy_cnmf.core.data import BlockData, DaskData, DenseData
 from hyperspy_cnmf.core.geometry import AxisInfo
-from hyperspy_cnmf.core.solver import EXACT_ITER, EXACT_ITER_STREAMED
+from hyperspy_cnmf.core.solver import POISSON_ITER, POISSON_ITER_STREAMED
 
 
 @pytest.mark.parametrize(
@@ -102,6 +102,17 @@ def test_bin_scan_sums_the_kept_positions(kind, masked):
     assert np.all(fine[inside] > 0)
 
 
+def test_binned_counts_keep_their_integer_type_until_they_overflow():
+    X = np.full((16, 3), 20000, dtype=np.uint16)
+    geometry = Geometry((3,), (4, 4))
+    small = bin_scan(BlockData(X // 8), geometry, 2)
+    assert small.data.dtype == np.uint16 and small.data[0, 0] == 4 * 2500
+    big = bin_scan(BlockData(X), geometry, 2)
+    assert big.data.dtype == np.uint32 and big.data[0, 0] == 80000
+    floats = bin_scan(DenseData(X.astype(np.float64)), geometry, 2)
+    assert floats.data.dtype == np.float32
+
+
 def test_counts_per_position_only_for_integer_counts():
     X = _scan()
     assert counts_per_position(BlockData(X)) == pytest.approx(X.sum(1).mean())
@@ -146,7 +157,8 @@ def test_auto_binning_fits_the_coarse_scan_then_the_full_one(weak_phase_scan, la
     exact = model.history_["exact"]
     # the coarse restarts, then the exact phase on the full scan
     assert (~exact).sum() == 40
-    assert exact.sum() == (EXACT_ITER_STREAMED if lazy else EXACT_ITER)
+    assert model.loss_ == "poisson"  # "auto" on counts
+    assert exact.sum() == (POISSON_ITER_STREAMED if lazy else POISSON_ITER)
     assert L.shape == (576, 2)
     grain = int(np.argmax(model.components_[:, 20]))
     correlation = np.corrcoef(L[:, grain], maps[:, 1])[0, 1]

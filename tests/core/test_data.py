@@ -80,8 +80,9 @@ def test_float_data_without_masks_are_wrapped_not_copied():
     assert as_data(data) is data and is_data(data)
 
 
-def test_fit_on_counts_equals_fit_on_their_float_copy():
-    kwargs = dict(n_init=2, max_iter=20, random_state=0, compression=None)
+@pytest.mark.parametrize("loss", ["frobenius", "poisson"])
+def test_fit_on_counts_equals_fit_on_their_float_copy(loss):
+    kwargs = dict(n_init=2, max_iter=20, random_state=0, compression=None, loss=loss)
     on_counts = constrained_nmf(FLAT, 3, **kwargs)
     on_floats = constrained_nmf(FLAT.astype(np.float32), 3, **kwargs)
     np.testing.assert_allclose(
@@ -90,8 +91,9 @@ def test_fit_on_counts_equals_fit_on_their_float_copy():
     assert on_counts.mse == pytest.approx(on_floats.mse, rel=1e-5)
 
 
-def test_a_data_object_with_masks_is_fitted_like_the_masked_copy():
-    kwargs = dict(n_init=2, max_iter=20, random_state=0, compression=None)
+@pytest.mark.parametrize("loss", ["frobenius", "poisson"])
+def test_a_data_object_with_masks_is_fitted_like_the_masked_copy(loss):
+    kwargs = dict(n_init=2, max_iter=20, random_state=0, compression=None, loss=loss)
     data = BlockData(FLAT, ROWS, COLS, block_bytes=800)
     masked = constrained_nmf(data, 3, **kwargs)
     copy = constrained_nmf(FLAT[ROWS][:, COLS].astype(np.float32), 3, **kwargs)

@@ -34,9 +34,14 @@ def test_poisson_loss_is_stored_and_summarised(counts_signal):
     np.testing.assert_array_equal(np.asarray(counts_signal.data), before)
 
 
-def test_frobenius_fit_stores_no_deviance(counts_signal):
+def test_loss_auto_is_poisson_on_counts_and_frobenius_on_floats(counts_signal):
     counts_signal.decomposition(algorithm="constrained_nmf", output_dimension=3, **FAST)
-    lr = counts_signal.learning_results
+    assert json.loads(counts_signal.learning_results.cnmf_params)["loss"] == "poisson"
+    floats = counts_signal.deepcopy()
+    floats.data = floats.data.astype(np.float32)
+    floats.decomposition(algorithm="constrained_nmf", output_dimension=3, **FAST)
+    lr = floats.learning_results
+    assert json.loads(lr.cnmf_params)["loss"] == "frobenius"
     assert not hasattr(lr, "cnmf_poisson_deviance")
     assert "loss=frobenius" in fit_summary(lr)
 
