@@ -64,6 +64,15 @@ Clipping changes ``L F^T``; a few HALS sweeps then refit the maps (``L >=
 are not needed). The factor columns are finally rescaled to unit L2 norm and
 the maps by the inverse.
 
+**The maps afterwards.** ``l_a + alpha_ac l_c`` is the difference of two
+large, nearly opposite terms (a mixed crystal factor is typically 90 %
+glass, alpha about 0.9), so the clipping and a 1-2 % error in alpha leave a
+share of each crystal map in the amorphous one: a bright or dark patch
+where the crystal is, in a map whose true contrast is the crystals' few %.
+:func:`refit_maps` refits the maps to the data for the final factors
+(nonnegative least squares, each position's counts kept); the solver runs
+it, then its map constraints, after this step.
+
 The step does not take crystal spots out of an amorphous factor (dark or
 bright spots there); that is another move (``f_a <- f_a - gamma f_c``,
 ``l_c <- l_c + gamma l_a``) that changes the crystal maps.
