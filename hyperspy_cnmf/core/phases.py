@@ -95,6 +95,8 @@ __all__ = ["PhaseSeparation", "azimuthal_anisotropy", "refit_maps", "separate_ph
 _MIN_SAMPLES = 16
 #: Relative ridge on alpha when there are several amorphous-like factors.
 _RIDGE = 1e-3
+#: Entries of the batched KKT systems :func:`refit_maps` builds at once.
+_REFIT_BLOCK = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -641,28 +643,47 @@ def refit_maps(XF, factors, *, totals=None, max_rounds=None):
     # All-zero factors never enter; a tiny ridge keeps the systems regular.
     live = xp.diagonal(gram) > 0
     gram = gram + (1e-12 * float(xp.trace(gram)) / k) * xp.eye(k, dtype=dtype)
-    free = xp.broadcast_to(live, target.shape).copy()
     tol = 1e-10 * (float(xp.abs(target).max()) + np.finfo(float).tiny)
+    L = xp.empty_like(target)
+    rows = max(1, _REFIT_BLOCK // (k + 1) ** 2)  # bounds the (rows, k+1, k+1) systems
+    for lo in range(0, target.shape[0], rows):
+        part = slice(lo, lo + rows)
+        L[part] = _active_set(
+            gram,
+            target[part],
+            s,
+            None if n is None else n[part],
+            live,
+            tol,
+            max_rounds,
+            xp,
+        )
+    out_dtype = XF.dtype if XF.dtype.kind == "f" else dtype
+    return L.astype(out_dtype)
+
+
+def _active_set(gram, target, s, totals, live, tol, max_rounds, xp):
+    """:func:`refit_maps` on a block of positions (Lawson-Hanson, batched).
+
+    Each round solves every position's problem on its free set; a position
+    with a negative entry drops its most negative one, one without adds the
+    held entry with the steepest descent, and one with neither is optimal.
+    """
+    free = xp.broadcast_to(live, target.shape).copy()
+    index = xp.arange(target.shape[0])
     for _ in range(max_rounds):
-        L, lam = _constrained_ls(gram, target, s, n, free, xp)
+        L, lam = _constrained_ls(gram, target, s, totals, free, xp)
         negative = free & (L < 0)
-        if bool(negative.any()):
-            # Lawson-Hanson step: leave the free set on the line from the
-            # last feasible point; here simply drop the most negative entry.
-            worst = xp.argmin(xp.where(negative, L, 0), axis=1)
-            rows = xp.flatnonzero(negative.any(axis=1))
-            free[rows, worst[rows]] = False
-            continue
-        # Optimality of the entries held at 0: no descent direction.
+        drop = negative.any(axis=1)
         grad = target - L @ gram
         if lam is not None:
             grad = grad - lam[:, None] * s[None, :]
         grad = xp.where(free | ~live[None], -xp.inf, grad)
         best = xp.argmax(grad, axis=1)
-        rows = xp.flatnonzero(grad[xp.arange(grad.shape[0]), best] > tol)
-        if rows.size == 0:
+        add = ~drop & (grad[index, best] > tol)
+        if not bool(drop.any() or add.any()):
             break
-        free[rows, best[rows]] = True
-    L = xp.maximum(L, 0)
-    out_dtype = XF.dtype if XF.dtype.kind == "f" else dtype
-    return L.astype(out_dtype)
+        worst = xp.argmin(xp.where(negative, L, 0), axis=1)
+        free[index[drop], worst[drop]] = False
+        free[index[add], best[add]] = True
+    return xp.maximum(L, 0)

@@ -322,3 +322,12 @@ def test_maps_as_good_as_the_patterns(k):
     assert before_ratio > 1.03  # clipping the maps adds counts ...
     assert abs(ratio - 1) < 5e-3  # ... the refit keeps the data's
     assert ((X - L @ F.T) ** 2).mean() <= ((X - L0 @ F0.T) ** 2).mean()
+
+
+def test_refit_maps_in_blocks_is_the_same(counts, monkeypatch):
+    from hyperspy_cnmf.core import phases
+
+    X, F = counts
+    whole = refit_maps(X @ F, F, totals=X.sum(axis=1))
+    monkeypatch.setattr(phases, "_REFIT_BLOCK", 7 * 16)  # 7 positions a block
+    np.testing.assert_array_equal(refit_maps(X @ F, F, totals=X.sum(axis=1)), whole)
