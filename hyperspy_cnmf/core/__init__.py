@@ -24,7 +24,7 @@ from .constraints import (
 )
 from .estimator import ConstrainedNMF, constrained_nmf, nonnegative_loadings
 from .geometry import AxisInfo, ConstraintContext, Geometry
-from .phases import PhaseSeparation, separate_phases
+from .phases import PhaseSeparation, refit_maps, separate_phases
 from .polar import PolarOperator, polar_operator
 from .solver import ConvergenceWarning, NMFResult
 
@@ -48,5 +48,6 @@ __all__ = [
     "paper_factor_constraints",
     "paper_loading_constraints",
     "polar_operator",
+    "refit_maps",
     "separate_phases",
 ]

@@ -12,7 +12,11 @@ import numpy as np
 import pytest
 
 from hyperspy_cnmf.data import simulate_4dstem_arrays, simulated_4dstem
-from hyperspy_cnmf.scoring import cosine_similarity_matrix, score_decomposition
+from hyperspy_cnmf.scoring import (
+    cosine_similarity_matrix,
+    model_count_ratio,
+    score_decomposition,
+)
 
 from .synthetic import decomposed_copy
 
@@ -51,7 +55,12 @@ def test_paper_simulation(paper, k, lazy):
         truth,
     )
     assert np.min(scores["map_cosine"]) >= 0.95, scores["map_cosine"]
+    # centred: the uncentred cosine cannot see a patch in the glass's map
+    assert np.min(scores["map_pearson"]) >= 0.95, scores["map_pearson"]
     assert scores["dark_spot_score"] >= 0.95
+    loadings = np.asarray(s.learning_results.loadings)
+    total = float(np.asarray(paper.data, dtype=np.float64).sum())
+    assert abs(model_count_ratio(factors, loadings, total) - 1) < 5e-3
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +95,9 @@ def test_non_square_off_centre_masked_two_rotations(rotated, k, lazy):
     factors = np.nan_to_num(np.asarray(s.learning_results.factors)).T
     cosines = cosine_similarity_matrix(factors, truth.reshape(len(truth), -1))
     assert (cosines.max(axis=0)[1:] >= 0.9).all(), cosines.max(axis=0)
+    loadings = np.asarray(s.learning_results.loadings)
+    kept = np.asarray(s.data, dtype=np.float64)[..., ~np.asarray(beam.data)]
+    assert abs(model_count_ratio(factors, loadings, kept.sum()) - 1) < 5e-3
     labels = np.asarray(s.cluster_components().labels)
     # the two rotations of the hexagonal phase in one cluster, others apart
     assert phase_grouping_holds(cosines, true_phase, labels), labels
