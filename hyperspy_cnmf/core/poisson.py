@@ -37,7 +37,7 @@ import numpy as np
 
 from .backend import to_host
 
-__all__ = ["PoissonRefinement", "poisson_refine"]
+__all__ = ["PoissonRefinement", "poisson_maps", "poisson_refine"]
 
 
 class PoissonRefinement:
@@ -154,3 +154,35 @@ def poisson_refine(
     }
     deviance, F, L, best_iteration = best
     return PoissonRefinement(F, L, history, deviance, start_deviance, best_iteration)
+
+
+def poisson_maps(data, factors, loadings, project_loadings, n_iter, iteration=0):
+    """Maps for fixed factors by ``n_iter`` constrained multiplicative KL
+    updates (one pass each), from ``loadings``; the model keeps the data's
+    counts at their optimum.
+
+    Parameters
+    ----------
+    data : data object
+    factors : array (n_sig, k)
+        Held fixed.
+    loadings : array (n_nav, k)
+        The start.
+    project_loadings : callable
+        ``project(L, iteration) -> L``.
+    n_iter : int
+    iteration : int
+        For the constraints' context.
+
+    Returns
+    -------
+    array (n_nav, k)
+    """
+    xp = data.xp
+    tiny = xp.finfo(factors.dtype).tiny
+    column_sums = xp.maximum(factors.sum(axis=0), tiny)
+    L = loadings
+    for _ in range(n_iter):
+        numerators = data.poisson_pass(L, factors, transposed=False)
+        L = project_loadings(L * numerators.product / column_sums, iteration)
+    return L

@@ -31,8 +31,8 @@ from .backend import to_host
 from .data import DaskData, as_data, sketch
 from .geometry import Geometry
 from .memory import check_fit_memory
-from .phases import PhaseSeparation, separate_phases
-from .poisson import poisson_refine
+from .phases import PhaseSeparation, refit_maps, separate_phases
+from .poisson import poisson_maps, poisson_refine
 from .validation import (
     check_constraint_output,
     check_n_components,
@@ -431,6 +431,28 @@ def _auto_rank(n_components, shape):
     return rank
 
 
+#: Poisson map updates after the pure-phase step (the factors fixed)
+POISSON_MAP_ITER = 20
+
+
+def _refit_maps(data, F, L, loss, project_l, iteration):
+    """The maps refit to the data for the pure-phase factors.
+
+    The pure-phase move maps ``L`` onto the new factors exactly only where
+    nothing is clipped; refitting to the data removes what the clipping
+    left (a share of every crystal map in the amorphous one). Least squares
+    with each position's counts kept (:func:`~.phases.refit_maps`), or, for
+    the Poisson loss, multiplicative updates of the maps alone, which keep
+    the counts at their optimum.
+    """
+    if loss == "poisson":
+        return poisson_maps(data, F, L, project_l, POISSON_MAP_ITER, iteration)
+    xp, k = data.xp, F.shape[1]
+    ones = xp.ones((F.shape[0], 1), dtype=F.dtype)
+    XF1 = data.XF(xp.concatenate([F, ones], axis=1))
+    return project_l(refit_maps(XF1[:, :k], F, totals=XF1[:, k]), iteration)
+
+
 def _extend_history(history, more, n_before):
     """Append the exact (polishing or Poisson) iterations ``more`` to the
     history of the first ``n_before`` iterations; keys absent on one side
@@ -633,6 +655,8 @@ def solve(
             center=geometry.center,
             mask=geometry.signal_mask,
         )
+        if phases.crystalline and phases.amorphous:
+            L = _refit_maps(data, F, L, loss, project_l, n_iter)
     order = np.argsort(-to_host(xp.sqrt((L * L).sum(axis=0))), kind="stable")
     F, L = F[:, order], L[:, order]
     if phases is not None:
