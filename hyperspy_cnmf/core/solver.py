@@ -548,7 +548,7 @@ def solve(
             F,
             L,
             signal_shape=geometry.signal_shape,
-            center=geometry.center,
+            center=geometry.center_rc,
             mask=geometry.signal_mask,
         )
     order = np.argsort(-to_host(xp.sqrt((L * L).sum(axis=0))), kind="stable")
