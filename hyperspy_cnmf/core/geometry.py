@@ -54,6 +54,11 @@ _LENGTH_UNITS = {
 }
 
 
+# The units to_pixels converts, as a message lists them: each length once,
+# with its other spellings in brackets.
+_KNOWN_UNITS = "m, mm, µm (um), nm, Å (A, angstrom), pm"
+
+
 def as_point(value) -> tuple[float, float] | None:
     """``value`` as two finite floats, or None when it is not that (a centre
     given as one number, three numbers, a string or NaN). The caller names
@@ -100,7 +105,7 @@ def to_pixels(length: float, units: str | None, axis: AxisInfo) -> float:
     try:
         factor = _LENGTH_UNITS[units] / _LENGTH_UNITS[axis.units]
     except KeyError:
-        known = ", ".join(sorted(set(_LENGTH_UNITS)))
+        known = _KNOWN_UNITS
         raise ValueError(
             f"cannot convert {units!r} to the axis units {axis.units!r}; "
             f"give the length in the axis units or use one of: {known}"

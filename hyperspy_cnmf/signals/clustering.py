@@ -752,8 +752,14 @@ def _diffraction_signal(signal, patterns):
     if instrument is not None:
         out.metadata.set_item("Acquisition_instrument", instrument.deepcopy())
     title = signal.metadata.get_item("General.title", "")
-    out.metadata.General.title = f"Merged cluster diffractions of {title}".strip()
+    out.metadata.General.title = _title("Merged cluster diffractions", title)
     return out
+
+
+def _title(what, title) -> str:
+    """``what of title``, or ``what`` alone for an untitled signal."""
+    title = str(title or "").strip()
+    return f"{what} of {title}" if title else what
 
 
 def _map_signal(signal, maps):
@@ -766,7 +772,7 @@ def _map_signal(signal, maps):
     cls = hs.signals.Signal2D if len(nav_axes) == 2 else hs.signals.Signal1D
     out = cls(maps, axes=axes)
     title = signal.metadata.get_item("General.title", "")
-    out.metadata.General.title = f"Summed cluster maps of {title}".strip()
+    out.metadata.General.title = _title("Summed cluster maps", title)
     return out
 
 

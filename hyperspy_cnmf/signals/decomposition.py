@@ -72,7 +72,7 @@ def _check_parameters(params) -> None:
             f"algorithm='{ALGORITHM}'; it takes the signal's own arguments "
             "(output_dimension, navigation_mask, signal_mask, center, "
             "normalize_poissonian_noise, reproject, print_info, return_info, "
-            f"show_progressbar) and ConstrainedNMF's: {', '.join(known)}"
+            f"show_progressbar, stream) and ConstrainedNMF's: {', '.join(known)}"
         )
     ConstrainedNMF(**params)._validate_params()
 
@@ -512,6 +512,7 @@ def decomposition(
         signal, nav_keep, sig_keep, stream, normalize_poissonian_noise
     )
 
+    data.label = "the signal's data"  # what the estimator's messages call it
     weights = None
     fit_factor_constraints, fit_loading_constraints = (
         factor_constraints,
@@ -521,6 +522,7 @@ def decomposition(
         ra, rb = _poisson_weights(data)
         weights = (ra, rb)
         data = data.with_scaling(ra, rb)  # the products are scaled, not the data
+        data.label = "the signal's data"
         sig_w = _full_image(rb, sig_keep, sig_shape)
         nav_w = _full_image(ra, nav_keep, nav_shape)
         fit_factor_constraints = [_PoissonScaled(c, sig_w) for c in factor_constraints]
@@ -567,7 +569,12 @@ def decomposition(
         "loading_constraints": [_describe(c) for c in loading_constraints],
         "normalize_poissonian_noise": bool(normalize_poissonian_noise),
         "reproject": reproject,
-        "center_xy": list(geometry.center) if geometry.center is not None else None,
+        # the centre the fit used: none when nothing reads it
+        "center_xy": (
+            list(geometry.center)
+            if geometry.center is not None and (wants_center or center is not None)
+            else None
+        ),
         "lazy": lazy,
         "streamed": streamed,
         "data_shape": [geometry.n_navigation, geometry.n_signal],

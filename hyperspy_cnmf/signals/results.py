@@ -136,7 +136,8 @@ def decomposition_results(
         PREFIX + "compression_rank": int(estimator.compression_rank_ or 0),
         **_phase_keys(estimator.phase_separation_, estimator.components_.shape[0]),
         PREFIX + "center_xy": np.asarray(
-            geometry.center if geometry.center is not None else (), dtype=np.float64
+            params["center_xy"] if params.get("center_xy") is not None else (),
+            dtype=np.float64,
         ),
         PREFIX + "factor_constraints": "; ".join(params["factor_constraints"]),
         PREFIX + "loading_constraints": "; ".join(params["loading_constraints"]),
