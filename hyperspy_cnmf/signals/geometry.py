@@ -178,8 +178,9 @@ def require_calibrated(signal) -> None:
             "zero, so the centre would be the corner pixel (x, y) = (0, 0). "
             "Set it first: s.calibration.center = None puts it at the middle "
             f"({(x_size - 1) / 2:g}, {(y_size - 1) / 2:g}), "
-            "s.calibration.center = (x, y) at a pixel you found (pyxem), or "
-            "pass center=(x, y) in detector pixels"
+            "s.calibration.center = (x, y) at a pixel you found (pyxem; on a "
+            "HyperSpy Signal2D set each signal axis offset to -centre * "
+            "scale), or pass center=(x, y) in detector pixels"
         )
 
 
