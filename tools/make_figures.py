@@ -4,6 +4,8 @@ Usage, from the repository root::
 
     python tools/make_figures.py           # draw them all, write the manifest
     python tools/make_figures.py --check   # exit 1 if a committed figure is stale
+    python tools/make_figures.py --smoke   # quick settings into a temporary
+                                           # folder: the plumbing, no figures kept
 
 The figures are those of ``python -m hyperspy_cnmf demo`` (the headline
 ``demo_components.png``) and ``python -m hyperspy_cnmf reproduce -k 4 6``
@@ -97,8 +99,11 @@ def _library_versions() -> dict:
     return out
 
 
-def draw(workdir: Path) -> dict[str, Path]:
-    """Run the commands into ``workdir``; return {docs name: drawn file}."""
+def draw(workdir: Path, quick: bool = False) -> dict[str, Path]:
+    """Run the commands into ``workdir``; return {docs name: drawn file}.
+
+    ``quick``: the commands' ``--quick`` settings (a smoke test of this
+    script; such figures are never committed)."""
     sys.path.insert(0, str(ROOT))
     import matplotlib
 
@@ -106,12 +111,12 @@ def draw(workdir: Path) -> dict[str, Path]:
     from hyperspy_cnmf.__main__ import demo
     from hyperspy_cnmf.reproduction import reproduce
 
-    demo(workdir / "demo", **PARAMETERS["demo"])
+    demo(workdir / "demo", **{**PARAMETERS["demo"], "quick": quick})
     options = PARAMETERS["reproduce"]
     reproduce(
         workdir / "reproduce",
         tuple(options["n_components"]),
-        quick=options["quick"],
+        quick=quick or options["quick"],
         seed=options["seed"],
     )
     return {
@@ -178,7 +183,24 @@ def main(argv=None) -> int:
         action="store_true",
         help="only check that the committed figures are current",
     )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="run the commands with --quick settings in a temporary folder and "
+        "check that every figure is drawn; docs/images is not touched",
+    )
     args = parser.parse_args(argv)
+    if args.smoke:
+        with tempfile.TemporaryDirectory() as tmp:
+            missing = [
+                name
+                for name, path in draw(Path(tmp), quick=True).items()
+                if not path.is_file()
+            ]
+        for name in missing:
+            print("NOT DRAWN:", name)
+        print("smoke test:", "failed" if missing else "every figure drawn")
+        return 1 if missing else 0
     if not args.check:
         make()
     found = problems()
