@@ -89,7 +89,7 @@ def test_uncalibrated_signal_runs_with_a_centre_or_without_one_needed(lazy):
     assert s.learning_results.factors.shape[1] == 2
 
 
-def test_results_of_earlier_versions_are_read_in_x_y(lazy, capsys):
+def test_results_of_earlier_versions_are_read_in_x_y(lazy, tmp_path):
     s = make_signal(lazy=lazy)
     _fit(s, k=3)
     lr = s.learning_results
@@ -114,6 +114,26 @@ def test_results_of_earlier_versions_are_read_in_x_y(lazy, capsys):
     assert np.isfinite(merged.data).any()
     again = s.cluster_components()  # reads the old cnmf_center
     assert again.params["center_xy"] == pytest.approx(list(CENTER_XY))
+
+
+def test_saved_results_of_earlier_versions_load_in_x_y(tmp_path):
+    import hyperspy.api as hs
+
+    s = make_signal()
+    _fit(s)
+    lr = s.learning_results
+    params = json.loads(lr.cnmf_params)  # the previous release's layout
+    params["center"] = list(CENTER)
+    del params["center_xy"]
+    lr.cnmf_params = json.dumps(params)
+    del lr.cnmf_center_xy
+    lr.cnmf_center = np.asarray(CENTER)
+    s.save(tmp_path / "old.hspy")
+    loaded = hs.load(tmp_path / "old.hspy")
+    assert stored_center_xy(loaded.learning_results) == pytest.approx(CENTER_XY)
+    assert "beam centre (x, y)=(11, 6) px" in fit_summary(loaded.learning_results)
+    result = loaded.cluster_components()
+    assert result.params["center_xy"] == pytest.approx(list(CENTER_XY))
 
 
 def test_messages_name_what_the_user_gave():
