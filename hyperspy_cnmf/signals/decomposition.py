@@ -437,8 +437,9 @@ def decomposition(
     ``cnmf_n_init``, ``cnmf_n_iter``, ``cnmf_converged``,
     ``cnmf_dead_components``, ``cnmf_compression_rank`` (0: none),
     ``cnmf_center_xy`` (x, y px, the order of pyxem's
-    ``s.calibration.center``; results saved by earlier versions hold ``cnmf_center``
-    in array order (row, col), read by
+    ``s.calibration.center``; empty when the fit used no centre; results
+    saved by earlier versions hold ``cnmf_center`` in array order
+    (row, col), read by
     :func:`~hyperspy_cnmf.signals.results.stored_center_xy`),
     ``cnmf_factor_constraints``,
     ``cnmf_loading_constraints``, ``cnmf_elapsed`` (s) and ``cnmf_params``
