@@ -57,7 +57,9 @@ def masked_problem(navigation_shape, signal_shape, beam_radius=6):
     center = ((signal_shape[0] - 1) / 2, (signal_shape[1] - 1) / 2)
     mask = np.hypot(rows - center[0], cols - center[1]) <= beam_radius
     X = sim.data.reshape(int(np.prod(navigation_shape)), -1)[:, ~mask.ravel()]
-    geometry = Geometry(signal_shape, navigation_shape, center=center, signal_mask=mask)
+    geometry = Geometry(
+        signal_shape, navigation_shape, center=center[::-1], signal_mask=mask
+    )  # Geometry takes (x, y)
     return np.ascontiguousarray(X, dtype=np.float32), geometry
 
 

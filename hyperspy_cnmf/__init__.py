@@ -66,6 +66,7 @@ if _importlib_util.find_spec("hyperspy") is not None:
         cluster_components,
         get_cluster_components,
     )
+    from .signals.orientation import match_orientations, orientation_ready
 
     _install_methods()
     __all__ += [
@@ -73,6 +74,8 @@ if _importlib_util.find_spec("hyperspy") is not None:
         "cluster_components",
         "decomposition",
         "get_cluster_components",
+        "match_orientations",
+        "orientation_ready",
         "plot_dendrogram",
         "plot_similarity_matrices",
         "signal_geometry",

@@ -5,6 +5,9 @@
 * ``s.cluster_components()``, ``s.get_cluster_components()`` (the adapter
   functions of :mod:`hyperspy_cnmf.signals.clustering`) and
   ``s.plot_component_clusters()``;
+* ``merged.get_orientation_ready()`` and ``merged.match_orientations(bank)``
+  (:mod:`hyperspy_cnmf.signals.orientation`): merged diffractions handed to
+  pyxem's orientation mapping, units and angle conventions handled;
 * :func:`plot_similarity_matrices` and :func:`plot_dendrogram`, which
   accept a signal after ``s.cluster_components()`` and pass its arrays to
   :mod:`hyperspy_cnmf.plotting.clustering`.
@@ -27,6 +30,7 @@ from .signals.clustering import (
     get_cluster_components,
     merged_arrays,
 )
+from .signals.orientation import match_orientations, orientation_ready
 from .signals.results import ALGORITHM, PREFIX, fit_details
 
 __all__ = [
@@ -139,6 +143,8 @@ def _methods():
         "cluster_components": _method(cluster_components),
         "get_cluster_components": _method(get_cluster_components),
         "plot_component_clusters": _method(_plot_component_clusters),
+        "get_orientation_ready": _method(orientation_ready),
+        "match_orientations": _method(match_orientations),
     }
 
 
@@ -194,7 +200,8 @@ def _uninstall_summary() -> None:
 
 def install() -> None:
     """Enable ``algorithm="constrained_nmf"``, add ``cluster_components``,
-    ``get_cluster_components`` and ``plot_component_clusters`` to HyperSpy
+    ``get_cluster_components``, ``plot_component_clusters``,
+    ``get_orientation_ready`` and ``match_orientations`` to HyperSpy
     signals, and the constrained fit's account to
     ``s.learning_results.summary()`` / ``print(s.learning_results)``
     (idempotent).

@@ -295,7 +295,10 @@ def _prepare(data, truth):
             f"navigation shape {nav_shape}"
         )
     if geometry is None:
-        geometry = Geometry(sig_shape, nav_shape, center=truth["center"])
+        center = truth["center"]  # the simulation's (row, col)
+        geometry = Geometry(
+            sig_shape, nav_shape, center=None if center is None else center[::-1]
+        )
     if not np.issubdtype(array.dtype, np.floating):
         array = array.astype(np.float64)
     X = np.ascontiguousarray(array.reshape(nav_shape[0] * nav_shape[1], -1))

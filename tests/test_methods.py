@@ -13,7 +13,10 @@ hs = pytest.importorskip("hyperspy.api")
 @pytest.fixture
 def signal():
     rng = np.random.default_rng(0)
-    return hs.signals.Signal2D(rng.random((6, 5, 12, 12)))
+    s = hs.signals.Signal2D(rng.random((6, 5, 12, 12)))
+    for axis in s.axes_manager.signal_axes:  # beam centre at the middle
+        axis.offset = -5.5 * axis.scale
+    return s
 
 
 def test_moved_decomposition_is_a_clear_error_naming_version_and_fallback(

@@ -173,3 +173,76 @@ def test_merged_components_give_phase_and_rotation(merged, bank):
         )
         # a crystal matches its template better than the amorphous rings do
         assert correlation > 2 * result[amorphous, 1]
+
+
+# -- the helper: match_orientations / orientation_ready --------------------------
+
+
+def _pattern_signal(patterns, units="1/nm"):
+    from pyxem.signals import ElectronDiffraction2D
+
+    s = ElectronDiffraction2D(np.stack(patterns).astype(np.float32))
+    for ax in s.axes_manager.signal_axes:
+        ax.scale, ax.units = SCALE * (10 if units == "1/nm" else 1), units
+    s.calibration.center = None
+    return s
+
+
+@pytest.mark.parametrize("units", ["1/nm", "1/Å"])
+def test_match_orientations_angles_and_handedness(bank, units):
+    """The helper returns the simulator's angle at several angles, for both
+    a pattern and its mirror image (the other handedness: angle -> -angle),
+    in both output conventions, with no hand-written bookkeeping."""
+    from hyperspy_cnmf.signals.orientation import match_orientations
+
+    angles = (-20.0, 13.0, 40.0)
+    cases = [
+        (kind, angle, mirrored)
+        for kind in ("square", "hexagonal")
+        for angle in angles
+        for mirrored in (False, True)
+    ]
+    patterns = []
+    for kind, angle, mirrored in cases:
+        pattern = crystalline_pattern(SIGNAL_SHAPE, kind, SPACING, angle)[0]
+        # a left-right mirror (x -> -x about the middle) turns angle into
+        # 180 - angle, i.e. -angle modulo the lattice's symmetry
+        patterns.append(pattern[:, ::-1] if mirrored else pattern)
+    s = _pattern_signal(patterns, units)
+    before = s.axes_manager.signal_axes[0].scale
+    image = match_orientations(s, bank)
+    pyxem_frame = match_orientations(s, bank, handedness="pyxem")
+    assert s.axes_manager.signal_axes[0].scale == before  # the signal untouched
+    for i, (kind, angle, mirrored) in enumerate(cases):
+        phase = int(image.template[i])
+        assert BANK[phase][0] == kind
+        period = BANK[phase][1]
+        assert image.period[i] == period
+        expected = -angle if mirrored else angle
+        assert _angle_error(image.angle[i], expected, period) <= TOLERANCE_DEG
+        assert _angle_error(pyxem_frame.angle[i], -expected, period) <= TOLERANCE_DEG
+        # the hand-written bookkeeping it replaces
+        manual = _simulator_angle(image.rotation[i], phase)
+        assert _angle_error(image.angle[i], manual, period) <= 1e-6
+
+
+def test_orientation_ready_refuses_what_it_cannot_hand_off():
+    from pyxem.signals import ElectronDiffraction2D
+
+    from hyperspy_cnmf.signals.orientation import orientation_ready, template_symmetry
+
+    s = ElectronDiffraction2D(np.ones((2, 16, 16), dtype=np.float32))
+    for ax in s.axes_manager.signal_axes:
+        ax.scale, ax.units = 0.2, "1/nm"
+    with pytest.raises(ValueError, match=r"s\.calibration\.center = None"):
+        orientation_ready(s)
+    s.calibration.center = None
+    s.axes_manager.signal_axes[0].units = "px"
+    with pytest.raises(ValueError, match="not a reciprocal length"):
+        orientation_ready(s)
+    # symmetry of a template read from its spots
+    theta = np.deg2rad([30.0, 90.0, 150.0, 210.0, 270.0, 330.0])
+    azimuth, period = template_symmetry(np.full(6, 0.2), theta, np.ones(6))
+    assert period == 60.0 and azimuth % 60.0 == pytest.approx(30.0)
+    azimuth, period = template_symmetry([0.2, 0.2], np.deg2rad([10.0, 190.0]), [1, 1])
+    assert period == 180.0

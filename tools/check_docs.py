@@ -8,7 +8,12 @@ Usage, from the repository root (after ``pip install -e ".[docs]"``)::
    the gallery examples run);
 2. no gallery page shows the same image twice (byte-identical PNGs);
 3. no page has an empty "Section Navigation" sidebar;
-4. no API summary line ends cut at an abbreviation ("Sci.", "Fig.", ...).
+4. no API summary line ends cut at an abbreviation ("Sci.", "Fig.", ...);
+5. the figures in ``docs/images`` (README and docs) are what
+   ``python tools/make_figures.py`` draws from the current code and
+   parameters (its manifest, ``docs/images/figures.json``).
+
+``--figures-only`` runs check 5 alone (no build).
 
 Exits 1 with a list of the problems found.
 """
@@ -24,6 +29,9 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import make_figures  # noqa: E402  (tools/make_figures.py)
 
 
 def build(output: Path) -> None:
@@ -82,13 +90,25 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--no-build", action="store_true", help="check an existing build only"
     )
+    parser.add_argument(
+        "--figures-only",
+        action="store_true",
+        help="only check that docs/images is current (tools/make_figures.py)",
+    )
     args = parser.parse_args(argv)
+    if args.figures_only:
+        problems = make_figures.problems()
+        for problem in problems:
+            print("PROBLEM:", problem)
+        print(f"{len(problems)} problem(s) in docs/images")
+        return 1 if problems else 0
     if not args.no_build:
         build(args.output)
     problems = (
         duplicate_images(args.output)
         + empty_sidebars(args.output)
         + cut_summaries(args.output)
+        + make_figures.problems()
     )
     for problem in problems:
         print("PROBLEM:", problem)

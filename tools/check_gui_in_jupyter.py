@@ -97,14 +97,16 @@ EXPECTED_TEXTS = [
     "Diffraction factors",
     "Radial continuity",
     "Outlier factor",
-    "Centre row (px)",
-    "Centre col (px)",
+    "Centre x (px)",
+    "Centre y (px)",
+    "Pure phases",
     "Maps",
     "Smoothing",
     "Solver",
     "Restarts (n_init)",
     "Max iterations",
     "Tolerance",
+    "Compression",
     "Random seed",
 ]
 EXPECTED_BUTTONS = ["Calibrated", "Middle", "Run", "Close"]
@@ -115,8 +117,9 @@ EXPECTED_VALUES = {
     "Max iterations": str(PRESET["max_iter"]),
     "Random seed": str(PRESET["random_state"]),
     "Outlier factor": "2",
-    "Centre row (px)": "15.5",
-    "Centre col (px)": "15.5",
+    "Centre x (px)": "15.5",
+    "Centre y (px)": "15.5",
+    "Compression": "auto",
 }
 # Shown only for smoothing="probe_fwhm".
 EXPECTED_HIDDEN = ["Probe FWHM", "Probe units"]

@@ -111,7 +111,7 @@ class LorentzianSmoothing(Constraint):
 s = simulated_4dstem(navigation_shape=(24, 24), signal_shape=(64, 64), seed=1)
 geometry = hyperspy_cnmf.signal_geometry(s)
 print(geometry.signal_axes)
-print("beam centre (row, col) px:", geometry.center)
+print("beam centre (x, y) px:", geometry.center)  # geometry.center_rc: (row, col)
 
 factor_context = geometry.context("factors")
 patterns = np.ones((2, 64, 64), dtype=np.float32)
@@ -158,7 +158,7 @@ fig, axes = plt.subplots(2, 4, figsize=(10, 5.2), layout="constrained")
 for k in range(4):
     axes[0, k].imshow(np.sqrt(np.clip(factors.inav[k].data, 0, None)), cmap="inferno")
     axes[0, k].add_patch(
-        plt.Circle(geometry.center[::-1], radius_px, fill=False, ls="--", color="c")
+        plt.Circle(geometry.center, radius_px, fill=False, ls="--", color="c")
     )
     axes[0, k].set_title(f"factor {k}", fontsize=9)
     axes[1, k].imshow(loadings.inav[k].data, cmap="viridis")

@@ -110,46 +110,35 @@ bank = SimulationGenerator(200, minimum_intensity=1e-4).calculate_diffraction2d(
 # %%
 # Orientation mapping of the merged components
 # --------------------------------------------
-# diffsims works in 1/Å: convert the detector axes of the merged
-# diffractions from 1/nm first (the beam centre, an offset, scales with
-# them). The polar transform is about the calibrated centre, with 1 degree
-# azimuthal bins; ``get_orientation`` returns, per pattern, the template
-# index (here the phase), the correlation, the in-plane rotation (degrees)
-# and the mirror factor.
+# ``diffractions.match_orientations(bank)`` does the bookkeeping: it converts
+# the detector axes from 1/nm to diffsims' 1/Å (the beam centre, an offset,
+# scales with them), resamples the patterns on a polar grid about the
+# calibrated centre with 1 degree azimuthal bins
+# (``diffractions.get_orientation_ready()``, which ``get_orientation(bank)``
+# takes), runs pyxem's template matching and turns pyxem's template rotation
+# (y up, pyxem issue #925) into the in-plane angle of each crystal: the
+# direction of the template's reference spot from the x axis, clockwise on
+# screen (``handedness="image"``, as images are drawn and as the simulator
+# takes ``rotations``), modulo the template's rotational symmetry. The
+# amorphous cluster matches no template well (low correlation): a threshold
+# on the correlation tells crystals from the rest.
 
-patterns = diffractions.deepcopy()
-for ax in patterns.axes_manager.signal_axes:
-    ax.scale, ax.offset, ax.units = ax.scale / 10, ax.offset / 10, "1/Å"
-polar = patterns.get_azimuthal_integral2d(
-    npt=64, npt_azim=360, mean=True, inplace=False, show_progressbar=False
-)
-orientation = polar.get_orientation(bank, n_best=1, show_progressbar=False)
-result = orientation.data[:, 0]  # (cluster, [index, correlation, rotation, mirror])
-
-# %%
-# From pyxem's angle to the simulator's
-# -------------------------------------
-# pyxem measures angles with y pointing up (pyxem issue #925), the simulator
-# from the column axis towards increasing row (rows go down), and pyxem
-# reports the rotation of its template, whose first-order spots sit at 0
-# degrees (cubic [001]) or 30 degrees (hexagonal [0001]). So the simulator's
-# angle is ``-(rotation + template azimuth)``, modulo the lattice's
-# rotational symmetry. The amorphous cluster matches no template well (low
-# correlation): a threshold on the correlation tells crystals from the rest.
-
-template = {0: ("square", 90.0, 0.0), 1: ("hexagonal", 60.0, 30.0)}
-for c, (index, correlation, rotation, _mirror) in enumerate(result):
-    kind, period, azimuth = template[int(index)]
-    angle = -(rotation + azimuth) % period
+match = diffractions.match_orientations(bank)
+template = {0: "square", 1: "hexagonal"}
+for c in range(len(match.template)):
+    i = int(match.template[c])
     line = (
-        f"cluster {c}: {phases[int(index)].name:16s} correlation {correlation:.3f}, "
-        f"pyxem rotation {rotation:6.1f} deg -> {angle:4.1f} deg"
+        f"cluster {c}: {phases[i].name:16s} correlation {match.correlation[c]:.3f}, "
+        f"in-plane angle {match.angle[c]:4.1f} deg (mod {match.period[c]:.0f})"
     )
-    if correlation > 0.3:
-        line += f" (true {true_rotation[kind]:.0f} deg mod {period:.0f})"
+    if match.correlation[c] > 0.3:
+        line += f", true {true_rotation[template[i]]:.0f} deg"
     else:
         line += " (not a crystal)"
     print(line)
+result = np.stack(
+    [match.template, match.correlation, match.rotation, match.mirror], axis=1
+)  # pyxem's own columns: index, correlation, rotation, mirror
 
 # %%
 # The matched templates over the merged diffractions

@@ -135,7 +135,7 @@ s.decomposition(
     print_info=False,
     show_progressbar=False,
 )
-print("beam centre used (row, col) px:", s.learning_results.cnmf_center)
+print("beam centre used (x, y) px:", s.learning_results.cnmf_center_xy)
 fig = plot_factors_and_maps(s, title="Constrained NMF, direct beam masked")
 
 # %%

@@ -39,7 +39,7 @@ X_kept = X[:, ~beam_stop.ravel()]
 geometry = Geometry(
     signal_shape=sim.signal_shape,
     navigation_shape=sim.navigation_shape,
-    center=sim.center,
+    center=sim.center[::-1],  # Geometry takes (x, y); sim.center is (row, col)
     signal_mask=beam_stop,
 )
 print(geometry, geometry.n_signal)

@@ -37,7 +37,7 @@ import warnings
 
 import numpy as np
 
-from .geometry import ConstraintContext, as_point, to_pixels
+from .geometry import ConstraintContext, center_rc_from_xy, to_pixels
 from .polar import polar_operator
 from .validation import user_stacklevel
 
@@ -77,10 +77,21 @@ class Constraint:
         return f"{type(self).__name__}({params})"
 
     def __eq__(self, other) -> bool:
-        return type(self) is type(other) and self.get_params() == other.get_params()
+        return type(self) is type(other) and _comparable(
+            self.get_params()
+        ) == _comparable(other.get_params())
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, repr(self)))
+
+
+def _comparable(params: dict) -> dict:
+    """Parameters with arrays as lists, so that ``==`` gives one bool (a
+    centre may be given as a list, tuple or array)."""
+    return {
+        k: np.asarray(v).tolist() if isinstance(v, (np.ndarray, list, tuple)) else v
+        for k, v in params.items()
+    }
 
 
 class NonNegativity(Constraint):
@@ -122,9 +133,10 @@ class RadialContinuity(Constraint):
     outlier_factor : float, default 2.0
         Samples above ``outlier_factor * mean`` are excluded from the
         baseline (the paper uses 2).
-    center : (float, float), optional
-        Beam centre ``(row, col)`` in pixels; default the calibrated centre
-        from the context.
+    center : (float, float), list or array, optional
+        Beam centre ``(x, y) = (col, row)`` in pixels, the order of pyxem's
+        ``s.calibration.center`` (``center=s.calibration.center`` works);
+        default the calibrated centre from the context.
     n_azimuthal : int, default 360
         Number of polar angles (None: enough to sample every pixel on the
         outermost radius; slower, same result within noise).
@@ -161,12 +173,7 @@ class RadialContinuity(Constraint):
             )
         if not _is_real(self.r_min) or self.r_min < 0:
             raise ValueError(f"r_min={self.r_min!r} must be a number >= 0 (pixels)")
-        if self.center is not None and as_point(self.center) is None:
-            raise ValueError(
-                f"center={self.center!r} must be the beam centre (row, col) in "
-                "pixels (two finite numbers; array order) or None for the "
-                "calibrated centre"
-            )
+        center_rc_from_xy(self.center)  # raises, naming the (x, y) order
 
     def _operator(self, context):
         if len(context.shape) != 2:
@@ -175,7 +182,11 @@ class RadialContinuity(Constraint):
                 f"have shape {context.shape}; give the signal geometry "
                 "(Geometry(signal_shape=(rows, cols), ...)) or drop this constraint"
             )
-        center = self.center if self.center is not None else context.center
+        center = (
+            center_rc_from_xy(self.center)
+            if self.center is not None
+            else context.center_rc
+        )
         key = ("RadialContinuity", context.shape, center, self.n_azimuthal)
         return context.cached(
             key,

@@ -3,8 +3,13 @@
 Everything here is plain Python/numpy so that the core can be used on a bare
 matrix. Conventions (used throughout the core):
 
-* images are in array order ``(rows, cols)``; a centre is ``(row, col)`` in
-  pixels, floats allowed;
+* images are in array order ``(rows, cols)``;
+* a beam centre is given and reported as ``(x, y) = (col, row)`` in pixels,
+  floats allowed: the order of pyxem's ``s.calibration.center``, at every
+  surface (:class:`Geometry`, ``RadialContinuity(center=...)``, the stored
+  results). Array code reads it in array order as ``center_rc``
+  (``(row, col)``); core functions on bare images (``polar_operator``,
+  ``radius_map``, ``rotate_images``...) take ``(row, col)``;
 * masks follow HyperSpy: ``True`` marks an *excluded* pixel or position;
 * the data matrix ``X`` has one row per kept probe position (navigation,
   C order of ``navigation_shape`` with masked positions removed) and one
@@ -23,7 +28,14 @@ import numpy as np
 
 from .backend import NUMPY, Backend
 
-__all__ = ["AxisInfo", "Geometry", "ConstraintContext", "as_point", "to_pixels"]
+__all__ = [
+    "AxisInfo",
+    "Geometry",
+    "ConstraintContext",
+    "as_point",
+    "center_rc_from_xy",
+    "to_pixels",
+]
 
 # Length units that calibrations use, in metres. Reciprocal units are not
 # needed: only the scan step (a length) is converted.
@@ -42,6 +54,11 @@ _LENGTH_UNITS = {
 }
 
 
+# The units to_pixels converts, as a message lists them: each length once,
+# with its other spellings in brackets.
+_KNOWN_UNITS = "m, mm, µm (um), nm, Å (A, angstrom), pm"
+
+
 def as_point(value) -> tuple[float, float] | None:
     """``value`` as two finite floats, or None when it is not that (a centre
     given as one number, three numbers, a string or NaN). The caller names
@@ -55,6 +72,29 @@ def as_point(value) -> tuple[float, float] | None:
     return (float(values[0]), float(values[1]))
 
 
+def center_rc_from_xy(center, what="center") -> tuple[float, float] | None:
+    """A centre given as ``(x, y) = (col, row)`` (pyxem's
+    ``s.calibration.center`` order; a list, tuple or array) in array order
+    ``(row, col)``; None stays None.
+
+    Raises
+    ------
+    ValueError
+        Unless ``center`` is None or two finite numbers.
+    """
+    if center is None:
+        return None
+    values = as_point(center)
+    if values is None:
+        raise ValueError(
+            f"{what}={center!r} must be the beam centre (x, y) = (col, row) in "
+            "detector pixels: two finite numbers, in the order of pyxem's "
+            "s.calibration.center (e.g. center=s.calibration.center), or None "
+            "for the calibrated centre"
+        )
+    return (values[1] + 0.0, values[0] + 0.0)  # + 0.0: no "-0"
+
+
 def to_pixels(length: float, units: str | None, axis: AxisInfo) -> float:
     """Convert a physical ``length`` in ``units`` to pixels along ``axis``.
 
@@ -65,7 +105,7 @@ def to_pixels(length: float, units: str | None, axis: AxisInfo) -> float:
     try:
         factor = _LENGTH_UNITS[units] / _LENGTH_UNITS[axis.units]
     except KeyError:
-        known = ", ".join(sorted(set(_LENGTH_UNITS)))
+        known = _KNOWN_UNITS
         raise ValueError(
             f"cannot convert {units!r} to the axis units {axis.units!r}; "
             f"give the length in the axis units or use one of: {known}"
@@ -128,8 +168,11 @@ class Geometry:
         Scan shape in array order ``(rows, cols)`` (or ``(n,)``).
     signal_axes, navigation_axes : tuple of AxisInfo, optional
         Calibrated axes in array order; default: pixel units.
-    center : tuple of float, optional
-        Beam centre ``(row, col)`` in pixels. Default: the detector middle.
+    center : (float, float), list or array, optional
+        Beam centre ``(x, y) = (col, row)`` in pixels, the order of pyxem's
+        ``s.calibration.center``. Default: the detector middle. Stored as
+        given (two floats); :attr:`center_rc` is the same point in array
+        order ``(row, col)``.
     signal_mask, navigation_mask : bool array, optional
         ``True`` marks excluded pixels/positions. The data matrix holds only
         the kept ones.
@@ -173,19 +216,26 @@ class Geometry:
         if len(sig) == 2:
             center = self.center
             if center is None:
-                center = ((sig[0] - 1) / 2, (sig[1] - 1) / 2)
-            center = (float(center[0]), float(center[1]))
-            if not (
-                np.isfinite(center).all()
-                and -0.5 <= center[0] <= sig[0] - 0.5
-                and -0.5 <= center[1] <= sig[1] - 0.5
-            ):
+                center = ((sig[1] - 1) / 2, (sig[0] - 1) / 2)
+            row, col = center_rc_from_xy(center)
+            if not (-0.5 <= row <= sig[0] - 0.5 and -0.5 <= col <= sig[1] - 0.5):
                 raise ValueError(
-                    f"the beam centre (row, col) = {center} lies outside the "
-                    f"{sig[0]}x{sig[1]} pattern; calibrate it (pyxem: "
-                    "s.calibration.center = None puts it at the middle)"
+                    f"the beam centre (x, y) = ({col:.4g}, {row:.4g}) px lies "
+                    f"outside the {sig[1]}x{sig[0]} (x, y) pattern; calibrate "
+                    "it (pyxem: s.calibration.center = None puts it at the "
+                    "middle) or pass center=(x, y)"
                 )
-            object.__setattr__(self, "center", center)
+            object.__setattr__(self, "center", (col, row))
+        elif self.center is not None:
+            raise ValueError(
+                "center is only used for 2D signals (diffraction patterns); "
+                f"this geometry has signal shape {sig}"
+            )
+
+    @property
+    def center_rc(self) -> tuple[float, float] | None:
+        """The beam centre in array order ``(row, col)`` (None for 1D signals)."""
+        return None if self.center is None else (self.center[1], self.center[0])
 
     @property
     def n_signal(self) -> int:
@@ -214,7 +264,7 @@ class Geometry:
                 shape=self.signal_shape,
                 axes=self.signal_axes,
                 mask=self.signal_mask,
-                center=self.center,
+                center_xy=self.center,
                 backend=backend,
             )
         if role == "loadings":
@@ -223,7 +273,7 @@ class Geometry:
                 shape=self.navigation_shape,
                 axes=self.navigation_axes,
                 mask=self.navigation_mask,
-                center=None,
+                center_xy=None,
                 backend=backend,
             )
         raise ValueError(f"role must be 'factors' or 'loadings', not {role!r}")
@@ -247,8 +297,10 @@ class ConstraintContext:
         Calibrated axes in array order (scale, offset, units).
     mask : bool array or None
         ``True`` marks excluded pixels; their values are ignored on return.
-    center : (float, float) or None
-        Beam centre ``(row, col)`` in pixels (factors of 2D signals only).
+    center_xy : (float, float) or None
+        Beam centre ``(x, y) = (col, row)`` in pixels (factors of 2D signals
+        only), pyxem's order; :attr:`center_rc` gives it in array order
+        ``(row, col)``, the order to index ``images`` with.
     iteration : int
         ALS iteration, from 0.
     backend : Backend
@@ -264,10 +316,26 @@ class ConstraintContext:
     shape: tuple[int, ...]
     axes: tuple[AxisInfo, ...]
     mask: np.ndarray | None = None
-    center: tuple[float, float] | None = None
+    center_xy: tuple[float, float] | None = None
     iteration: int = 0
     backend: Backend = NUMPY
     cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def center_rc(self) -> tuple[float, float] | None:
+        """The beam centre in array order ``(row, col)``, or None."""
+        if self.center_xy is None:
+            return None
+        x, y = self.center_xy
+        return (float(y), float(x))
+
+    @property
+    def center(self):
+        raise AttributeError(
+            "ConstraintContext has no attribute 'center': the beam centre is "
+            "context.center_rc in array order (row, col) or context.center_xy "
+            "in pyxem's (x, y) order"
+        )
 
     @property
     def xp(self):

@@ -652,7 +652,7 @@ def solve(
             F,
             L,
             signal_shape=geometry.signal_shape,
-            center=geometry.center,
+            center=geometry.center_rc,
             mask=geometry.signal_mask,
         )
         if phases.crystalline and phases.amorphous:

@@ -105,10 +105,14 @@ def check_data(X):
         if isinstance(data, DenseData):  # its checks in blocks, like counts
             data = BlockData(X)
     finite, minimum, maximum, row_sums, col_sums = data.stats()
+    # A caller that builds the data object names what the user gave it
+    # (the HyperSpy adapter: "the signal's data"); X otherwise.
+    what = getattr(data, "label", None) or "X"
     if not finite:
         raise ValueError(
-            "X contains NaN or infinite values; replace them (e.g. "
+            f"{what} contains NaN or infinite values; replace them (e.g. "
             "np.nan_to_num) or exclude those pixels/positions with a mask"
+            + (" (signal_mask / navigation_mask)" if what != "X" else "")
         )
     if minimum < 0:
         raise ValueError(
@@ -117,7 +121,7 @@ def check_data(X):
             "(np.clip(X, 0, None)) or subtract a smaller background"
         )
     if float(row_sums.max()) == 0:
-        raise ValueError("X is all zero: there is nothing to factorize")
+        raise ValueError(f"{what} is all zero: there is nothing to factorize")
     _check_scale(float(maximum), data.dtype)
     n_zero_rows = int((row_sums == 0).sum())
     n_zero_cols = int((col_sums == 0).sum())

@@ -22,7 +22,7 @@ except ImportError as error:  # pragma: no cover - exercised without the extras
         "hyperspy_gui_ipywidgets: pip install 'hyperspy_cnmf[gui]'"
     ) from error
 
-from .parameters import SMOOTHING_OPTIONS
+from .parameters import PURE_PHASES_OPTIONS, SMOOTHING_OPTIONS
 
 __all__ = ["constrained_nmf_ipy"]
 
@@ -36,21 +36,38 @@ def _labelme(label, widget, tooltip=""):
     return row
 
 
-def _seed_to_text(value):
-    return "" if value is None else str(value)
+def _in_jupyter() -> bool:
+    """Whether a Jupyter kernel runs this code: outside one, clearing an
+    Output widget prints terminal escape codes (IPython's ``clear_output``)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def _text_to_seed(obj):
-    def parse(text):
-        text = text.strip()
-        if not text:
-            return None
-        try:
-            return int(text)
-        except ValueError:
-            return obj.random_state  # keep the last valid seed
+def _error_html(messages) -> str:
+    return "".join(
+        f"<div style='color:red'>{html.escape(m, quote=False)}</div>" for m in messages
+    )
 
-    return parse
+
+def _text_field(obj, name, widget):
+    """Link a Text widget to the trait ``name`` through ``obj.set_text``: a
+    typed text is parsed (an invalid one is reported in ``obj.errors``, the
+    trait is unchanged), a trait set in code shows as text."""
+    widget.value = obj.text(name)
+
+    def typed(change):
+        obj.set_text(name, change["new"])
+
+    def trait_changed(new):
+        if name not in obj.errors:
+            widget.value = obj.text(name)
+
+    widget.observe(typed, "value")
+    obj.on_trait_change(trait_changed, name)
 
 
 @add_display_arg
@@ -73,7 +90,8 @@ def constrained_nmf_ipy(obj, **kwargs):
         holds the field widgets under the trait names, plus
         ``"center_reset_button"``, ``"center_middle_button"``,
         ``"run_button"``, ``"close_button"`` and ``"status"`` (an HTML
-        widget with the outcome of the last run).
+        widget: invalid fields, quoting what they hold, as they are typed,
+        or the outcome of the last run).
     """
     wdict = {}
     output_dimension = ipywidgets.BoundedIntText(min=1, max=10**6)
@@ -81,8 +99,24 @@ def constrained_nmf_ipy(obj, **kwargs):
         description="Radial continuity", indent=False
     )
     outlier_factor = ipywidgets.BoundedFloatText(min=1.0 + 1e-6, max=1e6, step=0.1)
-    center_row = ipywidgets.FloatText(step=0.5)
-    center_col = ipywidgets.FloatText(step=0.5)
+    center_x = ipywidgets.FloatText(step=0.5)
+    center_y = ipywidgets.FloatText(step=0.5)
+    center_note = ipywidgets.HTML(
+        ""
+        if obj.center_is_calibrated
+        else "<i>The signal has no calibrated centre (signal offsets 0): the "
+        "fit uses the centre above. To store one: s.calibration.center = "
+        "None (the middle) or = (x, y).</i>"
+    )
+    use_signal_mask = ipywidgets.Checkbox(
+        description=(
+            f"Exclude s.calibration.mask ({obj.signal_mask_pixels} px)"
+            if obj.signal_mask_pixels
+            else "No signal mask (set s.calibration.mask)"
+        ),
+        indent=False,
+        disabled=not obj.signal_mask_pixels,
+    )
     center_reset = ipywidgets.Button(
         description="Calibrated", tooltip="Beam centre from the signal calibration"
     )
@@ -94,6 +128,10 @@ def constrained_nmf_ipy(obj, **kwargs):
     )
     probe_fwhm = ipywidgets.BoundedFloatText(min=1e-12, max=1e12)
     probe_units = ipywidgets.Text(placeholder="navigation units")
+    pure_phases = ipywidgets.Dropdown(
+        options=[(label, value) for value, label in PURE_PHASES_OPTIONS.items()]
+    )
+    compression = ipywidgets.Text(placeholder="auto, none or a rank")
     n_init = ipywidgets.BoundedIntText(min=1, max=10**6)
     max_iter = ipywidgets.BoundedIntText(min=1, max=10**9)
     tol = ipywidgets.BoundedFloatText(min=0.0, max=1e6, step=1e-5)
@@ -109,9 +147,11 @@ def constrained_nmf_ipy(obj, **kwargs):
         "output_dimension": output_dimension,
         "radial_continuity": radial_continuity,
         "outlier_factor": outlier_factor,
-        "center_row": center_row,
-        "center_col": center_col,
+        "center_x": center_x,
+        "center_y": center_y,
+        "use_signal_mask": use_signal_mask,
         "smoothing": smoothing,
+        "pure_phases": pure_phases,
         "probe_fwhm": probe_fwhm,
         "probe_units": probe_units,
         "n_init": n_init,
@@ -120,13 +160,16 @@ def constrained_nmf_ipy(obj, **kwargs):
     }
     for name, widget in fields.items():
         link((obj, name), (widget, "value"))
-    link(
-        (obj, "random_state"),
-        (random_state, "value"),
-        transform=(_seed_to_text, _text_to_seed(obj)),
-    )
+    _text_field(obj, "random_state", random_state)
+    _text_field(obj, "compression", compression)
     wdict.update(fields)
     wdict["random_state"] = random_state
+    wdict["compression"] = compression
+
+    def show_errors(new=None):
+        status.value = _error_html(obj.errors.values())
+
+    obj.on_trait_change(show_errors, "errors")
 
     # Show only the fields that the choices use.
     radial_box = ipywidgets.VBox(
@@ -134,9 +177,10 @@ def constrained_nmf_ipy(obj, **kwargs):
             _labelme(
                 "Outlier factor", outlier_factor, "Bragg spots: above factor x mean"
             ),
-            _labelme("Centre row (px)", center_row),
-            _labelme("Centre col (px)", center_col),
+            _labelme("Centre x (px)", center_x, "pyxem's s.calibration.center[0]"),
+            _labelme("Centre y (px)", center_y, "pyxem's s.calibration.center[1]"),
             ipywidgets.HBox([center_reset, center_middle]),
+            center_note,
         ]
     )
     probe_box = ipywidgets.VBox(
@@ -162,9 +206,15 @@ def constrained_nmf_ipy(obj, **kwargs):
     output = ipywidgets.Output()
 
     def on_run_clicked(b):
+        if obj.errors:  # never run with a value other than the one shown
+            status.value = _error_html(obj.errors.values()) + (
+                "<div style='color:red'>Not run: correct the field first.</div>"
+            )
+            return
         run.disabled = True
         status.value = "Running..."
-        output.clear_output()
+        if _in_jupyter():  # outside a kernel this prints escape codes
+            output.clear_output()
         try:
             with output:
                 obj.run()
@@ -185,8 +235,10 @@ def constrained_nmf_ipy(obj, **kwargs):
         [
             _labelme("Number of components", output_dimension),
             ipywidgets.HTML("<b>Diffraction factors</b>"),
+            use_signal_mask,
             radial_continuity,
             radial_box,
+            _labelme("Pure phases", pure_phases, "amorphous part out of the crystals"),
             ipywidgets.HTML("<b>Maps</b>"),
             _labelme("Smoothing", smoothing),
             probe_box,
@@ -194,6 +246,7 @@ def constrained_nmf_ipy(obj, **kwargs):
             _labelme("Restarts (n_init)", n_init),
             _labelme("Max iterations", max_iter),
             _labelme("Tolerance", tol),
+            _labelme("Compression", compression, "auto, none or a sketch rank"),
             _labelme("Random seed", random_state, "empty: a new seed each run"),
             ipywidgets.HBox([run, close]),
             status,

@@ -2,12 +2,16 @@
 
 Registered in ``hyperspy_extension.yaml`` as the ``traitsui`` widget of the
 toolkey ``hyperspy_cnmf.ConstrainedNMF``. traitsui is optional: without it
-the widget function raises :class:`NotImplementedError`, which HyperSpy's
-``gui()`` treats as "this toolkit is not available" (the ipywidgets form, if
-enabled, is still shown).
+the widget function says so in a warning and returns None, so that
+``params.gui(display=False)["traitsui"]`` is None rather than another
+toolkit's form (HyperSpy 2.5's ``gui()`` files the previous toolkit's
+widgets under "traitsui" when this function raises), and the ipywidgets
+form, if enabled, is still shown.
 """
 
 from __future__ import annotations
+
+import warnings
 
 __all__ = ["constrained_nmf_traitsui", "traitsui_available"]
 
@@ -43,17 +47,15 @@ def constrained_nmf_traitsui(obj, display=True, **kwargs):
     Returns
     -------
     dict or None
-        The traitsui view and handler when ``display`` is False.
-
-    Raises
-    ------
-    NotImplementedError
-        If traitsui is not installed.
+        The traitsui view and handler when ``display`` is False; None when
+        traitsui is not installed (with a UserWarning saying so).
     """
     try:
         import traitsui.api as tu
-    except ImportError as error:
-        raise NotImplementedError(TRAITSUI_MISSING) from error
+    except ImportError:
+        warnings.warn(TRAITSUI_MISSING, UserWarning, stacklevel=2)
+        return None
+    from .parameters import parse_compression, parse_seed
 
     class ConstrainedNMFHandler(tu.Handler):
         def run_fit(self, info):
@@ -65,21 +67,23 @@ def constrained_nmf_traitsui(obj, display=True, **kwargs):
         def center_to_middle(self, info):
             info.object.center_to_middle()
 
-    def parse_seed(text):
-        text = str(text).strip()
-        return int(text) if text else None
-
     view = tu.View(
         tu.Item("output_dimension", label="Number of components"),
         tu.Group(
             tu.Item("radial_continuity", label="Radial continuity"),
             tu.Item("outlier_factor", enabled_when="radial_continuity"),
             tu.Item(
-                "center_row", label="Centre row (px)", enabled_when="radial_continuity"
+                "center_x", label="Centre x (px)", enabled_when="radial_continuity"
             ),
             tu.Item(
-                "center_col", label="Centre col (px)", enabled_when="radial_continuity"
+                "center_y", label="Centre y (px)", enabled_when="radial_continuity"
             ),
+            tu.Item(
+                "use_signal_mask",
+                label="Exclude s.calibration.mask",
+                enabled_when="signal_mask_pixels > 0",
+            ),
+            tu.Item("pure_phases", label="Pure phases"),
             label="Diffraction factors",
             show_border=True,
         ),
@@ -94,6 +98,14 @@ def constrained_nmf_traitsui(obj, display=True, **kwargs):
             tu.Item("n_init", label="Restarts (n_init)"),
             tu.Item("max_iter", label="Max iterations"),
             tu.Item("tol", label="Tolerance"),
+            tu.Item(
+                "compression",
+                label="Compression",
+                editor=tu.TextEditor(
+                    evaluate=parse_compression,
+                    format_func=lambda v: "none" if v is None else str(v),
+                ),
+            ),
             tu.Item(
                 "random_state",
                 label="Random seed",

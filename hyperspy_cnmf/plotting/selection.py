@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 __all__ = ["plot_component_scan"]
 
@@ -82,6 +83,7 @@ def plot_component_scan(
         ax.plot(ks, ks, ":", color="0.6", label="clusters = k")
         ax.plot(ks, clusters, "D-", color="C1", label="clusters found")
         ax.set_ylabel("number of clusters")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts
         ax.legend(frameon=False)
     axes[-1].set_xlabel("number of components k")
     axes[-1].set_xticks(ks)

@@ -58,9 +58,10 @@ from .geometry import (
     center_from_xy,
     check_center,
     pyxem_mask,
+    require_calibrated,
     signal_mask_array,
 )
-from .results import CLUSTER_PREFIX
+from .results import CLUSTER_PREFIX, stored_center_xy
 
 __all__ = [
     "AUTO_THRESHOLD_RANGE",
@@ -100,7 +101,7 @@ class ComponentClusters:
         ``rotation[i, j]``: degrees rotating component ``j`` onto ``i``.
     params : dict
         Arguments and resolved values (``r_min``, ``r_max`` in pixels,
-        ``center`` (row, col) px, ``cut_height``, ...).
+        ``center_xy`` (x, y) px, pyxem's order, ``cut_height``, ...).
     """
 
     labels: np.ndarray
@@ -291,18 +292,20 @@ def _resolve_center(signal, center):
     """Beam centre (row, col) px: argument > the decomposition's > calibrated.
 
     ``center`` is given in pyxem's order, ``(x, y) = (col, row)``
-    (:func:`~hyperspy_cnmf.signals.geometry.center_from_xy`); the stored
-    ``cnmf_center`` and the result are in array order, ``(row, col)``.
+    (:func:`~hyperspy_cnmf.signals.geometry.center_from_xy`), as the stored
+    ``cnmf_center_xy`` (:func:`~hyperspy_cnmf.signals.results.stored_center_xy`
+    also reads the ``(row, col)`` ``cnmf_center`` of earlier versions); the
+    result is in array order, ``(row, col)``, for the core.
     """
     _, sig_shape = array_shapes(signal)
-    given = center is not None
-    if given:
+    if center is not None:
         center = center_from_xy(center)
     else:
-        stored = getattr(signal.learning_results, "cnmf_center", None)
-        if stored is not None and np.size(stored) == 2:
-            center = tuple(float(c) for c in np.ravel(stored))
+        stored = stored_center_xy(signal.learning_results)
+        if stored is not None:
+            center = (stored[1], stored[0])
         else:
+            require_calibrated(signal)
             center = beam_center(signal)
             check_center(center, sig_shape)
     center = (float(center[0]) + 0.0, float(center[1]) + 0.0)  # no "-0"
@@ -452,8 +455,9 @@ def cluster_components(
     center : (float, float), optional
         Beam centre ``(x, y) = (col, row)`` in pixels, pyxem's order (that of
         ``s.calibration.center``). Default: the centre the constrained NMF
-        used (``learning_results.cnmf_center``, stored as ``(row, col)``) or
-        else the calibrated one, ``-offset / scale`` of each signal axis.
+        used (``learning_results.cnmf_center_xy``) or else the calibrated
+        one, ``-offset / scale`` of each signal axis (an uncalibrated signal,
+        all signal offsets zero, is refused).
     signal_mask : BaseSignal or bool array, optional
         Extra pixels to exclude (``True`` = excluded), read as HyperSpy
         reads a decomposition's signal mask (a BaseSignal's data, or an
@@ -547,7 +551,7 @@ def cluster_components(
         "r_max": r_max_px,
         "r_min_source": r_min_source,
         "radius_units": "px",
-        "center": list(center),
+        "center_xy": [center[1], center[0]],
         "subtract_mean": bool(subtract_mean),
         "refine": bool(refine),
         "masked_pixels": 0 if mask is None else int(mask.sum()),
@@ -618,6 +622,9 @@ def cluster_results(signal, *, check_current=True) -> ComponentClusters:
     if isinstance(params, bytes):
         params = params.decode()
     params = json.loads(str(params))
+    if "center_xy" not in params and "center" in params:  # earlier versions
+        row, col = params.pop("center")
+        params["center_xy"] = [col, row]
     if check_current:
         if getattr(lr, "factors", None) is None:
             raise RuntimeError(
@@ -666,7 +673,7 @@ def merged_arrays(signal, weights=None):
         maps,
         result.labels,
         result.rotation,
-        center=tuple(result.params["center"]),
+        center=tuple(result.params["center_xy"][::-1]),  # the core's (row, col)
         weights=weights,
     )
     merged_maps = merged.maps
@@ -745,8 +752,14 @@ def _diffraction_signal(signal, patterns):
     if instrument is not None:
         out.metadata.set_item("Acquisition_instrument", instrument.deepcopy())
     title = signal.metadata.get_item("General.title", "")
-    out.metadata.General.title = f"Merged cluster diffractions of {title}".strip()
+    out.metadata.General.title = _title("Merged cluster diffractions", title)
     return out
+
+
+def _title(what, title) -> str:
+    """``what of title``, or ``what`` alone for an untitled signal."""
+    title = str(title or "").strip()
+    return f"{what} of {title}" if title else what
 
 
 def _map_signal(signal, maps):
@@ -759,7 +772,7 @@ def _map_signal(signal, maps):
     cls = hs.signals.Signal2D if len(nav_axes) == 2 else hs.signals.Signal1D
     out = cls(maps, axes=axes)
     title = signal.metadata.get_item("General.title", "")
-    out.metadata.General.title = f"Summed cluster maps of {title}".strip()
+    out.metadata.General.title = _title("Summed cluster maps", title)
     return out
 
 

@@ -20,9 +20,14 @@ import time
 import numpy as np
 
 from ..core.backend import as_float, get_backend, is_dask, to_host
-from ..core.constraints import paper_factor_constraints, paper_loading_constraints
+from ..core.constraints import (
+    RadialContinuity,
+    paper_factor_constraints,
+    paper_loading_constraints,
+)
 from ..core.data import BlockData, DaskData, as_data
 from ..core.estimator import ConstrainedNMF, nonnegative_loadings, resolve_constraints
+from ..core.geometry import center_rc_from_xy
 from ..core.memory import available_memory, format_bytes
 from .geometry import array_shapes, check_signal, signal_geometry
 from .results import (
@@ -67,7 +72,7 @@ def _check_parameters(params) -> None:
             f"algorithm='{ALGORITHM}'; it takes the signal's own arguments "
             "(output_dimension, navigation_mask, signal_mask, center, "
             "normalize_poissonian_noise, reproject, print_info, return_info, "
-            f"show_progressbar) and ConstrainedNMF's: {', '.join(known)}"
+            f"show_progressbar, stream) and ConstrainedNMF's: {', '.join(known)}"
         )
     ConstrainedNMF(**params)._validate_params()
 
@@ -349,13 +354,17 @@ def decomposition(
         numbers are accepted). ``signal_mask=None`` uses pyxem's
         ``s.calibration.mask`` when one is set. Excluded entries of the
         factors/loadings are NaN, as in HyperSpy, unless reprojected.
-    center : (float, float), optional
+    center : (float, float), list or array, optional
         Beam centre ``(x, y) = (col, row)`` in detector pixels, pyxem's
         order: ``center=s.calibration.center`` is the default. Default: the
-        calibrated one, ``-offset / scale`` of each signal axis. A warning
-        is given when it lies at (0, 0) or near an edge (an uncalibrated
-        signal); a centre outside the pattern is an error. It is stored as
-        ``learning_results.cnmf_center`` in array order ``(row, col)``.
+        calibrated one, ``-offset / scale`` of each signal axis, or the one
+        given to ``RadialContinuity(center=...)`` (also ``(x, y)``; two
+        different centres are an error). A signal whose signal axes offsets
+        are all zero (uncalibrated: the centre would be the corner pixel) is
+        refused unless ``center`` is given; a warning is given when the
+        centre lies near an edge; a centre outside the pattern is an error.
+        It is stored as ``learning_results.cnmf_center_xy``, in the same
+        ``(x, y)`` order.
     normalize_poissonian_noise : bool, default False
         Scale the data by ``1 / (sqrt(aG) sqrt(bH))`` (Keenan & Kotula 2004,
         as HyperSpy does) before the fit and undo the scaling on the
@@ -428,8 +437,12 @@ def decomposition(
     ``cnmf_exact_history``, ``cnmf_restart_mse``, ``cnmf_best_restart``,
     ``cnmf_n_init``, ``cnmf_n_iter``, ``cnmf_converged``,
     ``cnmf_dead_components``, ``cnmf_compression_rank`` (0: none),
-    ``cnmf_center`` (row, col px: array order, the reverse of pyxem's
-    ``s.calibration.center``), ``cnmf_factor_constraints``,
+    ``cnmf_center_xy`` (x, y px, the order of pyxem's
+    ``s.calibration.center``; empty when the fit used no centre; results
+    saved by earlier versions hold ``cnmf_center`` in array order
+    (row, col), read by
+    :func:`~hyperspy_cnmf.signals.results.stored_center_xy`),
+    ``cnmf_factor_constraints``,
     ``cnmf_loading_constraints``, ``cnmf_elapsed`` (s) and ``cnmf_params``
     (JSON). They survive ``s.save`` (hspy, zspy) and are removed when
     another decomposition runs on the signal.
@@ -469,10 +482,15 @@ def decomposition(
     n_nav, n_sig = int(np.prod(nav_shape)), int(np.prod(sig_shape))
     image_signal = len(sig_shape) == 2
     settings = {**estimator_parameters(), **params}
-    # The beam centre is checked only where a factor constraint may use it.
-    wants_center = _is_auto(settings["factor_constraints"]) or bool(
-        settings["factor_constraints"]
+    # The beam centre is needed (and checked) only where a factor constraint
+    # or the pure-phase step may use it.
+    wants_center = (
+        _is_auto(settings["factor_constraints"])
+        or bool(settings["factor_constraints"])
+        or settings["pure_phases"] is not False
     )
+    if image_signal:
+        center = _one_center(center, settings["factor_constraints"])
     geometry = signal_geometry(
         signal,
         signal_mask=signal_mask,
@@ -503,6 +521,7 @@ def decomposition(
         signal, nav_keep, sig_keep, stream, normalize_poissonian_noise
     )
 
+    data.label = "the signal's data"  # what the estimator's messages call it
     weights = None
     fit_factor_constraints, fit_loading_constraints = (
         factor_constraints,
@@ -512,6 +531,7 @@ def decomposition(
         ra, rb = _poisson_weights(data)
         weights = (ra, rb)
         data = data.with_scaling(ra, rb)  # the products are scaled, not the data
+        data.label = "the signal's data"
         sig_w = _full_image(rb, sig_keep, sig_shape)
         nav_w = _full_image(ra, nav_keep, nav_shape)
         fit_factor_constraints = [_PoissonScaled(c, sig_w) for c in factor_constraints]
@@ -558,7 +578,12 @@ def decomposition(
         "loading_constraints": [_describe(c) for c in loading_constraints],
         "normalize_poissonian_noise": bool(normalize_poissonian_noise),
         "reproject": reproject,
-        "center": list(geometry.center) if geometry.center is not None else None,
+        # the centre the fit used: none when nothing reads it
+        "center_xy": (
+            list(geometry.center)
+            if geometry.center is not None and (wants_center or center is not None)
+            else None
+        ),
         "loss": estimator.loss_,  # "auto" resolved
         "scan_binning": int(estimator.scan_binning_),
         "lazy": lazy,
@@ -587,6 +612,34 @@ def decomposition(
     if print_info:
         print(fit_summary(signal.learning_results))
     return estimator if return_info else None
+
+
+def _one_center(center, factor_constraints):
+    """The one beam centre ``(x, y)`` of the fit: ``center=`` or the centre
+    given to a ``RadialContinuity(center=...)`` (both in pyxem's order), so
+    that the centre stored and printed is the one the constraint uses."""
+    if _is_auto(factor_constraints) or not isinstance(
+        factor_constraints, (list, tuple)
+    ):
+        return center
+    given = [
+        c.center
+        for c in factor_constraints
+        if isinstance(c, RadialContinuity) and c.center is not None
+    ]
+    points = {center_rc_from_xy(c) for c in given}
+    if center is not None:
+        points.add(center_rc_from_xy(center))
+    if len(points) > 1:
+        raise ValueError(
+            "the beam centre is given twice with different values: "
+            + ", ".join(f"(x, y) = ({c:.4g}, {r:.4g})" for r, c in sorted(points))
+            + " (center= and RadialContinuity(center=...) are both (x, y), "
+            "pyxem's order); give it once, e.g. center=s.calibration.center"
+        )
+    if center is None and given:
+        return tuple(float(v) for v in given[0])
+    return center
 
 
 def _is_auto(value) -> bool:

@@ -135,7 +135,7 @@ def _wrap(original):
                 options[name] = value
             elif not _is_default(value, defaults.get(name)):
                 raise ValueError(
-                    f"{name}={value!r} is not used by algorithm='{ALGORITHM}'; "
+                    f"{name}={_brief(value)} is not used by algorithm='{ALGORITHM}'; "
                     f"leave it at its default ({defaults.get(name)!r})"
                 )
         return decomposition(self, **options)
@@ -172,3 +172,12 @@ def uninstall() -> None:
         original = getattr(current, _MARK, None)
         if original is not None:
             cls.decomposition = original
+
+
+def _brief(value) -> str:
+    """``repr(value)``, or the type and shape of an array (never its values)."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and getattr(value, "size", 2) > 1:
+        return f"<{type(value).__name__} of shape {tuple(shape)}>"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

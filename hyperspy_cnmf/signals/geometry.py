@@ -6,9 +6,12 @@ array order:
 
 * ``signal_axes`` / ``navigation_axes``: :class:`~hyperspy_cnmf.core.AxisInfo`
   per array axis (``axes_manager.signal_axes[::-1]``);
-* the beam centre ``(row, col)`` in detector pixels, read from the signal
-  axes' calibration as pyxem defines it: ``centre_px = -offset / scale``
-  (``pyxem.utils.calibration.Calibration.center``);
+* :func:`beam_center`: the beam centre ``(row, col)`` in detector pixels,
+  read from the signal axes' calibration as pyxem defines it:
+  ``centre_px = -offset / scale``
+  (``pyxem.utils.calibration.Calibration.center``); the :class:`Geometry`
+  built here holds it in pyxem's ``(x, y)`` order (``geometry.center``,
+  ``geometry.center_rc`` in array order);
 * masks, ``True`` = excluded, of shape ``signal_shape`` /
   ``navigation_shape`` in array order.
 
@@ -24,7 +27,7 @@ import warnings
 import numpy as np
 
 from ..core.backend import to_host
-from ..core.geometry import AxisInfo, Geometry, as_point
+from ..core.geometry import AxisInfo, Geometry, center_rc_from_xy
 
 __all__ = [
     "SUPPORTED",
@@ -33,6 +36,8 @@ __all__ = [
     "beam_center",
     "center_from_xy",
     "check_signal",
+    "is_uncalibrated",
+    "require_calibrated",
     "navigation_mask_array",
     "pyxem_mask",
     "signal_geometry",
@@ -147,16 +152,36 @@ def center_from_xy(center) -> tuple[float, float]:
     ValueError
         Unless ``center`` is two finite numbers.
     """
-    values = as_point(center)
-    if values is None:
+    return center_rc_from_xy(center)
+
+
+def is_uncalibrated(signal) -> bool:
+    """True when a diffraction signal has no beam centre: both signal axes
+    have offset 0 (HyperSpy's default), so pyxem's ``s.calibration.center``
+    is the corner pixel (0, 0)."""
+    axes = signal.axes_manager.signal_axes
+    return len(axes) == 2 and all(float(a.offset) == 0.0 for a in axes)
+
+
+def require_calibrated(signal) -> None:
+    """Refuse a signal without a beam centre (:func:`is_uncalibrated`).
+
+    Raises
+    ------
+    ValueError
+        Naming the two fixes: calibrate the signal or pass ``center=(x, y)``.
+    """
+    if is_uncalibrated(signal):
+        x_size, y_size = signal.axes_manager.signal_shape
         raise ValueError(
-            f"center={center!r} must be the beam centre (x, y) = (col, row) in "
-            "detector pixels: two finite numbers, in the order of pyxem's "
-            "s.calibration.center (e.g. center=s.calibration.center), or None "
-            "for the calibrated centre"
+            "the signal has no beam centre: its signal axes offsets are all "
+            "zero, so the centre would be the corner pixel (x, y) = (0, 0). "
+            "Set it first: s.calibration.center = None puts it at the middle "
+            f"({(x_size - 1) / 2:g}, {(y_size - 1) / 2:g}), "
+            "s.calibration.center = (x, y) at a pixel you found (pyxem; on a "
+            "HyperSpy Signal2D set each signal axis offset to -centre * "
+            "scale), or pass center=(x, y) in detector pixels"
         )
-    x, y = values
-    return (float(y), float(x))
 
 
 def _check_inside(center, signal_shape, given) -> None:
@@ -357,9 +382,11 @@ def signal_geometry(
         Beam centre ``(x, y) = (col, row)`` in pixels, pyxem's order (that of
         ``s.calibration.center``); default the calibrated one
         (:func:`beam_center`). Only for 2D signals. The returned
-        :class:`Geometry` holds it in array order, ``(row, col)``.
+        :class:`Geometry` holds it in the same ``(x, y)`` order
+        (``geometry.center``; ``geometry.center_rc`` is ``(row, col)``).
     check_beam_center : bool
-        Warn when the centre is at (0, 0) or near an edge.
+        Refuse an uncalibrated signal (:func:`require_calibrated`) unless
+        ``center`` is given, and warn when the centre is near an edge.
     use_pyxem_mask : bool, default False
         With ``signal_mask=None``, use pyxem's ``s.calibration.mask``
         (:func:`pyxem_mask`, array order) when one is set.
@@ -380,11 +407,14 @@ def signal_geometry(
     navigation_axes = tuple(axis_info(a) for a in am.navigation_axes[::-1])
     if len(sig_shape) == 2:
         given = center is not None
-        center = center_from_xy(center) if given else beam_center(signal)
-        center = (float(center[0]), float(center[1]))
-        _check_inside(center, sig_shape, given)
+        if check_beam_center and not given:
+            require_calibrated(signal)
+        center_rc = center_from_xy(center) if given else beam_center(signal)
+        center_rc = (float(center_rc[0]) + 0.0, float(center_rc[1]) + 0.0)
+        _check_inside(center_rc, sig_shape, given)
         if check_beam_center:
-            check_center(center, sig_shape)
+            check_center(center_rc, sig_shape)
+        center = (center_rc[1], center_rc[0])  # the Geometry takes (x, y)
     elif center is not None:
         raise ValueError("center is only used for 2D signals (diffraction patterns)")
     return Geometry(

@@ -22,6 +22,7 @@ __all__ = [
     "component_energy",
     "decomposition_results",
     "store",
+    "stored_center_xy",
     "fit_history",
     "fit_details",
     "fit_params",
@@ -134,8 +135,9 @@ def decomposition_results(
         ),
         PREFIX + "compression_rank": int(estimator.compression_rank_ or 0),
         **_phase_keys(estimator.phase_separation_, estimator.components_.shape[0]),
-        PREFIX + "center": np.asarray(
-            geometry.center if geometry.center is not None else (), dtype=np.float64
+        PREFIX + "center_xy": np.asarray(
+            params["center_xy"] if params.get("center_xy") is not None else (),
+            dtype=np.float64,
         ),
         PREFIX + "factor_constraints": "; ".join(params["factor_constraints"]),
         PREFIX + "loading_constraints": "; ".join(params["loading_constraints"]),
@@ -188,8 +190,31 @@ def fit_history(learning_results) -> dict:
 
 
 def fit_params(learning_results) -> dict:
-    """The settings the fit ran with (decoded ``cnmf_params``)."""
-    return json.loads(_require(learning_results, "params"))
+    """The settings the fit ran with (decoded ``cnmf_params``).
+
+    The beam centre is under ``"center_xy"``, ``(x, y)`` px (pyxem's order);
+    a record saved by an earlier version, with ``"center"`` in array order
+    ``(row, col)``, is read into ``"center_xy"`` too.
+    """
+    params = json.loads(_require(learning_results, "params"))
+    if "center_xy" not in params and "center" in params:
+        old = params.pop("center")
+        params["center_xy"] = None if old is None else [old[1], old[0]]
+    return params
+
+
+def stored_center_xy(learning_results) -> tuple[float, float] | None:
+    """The beam centre ``(x, y)`` px a constrained decomposition used, or None.
+
+    Reads ``cnmf_center_xy`` (pyxem's order), or ``cnmf_center`` (array order
+    ``(row, col)``) in results saved by earlier versions.
+    """
+    for key, order in (("center_xy", slice(None)), ("center", slice(None, None, -1))):
+        value = getattr(learning_results, PREFIX + key, None)
+        if value is not None and np.size(value) == 2:
+            x, y = np.ravel(np.asarray(value, dtype=np.float64))[order]
+            return (float(x) + 0.0, float(y) + 0.0)
+    return None
 
 
 def _iterations_text(learning_results, params) -> str:
@@ -222,14 +247,13 @@ def fit_details(learning_results) -> list[str]:
     """What HyperSpy's own summary does not say: constraints, centre, solver,
     iterations, restart kept and error (one line each)."""
     params = fit_params(learning_results)
-    center = params.get("center")
+    center = params.get("center_xy")
     lines = [
         f"factor_constraints=[{', '.join(params['factor_constraints'])}]",
         f"loading_constraints=[{', '.join(params['loading_constraints'])}]",
     ]
-    if center is not None:
-        # pyxem's order, as center= takes it; cnmf_center is (row, col)
-        lines.append(f"beam centre (x, y)=({center[1]:.4g}, {center[0]:.4g}) px")
+    if center is not None:  # pyxem's order, as center= takes it
+        lines.append(f"beam centre (x, y)=({center[0]:.4g}, {center[1]:.4g}) px")
     loss = params.get("loss", "frobenius")  # not recorded before 0.3
     lines += [
         f"solver={params['solver']}, loss={loss}, n_init={params['n_init']}, "

@@ -40,5 +40,7 @@ def diffraction_problem():
         maps.reshape(2, -1).T @ patterns.reshape(2, -1) * 2000 + 0.5
     )  # + detector background
     X = np.random.default_rng(2).poisson(mean).astype(np.float64)
-    geometry = dict(signal_shape=shape, navigation_shape=(6, 7), center=center)
+    geometry = dict(
+        signal_shape=shape, navigation_shape=(6, 7), center=center[::-1]
+    )  # Geometry takes (x, y); ring() takes (row, col)
     return X, geometry, (patterns, maps)

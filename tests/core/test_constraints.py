@@ -17,6 +17,7 @@ from .images import ring, spots
 
 
 def factor_context(shape, center=None, mask=None):
+    """Context of ``shape`` patterns about ``center`` given as ``(x, y)``."""
     return Geometry(shape, (3, 3), center=center, signal_mask=mask).context("factors")
 
 
@@ -89,16 +90,36 @@ class TestRadialContinuity:
         np.testing.assert_allclose(out[~mask], pattern[~mask], atol=0.1)
 
     def test_off_centre_beam_uses_the_context_centre(self):
-        shape, center = (24, 30), (8.0, 20.0)
-        pattern = ring(shape, 5.0, 1.2, center)
+        shape, center_xy = (24, 30), (20.0, 8.0)  # (x, y) = (col, row)
+        pattern = ring(shape, 5.0, 1.2, center_xy[::-1])  # ring() takes (row, col)
         punched = pattern.copy()
         punched[8, 25] = 0.0  # on the ring, 5 px right of the centre
-        out = RadialContinuity()(punched[None], factor_context(shape, center=center))[0]
+        context = factor_context(shape, center=center_xy)
+        assert context.center_xy == (20.0, 8.0) and context.center_rc == (8.0, 20.0)
+        out = RadialContinuity()(punched[None], context)[0]
         assert out[8, 25] > 0.8 * pattern[8, 25]
-        wrong = RadialContinuity(center=(12.0, 15.0))(
+        wrong = RadialContinuity(center=(15.0, 12.0))(
             punched[None], factor_context(shape)
         )[0]
         assert wrong[8, 25] < 0.5 * pattern[8, 25]
+
+    @pytest.mark.parametrize("kind", [tuple, list, np.asarray])
+    def test_centre_given_as_x_y_in_any_sequence(self, kind):
+        # pyxem's s.calibration.center is a list (x, y): it must work as is
+        shape, center_xy = (24, 30), (20.0, 8.0)
+        pattern = ring(shape, 5.0, 1.2, center_xy[::-1])
+        punched = pattern.copy()
+        punched[8, 25] = 0.0
+        constraint = RadialContinuity(center=kind(center_xy))
+        out = constraint(punched[None], factor_context(shape))[0]  # middle centre
+        assert out[8, 25] > 0.8 * pattern[8, 25]
+        assert constraint == RadialContinuity(center=center_xy)
+        assert hash(constraint) is not None
+
+    def test_context_has_no_ambiguous_center(self):
+        context = factor_context((8, 10))
+        with pytest.raises(AttributeError, match=r"center_rc.*center_xy"):
+            context.center  # noqa: B018
 
     def test_needs_2d_patterns(self):
         context = Geometry((50,), (4,)).context("factors")
@@ -229,7 +250,7 @@ class TestGaussianSmoothing:
         ({"outlier_factor": 1.0}, "outlier_factor=1.0 must be a number > 1"),
         ({"outlier_factor": float("nan")}, "outlier_factor=nan"),
         ({"r_min": -1}, "r_min=-1"),
-        ({"center": 8}, r"center=8 must be the beam centre \(row, col\)"),
+        ({"center": 8}, r"center=8 must be the beam centre \(x, y\) = \(col, row\)"),
         ({"center": (7, 7, 99)}, r"center=\(7, 7, 99\)"),
     ],
 )
@@ -260,10 +281,10 @@ def test_user_constraint_gets_calibrated_axes():
     class Record(Constraint):
         def __call__(self, images, context):
             seen["axes"] = context.axes
-            seen["center"] = context.center
+            seen["center"] = context.center_rc
             return images
 
     axes = (AxisInfo(8, 0.1, -0.4, "1/nm"), AxisInfo(10, 0.1, -0.5, "1/nm"))
-    context = ConstraintContext("factors", (8, 10), axes, center=(4.0, 5.0))
+    context = ConstraintContext("factors", (8, 10), axes, center_xy=(5.0, 4.0))
     Record()(np.zeros((1, 8, 10)), context)
     assert seen["axes"][1].offset == -0.5 and seen["center"] == (4.0, 5.0)

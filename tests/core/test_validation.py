@@ -118,7 +118,8 @@ def test_geometry_must_match(X):
 
 @pytest.mark.parametrize("center", [(-3, 5), (5, 40), (np.nan, 2)])
 def test_centre_off_the_pattern(center):
-    with pytest.raises(ValueError, match="lies outside"):
+    # Geometry takes (x, y); polar_operator, on bare images, (row, col)
+    with pytest.raises(ValueError, match=r"lies outside|\(x, y\) = \(col, row\)"):
         Geometry((16, 20), (3, 4), center=center)
     with pytest.raises(ValueError, match="lies outside"):
         polar_operator((16, 20), center)
@@ -170,3 +171,14 @@ def test_estimator_rejects_negative_data(X):
     X[0, 0] = -0.5
     with pytest.raises(ValueError, match="Negative values"):
         ConstrainedNMF(2).fit(X)
+
+
+def test_geometry_centre_is_x_y():
+    g = Geometry((16, 20), (3, 4), center=[12.0, 5.0])  # a list, as pyxem gives
+    assert g.center == (12.0, 5.0) and g.center_rc == (5.0, 12.0)
+    assert g.context("factors").center_rc == (5.0, 12.0)
+    assert Geometry((16, 20), (3, 4)).center == (9.5, 7.5)  # the middle, (x, y)
+    with pytest.raises(ValueError, match=r"outside the 20x16 \(x, y\) pattern"):
+        Geometry((16, 20), (3, 4), center=np.array([5.0, 18.0]))
+    with pytest.raises(ValueError, match="only used for 2D"):
+        Geometry((50,), (3, 4), center=(1, 2))

@@ -91,9 +91,11 @@ def test_gui_method_added():
 
 
 def test_calibrated_center_follows_pyxem(signal):
-    assert calibrated_center(signal) == (7.0, 3.0)
-    col, row = signal.calibration.center  # pyxem gives (x, y)
-    assert (row, col) == calibrated_center(signal)
+    assert calibrated_center(signal) == (3.0, 7.0)  # (x, y)
+    assert tuple(signal.calibration.center) == calibrated_center(signal)  # (x, y)
+    signal.axes_manager.signal_axes[0].offset = 0.0
+    signal.axes_manager.signal_axes[1].offset = 0.0
+    assert calibrated_center(signal) is None  # uncalibrated: no centre
 
 
 def test_defaults(signal):
@@ -101,7 +103,7 @@ def test_defaults(signal):
     assert params.output_dimension == 2
     assert params.radial_continuity
     assert params.outlier_factor == 2.0
-    assert params.center == (7.0, 3.0)
+    assert params.center == (3.0, 7.0)  # (x, y)
     assert params.smoothing == "paper"
     assert params.probe_units == "nm"
     assert params.random_state is None
@@ -111,6 +113,9 @@ def test_defaults(signal):
         "factor_constraints": params.factor_constraints(),
         "loading_constraints": params.loading_constraints(),
         "center": None,
+        "signal_mask": None,
+        "pure_phases": "auto",
+        "compression": "auto",
         "n_init": 10,
         "max_iter": 500,
         "tol": 0.0,
@@ -137,6 +142,9 @@ def test_initial_traits(signal):
         ("max_iter", 0),
         ("tol", -1.0),
         ("random_state", "seed"),
+        ("random_state", -1),
+        ("compression", 0),
+        ("pure_phases", "yes"),
     ],
 )
 def test_invalid_values_rejected(signal, name, value):
@@ -152,16 +160,18 @@ def test_factor_constraints_and_center(signal):
     assert constraint.outlier_factor == 3.0
     assert constraint.center is None  # the fit context gives the centre
     assert params.kwargs()["center"] is None  # calibrated: read at fit time
-    params.center_row = 8.0
+    params.center_y = 8.0
     assert params.kwargs()["center"] == (3.0, 8.0)
     params.reset_center()
-    assert params.center == (7.0, 3.0)
+    assert params.center == (3.0, 7.0)
     assert params.kwargs()["center"] is None
     params.center_to_middle()
-    assert params.center == (7.5, 5.5)
+    assert params.center == (5.5, 7.5)
     assert params.kwargs()["center"] == (5.5, 7.5)
     params.radial_continuity = False
     assert params.factor_constraints() == []
+    assert params.kwargs()["center"] == (5.5, 7.5)  # the pure-phase step uses it
+    params.pure_phases = False
     assert params.kwargs()["center"] is None
 
 
@@ -169,7 +179,7 @@ def test_reset_center_reads_new_calibration(signal):
     params = ConstrainedNMFParameters(signal)
     signal.calibration.center = None
     params.reset_center()
-    assert params.center == (7.5, 5.5)
+    assert params.center == (5.5, 7.5)
     assert params.kwargs()["center"] is None
 
 
@@ -225,8 +235,11 @@ def test_ipywidgets_form_structure(signal):
         "output_dimension",
         "radial_continuity",
         "outlier_factor",
-        "center_row",
-        "center_col",
+        "center_x",
+        "center_y",
+        "use_signal_mask",
+        "pure_phases",
+        "compression",
         "smoothing",
         "probe_fwhm",
         "probe_units",
@@ -247,8 +260,11 @@ def test_widgets_show_initial_values(signal):
     params = ConstrainedNMFParameters(signal, n_init=3, random_state=5)
     wd = ipy(params)["wdict"]
     assert wd["output_dimension"].value == 2
-    assert wd["center_row"].value == 7.0
-    assert wd["center_col"].value == 3.0
+    assert wd["center_x"].value == 3.0
+    assert wd["center_y"].value == 7.0
+    assert wd["compression"].value == "auto"
+    assert wd["pure_phases"].value == "auto"
+    assert wd["use_signal_mask"].disabled  # the signal has no mask
     assert wd["probe_units"].value == "nm"
     assert wd["n_init"].value == 3
     assert wd["random_state"].value == "5"
@@ -261,8 +277,9 @@ def test_widgets_show_initial_values(signal):
         ("output_dimension", 5),
         ("radial_continuity", False),
         ("outlier_factor", 2.5),
-        ("center_row", 6.0),
-        ("center_col", 4.5),
+        ("center_x", 4.5),
+        ("center_y", 6.0),
+        ("pure_phases", False),
         ("smoothing", "probe_fwhm"),
         ("smoothing", "none"),
         ("probe_fwhm", 1.5),
@@ -288,24 +305,72 @@ def test_random_state_text(signal):
     wd = ipy(params)["wdict"]
     assert wd["random_state"].value == ""
     wd["random_state"].value = " 42 "
+    assert params.random_state == 42 and not params.errors
+    wd["random_state"].value = "-1"
+    assert "'-1' is out of range" in wd["status"].value
+    wd["random_state"].value = "1.5"  # the message shows what the field holds
+    assert "Random seed '1.5' is not a whole number" in wd["status"].value
+    assert "-1" not in wd["status"].value
     assert params.random_state == 42
-    wd["random_state"].value = "not a seed"
-    assert params.random_state == 42  # the last valid seed is kept
+    with pytest.raises(ValueError, match=r"Random seed '1\.5'"):
+        params.kwargs()
     wd["random_state"].value = ""
-    assert params.random_state is None
+    assert params.random_state is None and not params.errors
+    assert wd["status"].value == ""
     params.random_state = 7
     assert wd["random_state"].value == "7"
+
+
+def test_invalid_seed_is_not_run(signal, fake_decomposition):
+    params = ConstrainedNMFParameters(signal)
+    wd = ipy(params)["wdict"]
+    wd["random_state"].value = "abc"
+    wd["run_button"].click()
+    assert fake_decomposition == []  # never a silent random seed
+    assert "Random seed 'abc'" in wd["status"].value
+    assert "Not run" in wd["status"].value
+    with pytest.raises(ValueError, match="Random seed 'abc'"):
+        params.run()
+
+
+def test_compression_text(signal):
+    params = ConstrainedNMFParameters(signal)
+    wd = ipy(params)["wdict"]
+    wd["compression"].value = "none"
+    assert params.compression is None
+    wd["compression"].value = " 12"
+    assert params.compression == 12
+    wd["compression"].value = "x"
+    assert "Compression 'x'" in wd["status"].value
+    assert params.compression == 12
+    wd["compression"].value = "AUTO"
+    assert params.compression == "auto" and not params.errors
+
+
+def test_signal_mask_control(signal):
+    mask = np.zeros((16, 12), dtype=bool)
+    mask[6:9, 2:5] = True
+    signal.calibration.mask = mask
+    params = ConstrainedNMFParameters(signal)
+    assert params.signal_mask_pixels == 9 and params.use_signal_mask
+    wd = ipy(params)["wdict"]
+    assert not wd["use_signal_mask"].disabled
+    assert "9 px" in wd["use_signal_mask"].description
+    assert params.kwargs()["signal_mask"] is None  # pyxem's mask, read by the fit
+    wd["use_signal_mask"].value = False
+    off = params.kwargs()["signal_mask"]
+    assert off.shape == (12, 16) and not off.any()  # axes_manager.signal_shape
 
 
 def test_center_buttons(signal):
     params = ConstrainedNMFParameters(signal)
     wd = ipy(params)["wdict"]
     wd["center_middle_button"].click()
-    assert (wd["center_row"].value, wd["center_col"].value) == (7.5, 5.5)
-    assert params.center == (7.5, 5.5)
+    assert (wd["center_x"].value, wd["center_y"].value) == (5.5, 7.5)
+    assert params.center == (5.5, 7.5)
     wd["center_reset_button"].click()
-    assert params.center == (7.0, 3.0)
-    assert wd["center_row"].value == 7.0
+    assert params.center == (3.0, 7.0)
+    assert wd["center_y"].value == 7.0
 
 
 def test_fields_hidden_when_unused(signal):
@@ -351,6 +416,9 @@ def test_run_button(signal, fake_decomposition):
         "factor_constraints": [],
         "loading_constraints": [],
         "center": None,
+        "signal_mask": None,
+        "pure_phases": "auto",
+        "compression": "auto",
         "n_init": 2,
         "max_iter": 20,
         "tol": 1e-3,
@@ -418,16 +486,26 @@ def test_constrained_nmf_gui_default_toolkit(signal):
 
 
 @pytest.mark.skipif(traitsui_available(), reason="traitsui is installed")
-def test_traitsui_missing_raises(signal):
+def test_traitsui_missing_said_plainly(signal):
     params = ConstrainedNMFParameters(signal)
-    with pytest.raises(NotImplementedError, match="traitsui"):
-        constrained_nmf_traitsui(params)
-    with pytest.raises(NotImplementedError, match="toolkit='ipywidgets'"):
-        constrained_nmf_traitsui(params, display=False)
+    with pytest.warns(UserWarning, match="toolkit='ipywidgets'"):
+        assert constrained_nmf_traitsui(params) is None
     with pytest.raises(NotImplementedError, match="traitsui"):
         constrained_nmf_gui(signal, toolkit="traitsui")
-    # HyperSpy's gui() treats the error as "toolkit unavailable".
-    assert params.gui(toolkit="traitsui") is None
+    # HyperSpy's gui(): the traitsui entry is its own (None), never the
+    # ipywidgets form
+    with pytest.warns(UserWarning, match="traitsui"):
+        widgets = params.gui(toolkit=["ipywidgets", "traitsui"], display=False)
+    assert widgets["traitsui"] is None
+    assert "widget" in widgets["ipywidgets"]
+
+
+def test_no_escape_codes_outside_jupyter(signal, fake_decomposition, capsys):
+    wd = ipy(ConstrainedNMFParameters(signal))["wdict"]
+    wd["run_button"].click()
+    wd["run_button"].click()
+    captured = capsys.readouterr()
+    assert "\x1b" not in captured.out + captured.err
 
 
 @pytest.mark.skipif(not traitsui_available(), reason="traitsui is not installed")
@@ -462,10 +540,11 @@ def test_moved_center_reaches_the_fit():
     rng = np.random.default_rng(2)
     s = pxm.signals.Diffraction2D(rng.random((4, 5, 16, 12)))  # centre at (0, 0)
     params = ConstrainedNMFParameters(s, n_init=1, max_iter=5, random_state=0)
+    assert params.center == (5.5, 7.5)  # uncalibrated: the middle, passed
     wd = ipy(params)["wdict"]
-    wd["center_middle_button"].click()
+    wd["center_x"].value = 6.0
     wd["smoothing"].value = "none"
     wd["run_button"].click()
     assert wd["status"].value.startswith("Done"), wd["status"].value
-    np.testing.assert_allclose(s.learning_results.cnmf_center, [7.5, 5.5])
+    np.testing.assert_allclose(s.learning_results.cnmf_center_xy, [6.0, 7.5])
     assert s.axes_manager.signal_axes[0].offset == 0  # calibration untouched

@@ -131,7 +131,7 @@ def test_rotated_copy_is_similar_and_cosine_is_not(lazy, angle):
     rot = result.rotation[0, 1]
     assert min(abs(wrap180(rot + angle)), abs(wrap180(rot - angle))) <= 1.0
     assert result.labels.tolist() == [0, 0, 1]
-    np.testing.assert_allclose(result.params["center"], CENTER)
+    np.testing.assert_allclose(result.params["center_xy"], CENTER[::-1])  # (x, y)
 
 
 def test_rotation_sign_matches_rotate_images():
@@ -401,18 +401,22 @@ def test_results_requested_before_clustering():
         sc.cluster_results(s)
 
 
-def test_uncalibrated_centre_is_reported():
+def test_uncalibrated_centre_is_refused_and_a_corner_centre_reported():
     import hyperspy.api as hs
 
     s = hs.signals.Signal2D(np.ones((4, 4, 16, 16)))
     s.learning_results.factors = np.random.default_rng(0).uniform(size=(256, 2))
     s.learning_results.loadings = np.ones((16, 2))
-    # A centre on the corner (an uncalibrated signal): warned twice, naming
-    # the fix, and compared over partial circles instead of "r_max = -0 px".
+    # An uncalibrated signal (offsets 0): refused, naming both fixes.
+    with pytest.raises(ValueError, match=r"s\.calibration\.center = None") as error:
+        s.cluster_components()
+    assert "center=(x, y)" in str(error.value)
+    # A centre passed on the corner: warned, naming the fix, and compared
+    # over partial circles instead of "r_max = -0 px".
     with pytest.warns(UserWarning, match=r"s\.calibration\.center = None"):
-        result = s.cluster_components()
+        result = s.cluster_components(center=(0.0, 0.0))
     assert result.params["r_max"] > 0
-    assert "-0" not in str(result.params["center"])
+    assert "-0" not in str(result.params["center_xy"])
 
 
 def test_center_argument_is_pyxem_xy():
@@ -422,7 +426,7 @@ def test_center_argument_is_pyxem_xy():
     s.learning_results.factors = np.random.default_rng(0).uniform(size=(320, 2))
     s.learning_results.loadings = np.ones((16, 2))
     result = s.cluster_components(center=(12.0, 7.0))  # (x, y)
-    assert tuple(result.params["center"]) == (7.0, 12.0)  # stored (row, col)
+    assert tuple(result.params["center_xy"]) == (12.0, 7.0)  # stored (x, y)
     with pytest.raises(ValueError, match=r"\(x, y\) = \(col, row\)"):
         s.cluster_components(center=8)
     with pytest.raises(ValueError, match=r"outside.*center=\(x, y\)"):

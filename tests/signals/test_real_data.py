@@ -57,9 +57,9 @@ def test_nanomegas_blockfile_spot_patterns(lazy):
     assert residual < 0.5 * before.mean()
 
 
-def test_uncalibrated_centre_warns_with_the_fix():
+def test_uncalibrated_centre_is_refused_with_the_fix():
     s = load("nanomegas_blockfile/test1.blo")
-    with pytest.warns(UserWarning, match=r"s\.calibration\.center = None"):
+    with pytest.raises(ValueError, match=r"s\.calibration\.center = None"):
         quick(s, max_iter=2, loading_constraints=[])
 
 
@@ -73,11 +73,11 @@ def test_default_map_kernel_on_a_tiny_scan_smooths_the_long_axes_only():
 
 def test_merlin_12bit_line_scan_decomposes_and_clusters():
     s = load("merlin_testpattern_12bit/Single_9_Frame_CounterDepth_12_Rows_256.mib")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # uncalibrated centre
-        quick(s, n_init=1)
-    with pytest.warns(UserWarning, match=r"s\.calibration\.center = None"):
-        result = s.cluster_components()
+    with pytest.raises(ValueError, match=r"s\.calibration\.center = None"):
+        quick(s, n_init=1)  # uncalibrated
+    s.calibration.center = None
+    quick(s, n_init=1)
+    result = s.cluster_components()
     assert result.params["r_max"] > 0
 
 

@@ -31,7 +31,7 @@ CNMF_KEYS = (
     "cnmf_compression_rank",
     "cnmf_amorphous_components",  # pure_phases="auto" on diffraction data
     "cnmf_crystalline_components",
-    "cnmf_center",
+    "cnmf_center_xy",
     "cnmf_factor_constraints",
     "cnmf_loading_constraints",
     "cnmf_elapsed",

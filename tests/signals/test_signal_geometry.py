@@ -62,7 +62,8 @@ def test_geometry_array_order_and_calibration():
     assert [a.scale for a in g.signal_axes] == pytest.approx(SIG_SCALE)
     assert [a.scale for a in g.navigation_axes] == pytest.approx([NAV_SCALE] * 2)
     assert g.signal_axes[0].units == "1/nm"
-    assert g.center == pytest.approx(CENTER)
+    assert g.center == pytest.approx(CENTER[::-1])  # (x, y), as pyxem
+    assert g.center_rc == pytest.approx(CENTER)  # array order, for the core
     assert beam_center(s) == pytest.approx(CENTER)
     # pyxem's own centre is (x, y) = (col, row)
     assert s.calibration.center == pytest.approx(CENTER[::-1])
@@ -101,9 +102,10 @@ def test_masks_are_read_as_hyperspy_reads_them():
 def test_center_argument_is_pyxem_xy():
     s = make_signal()
     g = signal_geometry(s, center=s.calibration.center)
-    assert g.center == pytest.approx(CENTER)
-    g = signal_geometry(s, center=(11.0, 4.0))
-    assert g.center == pytest.approx((4.0, 11.0))
+    assert g.center_rc == pytest.approx(CENTER)
+    g = signal_geometry(s, center=np.array([11.0, 4.0]))
+    assert g.center == pytest.approx((11.0, 4.0))
+    assert g.center_rc == pytest.approx((4.0, 11.0))
     for bad in (8, (7, 7, 99), "middle", (np.nan, 3)):
         with pytest.raises(ValueError, match=r"\(x, y\) = \(col, row\)"):
             signal_geometry(s, center=bad)
@@ -123,7 +125,8 @@ def test_default_centre_reaches_constraints(lazy):
     )
     factor_ctx = next(c for c in rec.contexts if c.role == "factors")
     loading_ctx = next(c for c in rec.contexts if c.role == "loadings")
-    assert factor_ctx.center == pytest.approx(CENTER)
+    assert factor_ctx.center_rc == pytest.approx(CENTER)
+    assert factor_ctx.center_xy == pytest.approx(CENTER[::-1])
     assert factor_ctx.shape == SIG_SHAPE
     assert [a.scale for a in factor_ctx.axes] == pytest.approx(SIG_SCALE)
     assert [a.offset for a in factor_ctx.axes] == pytest.approx(
@@ -131,7 +134,7 @@ def test_default_centre_reaches_constraints(lazy):
     )
     assert loading_ctx.shape == NAV_SHAPE
     assert loading_ctx.axes[0].units == "nm"
-    assert s.learning_results.cnmf_center == pytest.approx(CENTER)
+    assert s.learning_results.cnmf_center_xy == pytest.approx(CENTER[::-1])
 
 
 def test_custom_callback_acts_at_calibrated_radius(lazy):
@@ -159,22 +162,27 @@ def test_custom_callback_acts_at_calibrated_radius(lazy):
     assert "OuterCutoff(k_max=0.2)" in s.learning_results.cnmf_factor_constraints
 
 
-def test_uncalibrated_centre_warns():
+def test_uncalibrated_centre_is_refused_and_centre_near_edge_warns():
     import pyxem as pxm
 
     s = make_signal()
-    s = pxm.signals.ElectronDiffraction2D(s.data)  # fresh: centre at (0, 0)
-    with pytest.warns(UserWarning, match=r"s\.calibration\.center = None"):
+    s = pxm.signals.ElectronDiffraction2D(s.data)  # fresh: offsets 0
+    with pytest.raises(ValueError, match=r"s\.calibration\.center = None"):
         s.decomposition(algorithm="constrained_nmf", output_dimension=2, **FAST)
-    # no warning when nothing uses the centre
+    # no error nor warning when nothing uses the centre
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*calibration.center.*")
         s.decomposition(
             algorithm="constrained_nmf",
             output_dimension=2,
             factor_constraints=[],
+            pure_phases=False,
             **FAST,
         )
+    assert s.learning_results.cnmf_center_xy.size == 0  # no centre was used
+    s.calibration.center = (1.0, 1.0)  # calibrated, but at the corner
+    with pytest.warns(UserWarning, match=r"near the edge"):
+        s.decomposition(algorithm="constrained_nmf", output_dimension=2, **FAST)
 
 
 def test_centre_outside_pattern_raises(lazy):
@@ -197,8 +205,9 @@ def test_explicit_center_overrides_calibration():
         loading_constraints=[],
         **FAST,
     )
-    # center= is pyxem's (x, y) = (col, row); the core gets (row, col)
-    assert rec.contexts[0].center == (9.0, 8.0)
+    # center= is pyxem's (x, y) = (col, row); array code reads (row, col)
+    assert rec.contexts[0].center_xy == (8.0, 9.0)
+    assert rec.contexts[0].center_rc == (9.0, 8.0)
 
 
 def test_calibration_center_passed_explicitly_gives_the_default_fit():
@@ -209,5 +218,5 @@ def test_calibration_center_passed_explicitly_gives_the_default_fit():
         a.learning_results.factors, b.learning_results.factors
     )
     np.testing.assert_array_equal(
-        a.learning_results.cnmf_center, b.learning_results.cnmf_center
+        a.learning_results.cnmf_center_xy, b.learning_results.cnmf_center_xy
     )
