@@ -42,6 +42,7 @@ PACKAGE = ROOT / "hyperspy_cnmf"
 PARAMETERS = {
     "demo": {"n_components": 4, "quick": False, "seed": 0},
     "reproduce": {"n_components": [4, 6], "quick": False, "seed": 0},
+    "realistic": {"random_state": 0, "doses": [3000, 100]},
 }
 #: docs/images/<name> <- (command, file that the command writes).
 FIGURES = {
@@ -50,6 +51,7 @@ FIGURES = {
     "reproduce_fig6_k4.png": ("reproduce", "k4/fig6_constraints.png"),
     "reproduce_fig7_k6.png": ("reproduce", "k6/fig7_convergence.png"),
     "reproduce_fig9_k6.png": ("reproduce", "k6/fig9_clustering.png"),
+    "realistic_simulation.png": ("realistic", "realistic_simulation.png"),
 }
 SCORES = "reproduce_scores.md"
 
@@ -119,10 +121,59 @@ def draw(workdir: Path, quick: bool = False) -> dict[str, Path]:
         quick=quick or options["quick"],
         seed=options["seed"],
     )
+    draw_realistic(workdir / "realistic", **PARAMETERS["realistic"])
     return {
         name: workdir / command / produced
         for name, (command, produced) in FIGURES.items()
     }
+
+
+def draw_realistic(folder: Path, random_state: int, doses) -> None:
+    """The user guide's picture of the realistic simulation: true patterns
+    (log scale), maps and grains, glass speckle at three positions, one
+    minor-grain pattern at each dose, the direct-beam mask."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from hyperspy_cnmf.data.realistic import simulate_realistic_arrays
+
+    folder.mkdir(parents=True, exist_ok=True)
+    sim = simulate_realistic_arrays(random_state=random_state, keep_glass=True)
+    minor = [
+        simulate_realistic_arrays(random_state=random_state, dose=dose)
+        for dose in doses
+    ]
+    k = len(sim.component_names)
+    fig, axes = plt.subplots(3, k + 1, figsize=(2.1 * (k + 1), 6.6))
+
+    def show(ax, image, title="", log=False, cmap="inferno"):
+        image = np.asarray(image, dtype=np.float64)
+        ax.imshow(
+            np.log1p(image / max(image.max(), 1e-300) * 1e3) if log else image,
+            cmap=cmap,
+        )
+        ax.set_title(title, fontsize=7)
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+    for j, name in enumerate(sim.component_names):
+        label = "glass (mean)" if j == 0 else name
+        show(axes[0, j], sim.patterns[j], label, log=True)
+        show(axes[1, j], sim.maps[j], cmap="viridis")
+    axes[0, k].axis("off")
+    show(axes[1, k], sim.labels, "grains", cmap="tab10")
+    cols = sim.navigation_shape[1]
+    grain = np.argwhere(sim.maps[-1] == sim.maps[-1].max())[0]
+    for j, (r, c) in enumerate(((0, 0), (0, 1), (0, min(20, cols - 1)))):
+        glass = sim.glass[r * cols + c]  # (n_nav, rows, cols)
+        show(axes[2, j], glass, f"glass at ({r}, {c})", log=True)
+    for j, (dose, counts) in enumerate(zip(doses, minor, strict=True), start=3):
+        pattern = counts.data.reshape(-1, *sim.signal_shape)[grain[0] * cols + grain[1]]
+        show(axes[2, j], pattern, f"minor grain, {dose}", True)
+    show(axes[2, k], sim.mask, "mask", cmap="gray")
+    fig.tight_layout()
+    fig.savefig(folder / "realistic_simulation.png", dpi=90)
+    plt.close(fig)
 
 
 def make() -> None:
