@@ -150,12 +150,15 @@ def _safe_inverse(G, xp):
     """Inverse of SPD Gram blocks with a tiny ridge, in float64.
 
     A dead component (all-zero column) makes ``G`` singular; the ridge keeps
-    the solve finite and the dead component stays exactly zero.
+    the solve finite and the dead component stays exactly zero. The ridge is
+    relative to the mean diagonal (the data's scale squared), so data scaled
+    by 1e-100 or 1e100 fit as well as data of order one; an all-zero block
+    gets a ridge of 1.
     """
     G64 = G.astype(np.float64)
     k = G.shape[-1]
     trace = xp.trace(G64, axis1=1, axis2=2)
-    ridge = 1e-10 * trace / k + np.finfo(np.float64).tiny ** 0.5
+    ridge = xp.where(trace > 0, 1e-10 * trace / k, 1.0)
     eye = xp.eye(k)[None]
     return xp.linalg.inv(G64 + ridge[:, None, None] * eye).astype(G.dtype)
 
