@@ -10,6 +10,7 @@ spelled in one place.
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -19,7 +20,11 @@ __all__ = [
     "PREFIX",
     "CLUSTER_PREFIX",
     "clear_results",
+    "cluster_is_current",
     "component_energy",
+    "drop_stale",
+    "factors_fingerprint",
+    "is_current",
     "decomposition_results",
     "store",
     "fit_history",
@@ -31,6 +36,8 @@ __all__ = [
 ALGORITHM = "constrained_nmf"
 PREFIX = "cnmf_"
 CLUSTER_PREFIX = PREFIX + "cluster_"
+
+FINGERPRINT = PREFIX + "fingerprint"
 
 # learning_results key -> NMFResult.history / ConstrainedNMF.history_ key
 _HISTORY_KEYS = {
@@ -47,6 +54,84 @@ def clear_results(learning_results, prefix: str = PREFIX) -> list[str]:
     for key in keys:
         delattr(learning_results, key)
     return keys
+
+
+def factors_fingerprint(factors) -> str:
+    """SHA-256 of the factors (as float64, with their shape): identifies the
+    decomposition that this package's results describe."""
+    values = np.ascontiguousarray(np.asarray(factors, dtype=np.float64))
+    digest = hashlib.sha256(repr(values.shape).encode())
+    digest.update(values.tobytes())
+    return digest.hexdigest()
+
+
+def _stored_string(value):
+    if isinstance(value, bytes):
+        value = value.decode()
+    return None if value is None else str(value)
+
+
+def is_current(learning_results) -> bool:
+    """Whether the ``cnmf_*`` fit record describes the stored factors: the
+    last decomposition is a constrained one and its factors are unchanged
+    (results from versions without a fingerprint: the algorithm only)."""
+    if getattr(learning_results, "decomposition_algorithm", None) != ALGORITHM:
+        return False
+    factors = getattr(learning_results, "factors", None)
+    if factors is None:
+        return False
+    stored = _stored_string(getattr(learning_results, FINGERPRINT, None))
+    return stored is None or stored == factors_fingerprint(factors)
+
+
+def _fit_keys(learning_results):
+    return [
+        k
+        for k in vars(learning_results)
+        if k.startswith(PREFIX) and not k.startswith(CLUSTER_PREFIX)
+    ]
+
+
+def cluster_is_current(learning_results) -> bool:
+    params = getattr(learning_results, CLUSTER_PREFIX + "params", None)
+    factors = getattr(learning_results, "factors", None)
+    if params is None or factors is None:
+        return False
+    try:
+        then = json.loads(_stored_string(params)).get("factors_fingerprint")
+    except (ValueError, AttributeError):
+        return False
+    if isinstance(then, str):
+        return then == factors_fingerprint(factors)
+    # Clusterings stored before the SHA-256 fingerprint: [k, weighted sum].
+    factors = np.asarray(factors, dtype=np.float64)
+    finite = np.where(np.isfinite(factors), factors, 0.0)
+    weights = np.linspace(1.0, 2.0, finite.shape[0])
+    return (
+        isinstance(then, list)
+        and len(then) == 2
+        and then[0] == factors.shape[1]
+        and bool(np.isclose(then[1], weights @ finite.sum(axis=1), rtol=1e-6))
+    )
+
+
+def drop_stale(learning_results) -> list[str]:
+    """Delete this package's keys that no longer describe the stored factors
+    (another decomposition replaced them, e.g. one run without this package
+    imported, or in another session before the file was saved); return
+    their names. The fit record and the clustering are checked separately:
+    a clustering of another algorithm's components is current as long as
+    those factors are."""
+    removed = []
+    fit_keys = _fit_keys(learning_results)
+    if fit_keys and not is_current(learning_results):
+        for key in fit_keys:
+            delattr(learning_results, key)
+        removed += fit_keys
+    cluster_keys = [k for k in vars(learning_results) if k.startswith(CLUSTER_PREFIX)]
+    if cluster_keys and not cluster_is_current(learning_results):
+        removed += clear_results(learning_results, CLUSTER_PREFIX)
+    return removed
 
 
 def store(learning_results, results: dict, prefix: str = PREFIX) -> None:
@@ -141,6 +226,7 @@ def decomposition_results(
         PREFIX + "loading_constraints": "; ".join(params["loading_constraints"]),
         PREFIX + "elapsed": float(elapsed),
         PREFIX + "params": json.dumps({k: _json_value(v) for k, v in params.items()}),
+        FINGERPRINT: factors_fingerprint(factors),
     }
     for key, name in _HISTORY_KEYS.items():
         dtype = bool if name == "exact" else np.float64
@@ -160,6 +246,13 @@ def _phase_keys(phases, k) -> dict:
 
 
 def _require(learning_results, key):
+    if drop_stale(learning_results):
+        raise ValueError(
+            "the constrained NMF record in these learning results belonged to "
+            "an earlier decomposition (the factors have been replaced since) "
+            "and was removed; run s.decomposition(algorithm='constrained_nmf', "
+            "output_dimension=k) again"
+        )
     value = getattr(learning_results, PREFIX + key, None)
     if value is None:
         raise ValueError(
