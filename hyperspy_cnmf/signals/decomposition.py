@@ -16,6 +16,7 @@ Ctrl-C leaves the signal and any previous results as they were.
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -452,6 +453,17 @@ def decomposition(
         )
     if reproject not in _REPROJECT:
         raise ValueError(f"reproject={reproject!r} must be one of {_REPROJECT}")
+    for name, value in (("show_progressbar", show_progressbar), ("stream", stream)):
+        if value is not None and not isinstance(value, (bool, np.bool_)):
+            raise ValueError(
+                f"{name}={value!r} must be True, False or None (the default)"
+            )
+    if stream and not signal._lazy:
+        raise ValueError(
+            "stream=True streams a lazy signal chunk by chunk, but this signal "
+            "is in memory: leave stream=None, or load it lazily "
+            "(hs.load(..., lazy=True) or s.as_lazy())"
+        )
     if show_progressbar is None:
         from hyperspy.defaults_parser import preferences
 
@@ -567,15 +579,16 @@ def decomposition(
             "original_shape": tuple(signal.data.shape),
         },
     )
-    store(signal.learning_results, results)
-    ratio = signal.learning_results.explained_variance_ratio
+    ratio = results["explained_variance_ratio"]
     if ratio is not None and ratio.size > 2:  # HyperSpy's elbow needs 3 points
-        signal.learning_results.number_significant_components = (
+        results["number_significant_components"] = (
             int(signal.estimate_elbow_position(ratio)) + 1
         )
-
-    if print_info:
-        print(fit_summary(signal.learning_results))
+    summary = fit_summary(SimpleNamespace(**results)) if print_info else None
+    # The last step: nothing after it can fail (or be interrupted) half-way.
+    store(signal.learning_results, results)
+    if summary is not None:
+        print(summary)
     return estimator if return_info else None
 
 

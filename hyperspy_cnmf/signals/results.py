@@ -135,15 +135,24 @@ def drop_stale(learning_results) -> list[str]:
 
 
 def store(learning_results, results: dict, prefix: str = PREFIX) -> None:
-    """Replace the keys under ``prefix`` by ``results`` (no error can occur)."""
-    clear_results(learning_results, prefix)
-    for key, value in results.items():
-        setattr(learning_results, key, value)
+    """Replace the keys under ``prefix`` by ``results`` (no error can occur).
+
+    One dictionary update writes every key (a KeyboardInterrupt cannot
+    land half-way through it); then the keys of an earlier fit that the new
+    one does not have are removed."""
+    state = vars(learning_results)
+    state.update(results)
+    for key in [k for k in state if k.startswith(prefix) and k not in results]:
+        del state[key]
 
 
 def _json_value(value):
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if isinstance(value, np.random.RandomState):  # no memory address
+        return "RandomState(MT19937)"
+    if isinstance(value, np.random.Generator):
+        return f"Generator({type(value.bit_generator).__name__})"
     if isinstance(value, (np.integer, np.floating, np.bool_)):
         return value.item()
     if isinstance(value, (list, tuple)):
@@ -276,23 +285,33 @@ def fit_history(learning_results) -> dict:
 
 
 def fit_params(learning_results) -> dict:
-    """The settings the fit ran with (decoded ``cnmf_params``)."""
-    return json.loads(_require(learning_results, "params"))
+    """The settings the fit ran with (decoded ``cnmf_params``); an empty
+    dict when the record is unreadable (a damaged file)."""
+    try:
+        params = json.loads(_stored_string(_require(learning_results, "params")))
+    except (ValueError, TypeError):
+        return {}
+    return params if isinstance(params, dict) else {}
 
 
 def _iterations_text(learning_results, params) -> str:
-    exact = np.asarray(_require(learning_results, "exact_history"), dtype=bool)
+    exact = getattr(learning_results, PREFIX + "exact_history", None)
+    if exact is None:
+        return "iterations: ?"
+    exact = np.asarray(exact, dtype=bool)
     n_sketch = int((~exact).sum())
     n_exact = int(exact.sum())
+    max_iter = params.get("max_iter", "?")
     if n_sketch:
+        rank = getattr(learning_results, PREFIX + "compression_rank", "?")
         text = (
-            f"iterations: {n_sketch} on the rank-"
-            f"{int(_require(learning_results, 'compression_rank'))} sketch "
-            f"(max_iter={params['max_iter']}) + {n_exact} exact"
+            f"iterations: {n_sketch} on the rank-{rank} sketch "
+            f"(max_iter={max_iter}) + {n_exact} exact"
         )
     else:
-        text = f"iterations: {n_exact} exact (max_iter={params['max_iter']})"
-    if params.get("tol", 0) > 0:  # convergence only means something when asked
+        text = f"iterations: {n_exact} exact (max_iter={max_iter})"
+    tol = params.get("tol", 0)
+    if isinstance(tol, (int, float)) and tol > 0:  # only meaningful when asked
         converged = bool(_require(learning_results, "converged"))
         text += (
             f", {'converged' if converged else 'not converged'} at tol={params['tol']}"
@@ -304,20 +323,30 @@ def fit_details(learning_results) -> list[str]:
     """What HyperSpy's own summary does not say: constraints, centre, solver,
     iterations, restart kept and error (one line each)."""
     params = fit_params(learning_results)
+    lines = [] if params else ["(cnmf_params unreadable: the settings are unknown)"]
     center = params.get("center")
-    lines = [
-        f"factor_constraints=[{', '.join(params['factor_constraints'])}]",
-        f"loading_constraints=[{', '.join(params['loading_constraints'])}]",
-    ]
-    if center is not None:
+
+    def listed(name):
+        value = params.get(name)
+        if isinstance(value, list):
+            return f"{name}=[{', '.join(map(str, value))}]"
+        return f"{name}=?"
+
+    lines += [listed("factor_constraints"), listed("loading_constraints")]
+    try:
         # pyxem's order, as center= takes it; cnmf_center is (row, col)
         lines.append(f"beam centre (x, y)=({center[1]:.4g}, {center[0]:.4g}) px")
+    except (TypeError, IndexError, ValueError, KeyError):
+        pass  # none recorded, or not two numbers
+    best = getattr(learning_results, PREFIX + "best_restart", "?")
+    mse = getattr(learning_results, PREFIX + "mse", None)
     lines += [
-        f"solver={params['solver']}, n_init={params['n_init']}, "
-        f"tol={params['tol']}, compression={params['compression']}",
+        ", ".join(
+            f"{name}={params.get(name, '?')}"
+            for name in ("solver", "n_init", "tol", "compression")
+        ),
         _iterations_text(learning_results, params),
-        f"best restart={int(_require(learning_results, 'best_restart'))}, "
-        f"mse={float(_require(learning_results, 'mse')):.6g}",
+        f"best restart={best}, mse={'?' if mse is None else f'{float(mse):.6g}'}",
     ]
     return lines
 
@@ -327,9 +356,9 @@ def fit_summary(learning_results) -> str:
     params = fit_params(learning_results)
     lines = [
         "Decomposition info:",
-        f"  normalize_poissonian_noise={params['normalize_poissonian_noise']}",
+        f"  normalize_poissonian_noise={params.get('normalize_poissonian_noise', '?')}",
         f"  algorithm={ALGORITHM}",
-        f"  output_dimension={params['output_dimension']}",
+        f"  output_dimension={params.get('output_dimension', '?')}",
         "  centre=None",
     ]
     lines += ["  " + line for line in fit_details(learning_results)]
