@@ -257,3 +257,38 @@ def test_interrupt_in_elbow_estimate_leaves_previous_results(monkeypatch, lazy):
     monkeypatch.undo()
     run(s, k=3, max_iter=4)
     assert s.learning_results.number_significant_components is not None
+
+
+def _masked_signal(scattered=False):
+    s = make_signal()
+    hidden = np.zeros(s.data.shape, bool)
+    hidden[0, 1] = True  # one whole pattern (row 0, col 1 of the scan)
+    hidden[:, :, 3, 4] = True  # one whole detector pixel
+    if scattered:
+        hidden[2, 2, 5, 5] = True
+    s.data = np.ma.masked_array(s.data, mask=hidden)
+    return s
+
+
+def test_numpy_masked_array_becomes_masks():
+    """(In-memory only: HyperSpy's lazy signals hold dask arrays.)"""
+    s = _masked_signal()
+    before = (s.data.data.copy(), s.data.mask.copy())
+    run(s, k=2, max_iter=3)
+    lr = s.learning_results
+    assert isinstance(s.data, np.ma.MaskedArray)
+    np.testing.assert_array_equal(s.data.data, before[0])
+    np.testing.assert_array_equal(s.data.mask, before[1])
+    nav_nan = np.isnan(lr.loadings).all(axis=1).reshape(NAV_SHAPE)
+    sig_nan = np.isnan(lr.factors).all(axis=1).reshape(SIG_SHAPE)
+    assert np.flatnonzero(nav_nan).tolist() == [1]
+    assert np.flatnonzero(sig_nan).tolist() == [3 * SIG_SHAPE[1] + 4]
+    assert np.isfinite(lr.loadings[~nav_nan.ravel()]).all()
+
+
+def test_numpy_masked_array_with_scattered_entries_is_refused():
+    s = _masked_signal(scattered=True)
+    before = snapshot(s)
+    with pytest.raises(ValueError, match=r"1 masked entries.*s\.data\.filled\(0\)"):
+        run(s, k=2)
+    assert_unchanged(s, before)
