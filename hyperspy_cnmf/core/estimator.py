@@ -114,7 +114,10 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Alternating least squares (the paper's protocol) or the primitive
         multiplicative update, for comparison.
     n_init : int, default 10
-        Random restarts, run side by side.
+        Random restarts, run side by side. Each keeps its best iterate (its
+        latest while within 5 % of its lowest error); restarts within 0.1 %
+        of the lowest error are tied and the first is kept, so that rounding
+        (the BLAS thread count) cannot change the choice.
     prune_restarts : bool, default True
         Successive halving: at ``max_iter`` / 16, / 8, / 4 and / 2 (never
         before iteration 20) drop the worse half of the restarts, except
