@@ -42,7 +42,45 @@ SEED_HELP = (
 
 
 def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=110)
+    from hyperspy_cnmf.reproduction import refuse_link
+
+    fig.savefig(refuse_link(path), dpi=110)
+    return path
+
+
+def _components(text: str) -> int:
+    """argparse type of -k: a positive integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of components (a positive integer)"
+        )
+    return value
+
+
+def _seed(text: str) -> int:
+    """argparse type of --seed: an integer in [0, 2**32 - 1]."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a seed (an integer from 0 to 4294967295)"
+        )
+    return value
+
+
+def _output(text: str) -> Path:
+    """argparse type of --output: a folder (made if missing), not a file."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} exists and is not a folder; give a folder for the figures"
+        )
     return path
 
 
@@ -64,8 +102,11 @@ def demo(
     from hyperspy_cnmf.data import simulated_4dstem
     from hyperspy_cnmf.plotting.convergence import plot_convergence
     from hyperspy_cnmf.plotting.decomposition import plot_factors_and_maps
+    from hyperspy_cnmf.reproduction import refuse_link
     from hyperspy_cnmf.signals.results import fit_history
 
+    for name in ("components.png", "convergence.png"):  # before any work
+        refuse_link(output / name)
     output.mkdir(parents=True, exist_ok=True)
     shape = (24, 24) if quick else (36, 36)
     s = simulated_4dstem(navigation_shape=shape, seed=seed)
@@ -120,7 +161,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     p_demo.add_argument(
         "--output",
-        type=Path,
+        type=_output,
         default=Path("cnmf_output"),
         metavar="DIR",
         help=OUTPUT_HELP,
@@ -128,7 +169,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p_demo.add_argument(
         "-k",
         "--n-components",
-        type=int,
+        type=_components,
         default=4,
         metavar="K",
         help="number of components (default: %(default)s)",
@@ -138,7 +179,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         action="store_true",
         help="24 x 24 scan, 3 restarts of 100 iterations (seconds, not minutes)",
     )
-    p_demo.add_argument("--seed", type=int, default=0, help=SEED_HELP)
+    p_demo.add_argument("--seed", type=_seed, default=0, help=SEED_HELP)
     p_rep = sub.add_parser(
         "reproduce",
         help="compare PCA, primitive and constrained NMF on the simulated data "
@@ -150,7 +191,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     p_rep.add_argument(
         "--output",
-        type=Path,
+        type=_output,
         default=Path("cnmf_output"),
         metavar="DIR",
         help=OUTPUT_HELP,
@@ -160,7 +201,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "--k",
         "--n-components",
         dest="n_components",
-        type=int,
+        type=_components,
         nargs="+",
         default=[4],
         metavar="K",
@@ -169,12 +210,20 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p_rep.add_argument(
         "--quick", action="store_true", help="fewer restarts and iterations"
     )
-    p_rep.add_argument("--seed", type=int, default=0, help=SEED_HELP)
+    p_rep.add_argument("--seed", type=_seed, default=0, help=SEED_HELP)
     return parser
 
 
 def main(argv=None, prog: str | None = None) -> int:
-    args = build_parser(prog).parse_args(argv)
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except FileExistsError as error:  # a link in the output folder
+        parser.error(str(error))
+
+
+def _run(args) -> int:
     if args.command == "demo":
         for path in demo(args.output, args.n_components, args.quick, args.seed):
             print(f"wrote {path}")

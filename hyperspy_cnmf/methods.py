@@ -31,7 +31,7 @@ from .signals.clustering import (
     merged_arrays,
 )
 from .signals.orientation import match_orientations, orientation_ready
-from .signals.results import ALGORITHM, PREFIX, fit_details
+from .signals.results import PREFIX, fit_details, is_current
 
 __all__ = [
     "install",
@@ -70,10 +70,10 @@ def plot_similarity_matrices(source=None, **kwargs):
     Raises
     ------
     RuntimeError
-        A signal without a stored clustering.
+        A signal without a stored (or with a stale) clustering.
     """
     if _is_signal(source):
-        source = cluster_results(source, check_current=False)
+        source = cluster_results(source)
     return plots.plot_similarity_matrices(source, **kwargs)
 
 
@@ -173,9 +173,7 @@ def _summary_with_fit(original):
     @functools.wraps(original)
     def summary(self):
         text = original(self)
-        if getattr(self, "decomposition_algorithm", None) == ALGORITHM and hasattr(
-            self, PREFIX + "params"
-        ):
+        if is_current(self) and hasattr(self, PREFIX + "params"):
             title = "Constrained NMF"
             text += f"\n\n{title}\n{'-' * len(title)}\n" + "\n".join(fit_details(self))
         return text

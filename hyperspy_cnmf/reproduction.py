@@ -782,6 +782,20 @@ def clustering_figure(signal, k, path, *, random_state=0, dpi=72, **settings):
     return clusters
 
 
+def refuse_link(path):
+    """``path``, unless it is a symbolic link: files are never written through
+    a link (one planted in the output folder could point anywhere)."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_symlink():
+        raise FileExistsError(
+            f"{path} is a symbolic link; hyperspy_cnmf does not write through "
+            "links: remove it or choose another output folder"
+        )
+    return path
+
+
 def reproduce(
     output,
     n_components=(4,),
@@ -827,7 +841,7 @@ def reproduce(
         print(f"Settings: {settings}", flush=True)
     written, tables = [], []
     for k in n_components:
-        folder = output / f"k{k}"
+        folder = refuse_link(output / f"k{k}")
         folder.mkdir(exist_ok=True)
         comparison = compare_methods(
             s, k, methods, random_state=seed, progress=progress, **settings
@@ -851,10 +865,10 @@ def reproduce(
                 comparison, methods=fig6, title=f"Fig. 6 a-d, k = {k}"
             )
         for name, fig in figures.items():
-            fig.savefig(folder / name, dpi=dpi)
+            fig.savefig(refuse_link(folder / name), dpi=dpi)
             written.append(folder / name)
         if k >= CLUSTERING_MIN_K:
-            path = folder / "fig9_clustering.png"
+            path = refuse_link(folder / "fig9_clustering.png")
             clustering_figure(s, k, path, random_state=seed, dpi=dpi, **settings)
             written.append(path)
         table = score_table(comparison)
@@ -863,12 +877,12 @@ def reproduce(
             f"Settings: {settings}; resolution limit {comparison.cutoff:.3f} "
             "cycles/pixel.\n\n"
         )
-        (folder / "scores.md").write_text(heading + note + table)
+        refuse_link(folder / "scores.md").write_text(heading + note + table)
         written.append(folder / "scores.md")
         tables.append(heading + note + table)
         if progress:
             print(table, flush=True)
-    (output / "scores.md").write_text(
+    refuse_link(output / "scores.md").write_text(
         "# Scores on the simulated data (Kimoto et al. 2025, Fig. 10)\n\n"
         + "\n".join(tables)
     )

@@ -123,7 +123,8 @@ def as_float(X):
 
     Integer and boolean data become float32 when every value is exactly
     representable (|x| < 2**24, true of detector counts), float64 otherwise;
-    float16 becomes float32; float32 and float64 are returned as they are.
+    float16 becomes float32; float32 and float64 are returned as they are
+    (converted to native byte order when they are not).
     Complex data raise, naming the fix. Dask arrays stay lazy (integers then
     become float32 only for types narrower than 32 bits).
     """
@@ -142,6 +143,8 @@ def as_float(X):
         )
     if X.dtype.itemsize < 4:
         return X.astype(np.float32)
+    if not X.dtype.isnative:  # big-endian detector files
+        return X.astype(X.dtype.newbyteorder("="))
     return X
 
 
@@ -160,12 +163,14 @@ def float_dtype(X) -> np.dtype:
     """The floating type a fit works in for ``X``, without converting ``X``.
 
     The type :func:`as_float` would give: float32 for integer counts below
-    2**24 and for float16, float32/float64 kept, float64 for wider integers.
+    2**24 and for float16, float32/float64 kept, float64 for wider integers;
+    always in native byte order (detector files are often big-endian, which
+    scipy.sparse and numba refuse: the blocks are converted as they are read).
     Complex or non-numeric data raise, naming the fix.
     """
     kind = X.dtype.kind
     if kind == "c" or kind not in "iubf":
         as_float(X[:0] if getattr(X, "ndim", 0) else X)  # raises, naming the fix
     if kind in "iub":
-        return np.dtype(_float_for_integers(X))
-    return np.dtype(np.float32 if X.dtype.itemsize < 4 else X.dtype)
+        return np.dtype(_float_for_integers(X)).newbyteorder("=")
+    return np.dtype(np.float32 if X.dtype.itemsize < 4 else X.dtype).newbyteorder("=")

@@ -346,13 +346,26 @@ class GaussianSmoothing(Constraint):
         ):
             size = self.size
             if size is None and self.sigma is None and self.probe_fwhm is None:
-                kernel = np.array([0.25, 0.5, 0.25])
+                size = 3  # the paper's [1, 2, 1] / 4
+            elif size is None:
+                # Checked before any array is built: a probe width read in
+                # the wrong units (nm as m) would ask for gigabytes.
+                if not abs(sigma) <= 100 * n:
+                    raise ValueError(
+                        f"{self!r}: sigma is {abs(sigma):.3g} scan pixels along "
+                        f"axis {axis}, 100 times the scan ({n} px); check the "
+                        "units: probe_fwhm is in probe_units, default the "
+                        "navigation axes' units (give e.g. probe_units='nm'), "
+                        "sigma in pixels"
+                    )
+                size = 2 * max(1, round(2 * abs(sigma))) + 1
+            if size > n:
+                short.append(f"axis {axis} ({n} px < kernel {size} px)")
+                kernels.append(np.ones(1))
+            elif self.size is None and self.sigma is None and self.probe_fwhm is None:
+                kernels.append(np.array([0.25, 0.5, 0.25]))
             else:
-                kernel = gaussian_kernel_1d(abs(sigma), size)
-            if kernel.size > n:
-                short.append(f"axis {axis} ({n} px < kernel {kernel.size} px)")
-                kernel = np.ones(1)
-            kernels.append(kernel)
+                kernels.append(gaussian_kernel_1d(abs(sigma), size))
         if short:
             warnings.warn(
                 f"{self!r}: the maps are not smoothed along {', '.join(short)}; "

@@ -31,6 +31,17 @@ from .validation import check_constraints, check_data
 
 __all__ = ["ConstrainedNMF", "constrained_nmf", "nonnegative_loadings"]
 
+# Parameters that take numbers: a bool (an int in Python) is refused.
+_NUMBERS = (
+    "n_components",
+    "n_init",
+    "max_iter",
+    "tol",
+    "compression",
+    "n_exact_iter",
+    "random_state",
+)
+
 
 def resolve_constraints(value, default_factory, geometry, name):
     """The constraint list a fit runs: ``"auto"`` gives ``default_factory()``
@@ -120,7 +131,10 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         3000 counts per pattern, the rotations of a 10 % phase at 100) and
         removes the 20-35 % excess of counts of the least-squares model.
     n_init : int, default 10
-        Random restarts, run side by side.
+        Random restarts, run side by side. Each keeps its best iterate (its
+        latest while within 5 % of its lowest error); restarts within 0.1 %
+        of the lowest error are tied and the first is kept, so that rounding
+        (the BLAS thread count) cannot change the choice.
     prune_restarts : bool, default True
         Successive halving: at ``max_iter`` / 16, / 8, / 4 and / 2 (never
         before iteration 20) drop the worse half of the restarts, except
@@ -173,8 +187,8 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         clustering separates phases. ``"auto"``: on for 2D diffraction
         patterns (a 2D ``geometry``), off otherwise; it does nothing where
         no amorphous-like component is found.
-    random_state : int, RandomState instance or None
-        Seed of the random initial maps.
+    random_state : int, RandomState or Generator instance, or None
+        Seed of the random initial maps (a Generator is drawn from once).
     show_progressbar : bool, default False
         Show a progress bar over iterations.
 
@@ -251,7 +265,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Interval(Integral, 1, None, closed="left"),
         ],
         "pure_phases": [StrOptions({"auto"}), "boolean"],
-        "random_state": ["random_state"],
+        "random_state": ["random_state", np.random.Generator],
         "show_progressbar": ["boolean"],
     }
 
@@ -322,6 +336,19 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def fit_transform(self, X, y=None):
         """Fit and return the maps (n_samples, n_components)."""
         return self._fit(X).loadings
+
+    def _validate_params(self):
+        """scikit-learn's checks, and no bool where a number is meant
+        (``max_iter=True`` is not one iteration, ``n_init=True`` not one
+        restart)."""
+        super()._validate_params()
+        for name in _NUMBERS:
+            value = getattr(self, name)
+            if isinstance(value, (bool, np.bool_)):
+                raise ValueError(
+                    f"{name}={value!r} is a bool; {name} takes a number "
+                    f"(default {type(self)().get_params()[name]!r})"
+                )
 
     def _fit(self, X) -> NMFResult:
         """Validate, run the solver, set the learned attributes."""

@@ -19,7 +19,6 @@ products to float32 rounding.
 from __future__ import annotations
 
 import functools
-import os
 import threading
 
 import numpy as np
@@ -35,6 +34,12 @@ __all__ = [
 ]
 
 MAX_COLUMNS = 24  # above, cast + BLAS is faster (bench_kernels.py)
+
+#: Bands of rows that :func:`counts_transposed_times` sums separately and
+#: then adds: a fixed number, not one per thread, so that the order of the
+#: sums, hence the result, does not depend on the thread count (at most this
+#: many threads work on it).
+N_PARTS = 8
 
 # numba's "workqueue" threading layer (the one always present) aborts the
 # process when two threads launch parallel kernels at once: one at a time.
@@ -204,7 +209,7 @@ def poisson_products(X, L, F, keep, transposed):
     keep = np.ascontiguousarray(keep, dtype=np.bool_)
     with _LAUNCH:
         if transposed:
-            n_parts = max(1, min(_compiled()[2](), X.shape[0]))
+            n_parts = max(1, min(N_PARTS, X.shape[0]))  # thread-count free
             product, sums = columns(X, L64, FT, keep, n_parts)
         else:
             product, sums = rows(X, L64, FT, keep)
@@ -259,9 +264,9 @@ def counts_transposed_times(X, L):
 
     ``X`` must satisfy :func:`applies`.
     """
-    _, transposed_times, n_threads = _compiled()
+    _, transposed_times, _ = _compiled()
     LT = np.ascontiguousarray(L.T, dtype=np.float32)
-    n_parts = max(1, min(n_threads(), X.shape[0]))
+    n_parts = max(1, min(N_PARTS, X.shape[0]))
     with _LAUNCH:
         return transposed_times(X, LT, n_parts).T
 
@@ -269,5 +274,4 @@ def counts_transposed_times(X, L):
 def work_bytes(n_columns_of_data: int) -> int:
     """Bytes of the per-thread accumulators of one :func:`counts_transposed_times`
     call at the widest product (:data:`MAX_COLUMNS`), for memory estimates."""
-    threads = int(os.environ.get("NUMBA_NUM_THREADS", 0)) or os.cpu_count() or 1
-    return 2 * threads * MAX_COLUMNS * n_columns_of_data * 4  # parts and their sum
+    return 2 * N_PARTS * MAX_COLUMNS * n_columns_of_data * 4  # parts and their sum

@@ -70,6 +70,21 @@ POISSON_ITER, POISSON_ITER_STREAMED = 50, 10
 #: overtake early on.
 _PRUNE_MARGIN = 1e-3
 
+#: Restarts whose errors are within this relative margin of the lowest are
+#: tied and the first of them wins, so that rounding (which depends on the
+#: BLAS thread count) cannot flip the choice.
+_TIE = 1e-3
+
+#: An iteration that raises the error by more than this (relative) is
+#: retried safely (see _State._no_rise).
+_ASCENT_RTOL = 1e-3
+
+#: A restart's latest iterate is its best while its error is within this
+#: relative margin of the lowest it has reached (a constrained fit may settle
+#: slightly above an earlier transient); beyond, the fit returns the iterate
+#: of lowest error, with a ConvergenceWarning.
+_KEEP_LAST = 0.05
+
 
 @dataclass
 class NMFResult:
@@ -150,12 +165,15 @@ def _safe_inverse(G, xp):
     """Inverse of SPD Gram blocks with a tiny ridge, in float64.
 
     A dead component (all-zero column) makes ``G`` singular; the ridge keeps
-    the solve finite and the dead component stays exactly zero.
+    the solve finite and the dead component stays exactly zero. The ridge is
+    relative to the mean diagonal (the data's scale squared), so data scaled
+    by 1e-100 or 1e100 fit as well as data of order one; an all-zero block
+    gets a ridge of 1.
     """
     G64 = G.astype(np.float64)
     k = G.shape[-1]
     trace = xp.trace(G64, axis1=1, axis2=2)
-    ridge = 1e-10 * trace / k + np.finfo(np.float64).tiny ** 0.5
+    ridge = xp.where(trace > 0, 1e-10 * trace / k, 1.0)
     eye = xp.eye(k)[None]
     return xp.linalg.inv(G64 + ridge[:, None, None] * eye).astype(G.dtype)
 
@@ -225,6 +243,33 @@ class _Projector:
         return self.xp.ascontiguousarray(flat, dtype=dtype)
 
 
+#: Coordinate-descent sweeps of a safe half-step (see _State._no_rise).
+_HALS_SWEEPS = 5
+
+
+def _hals_blocks(M, C, G, n_blocks, xp):
+    """:func:`_hals` on each restart block of ``M`` (fresh, in place)."""
+    k = M.shape[1] // n_blocks
+    for b in range(n_blocks):
+        cols = slice(b * k, (b + 1) * k)
+        M[:, cols] = _hals(M[:, cols], C[:, cols], G[b], xp)
+    return M
+
+
+def _hals(M, C, G, xp, n_sweeps=_HALS_SWEEPS):
+    """Nonnegative coordinate descent on ``-2 <C, M> + <M^T M, G>`` from ``M``
+    (fresh, updated in place): every column update lowers the error or keeps
+    it, whatever the conditioning of ``G``."""
+    diagonal = to_host(xp.diagonal(G)).astype(np.float64)
+    for _ in range(n_sweeps):
+        for j in range(M.shape[1]):
+            if not diagonal[j] > 0:
+                continue
+            column = M[:, j] + (C[:, j] - M @ G[:, j]) / G.dtype.type(diagonal[j])
+            M[:, j] = xp.maximum(column, 0)
+    return M
+
+
 def _normalise_columns(F, xp):
     """Scale the columns of ``F`` (fresh, modified in place) to unit L2 norm."""
     norms = xp.sqrt(xp.einsum("ij,ij->j", F, F))
@@ -250,7 +295,9 @@ class _State:
     highest error are dropped at those iterations (successive halving).
     """
 
-    def __init__(self, data, F, L, n_blocks, project_f, project_l, solver):
+    def __init__(
+        self, data, F, L, n_blocks, project_f, project_l, solver, safeguard=True
+    ):
         self.data = data
         self.xp = data.xp
         self.F = F
@@ -260,12 +307,20 @@ class _State:
         self.project_f = project_f
         self.project_l = project_l
         self.solver = solver
+        self.safeguard = safeguard
         self.n_entries = float(data.shape[0]) * float(data.shape[1])
+        self.squared_norm = float(data.squared_norm)
         self.GL = _gram(L, n_blocks, self.xp)
         self.history = [{"mse": [], "dF": [], "dL": []} for _ in range(n_blocks)]
         self.converged = np.zeros(n_blocks, dtype=bool)
         self.pruned = np.zeros(n_blocks, dtype=bool)
         self.retired = {}
+        # The best iterate of each active restart (arrays laid out as F and
+        # L; the iterates are fresh arrays, so these are references, not
+        # copies, while every restart improves) and its error.
+        self.best_F, self.best_L = F, L
+        self.best_mse = np.full(n_blocks, np.inf)
+        self.lowest_mse = np.full(n_blocks, np.inf)
 
     def step(self, iteration):
         """One iteration of every active restart; returns their relative changes."""
@@ -289,15 +344,15 @@ class _State:
             L = L_scaled * XF / xp.maximum(denom, _eps(L_old.dtype))
         L = self.project_l(L, iteration)
         self.GL = _gram(L, R, xp)
-        # ||X - L F^T||^2 = ||X||^2 - 2 <X F, L> + <F^T F, L^T L>: no extra pass.
-        cross = _block_sums(XF * L, R)
-        model = (GF.astype(np.float64) * self.GL.astype(np.float64)).sum(axis=(1, 2))
-        mse = to_host((self.data.squared_norm - 2 * cross + model) / self.n_entries)
+        mse = self._mse(XF, L, GF, self.GL)
+        if self.safeguard:
+            F, L, mse = self._no_rise(F, L, mse, F_old, L_old, XtL, iteration)
         dF = to_host(_block_sums(xp.abs(F - F_old), R))
         dL = to_host(_block_sums(xp.abs(L - L_old), R))
         scale_F = to_host(_block_sums(F, R))  # F, L >= 0: their L1 norms are sums
         scale_L = to_host(_block_sums(L, R))
         self.F, self.L = F, L
+        self._keep_best(mse)
         for i, restart in enumerate(self.active):
             record = self.history[restart]
             record["mse"].append(mse[i])
@@ -309,6 +364,78 @@ class _State:
                 dF / np.maximum(scale_F, tiny), dL / np.maximum(scale_L, tiny)
             )
 
+    def _mse(self, XF, L, GF, GL):
+        """Per restart: ``||X - L F^T||^2 = ||X||^2 - 2 <X F, L> + <F^T F,
+        L^T L>``, from products the iteration has made (no extra pass)."""
+        cross = _block_sums(XF * L, L.shape[1] // self.k)
+        model = (GF.astype(np.float64) * GL.astype(np.float64)).sum(axis=(1, 2))
+        return to_host((self.squared_norm - 2 * cross + model) / self.n_entries)
+
+    def _no_rise(self, F, L, mse, F_old, L_old, XtL, iteration):
+        """The iteration, or for the restarts whose error it raised by more
+        than :data:`_ASCENT_RTOL`, a safe one from their previous iterate when
+        that is lower.
+
+        Why the error can rise: each half-step is a least-squares solution,
+        clipped to nonnegative values and constrained. When the Gram matrix
+        is ill-conditioned (maps made alike by the smoothing, factors sharing
+        the baseline that RadialContinuity raises in each) the unclipped
+        solution has large negative parts cancelling large positive ones;
+        clipping keeps the positive ones, the error rises, and the next
+        half-step, from a worse point, overshoots more: the fit diverges
+        (relative residual 1.24 on issue 19's case). The safe iteration
+        replaces each least-squares solve by a few sweeps of nonnegative
+        coordinate descent from the previous iterate (each column update
+        lowers the error or keeps it: no amplification), then applies the
+        same constraints. It costs one more pass over the data, only when
+        an error has risen.
+        """
+        previous = np.array(
+            [
+                h["mse"][-1] if h["mse"] else np.inf
+                for h in map(self.history.__getitem__, self.active)
+            ]
+        )
+        rising = mse > previous * (1 + _ASCENT_RTOL)
+        if not rising.any():
+            return F, L, mse
+        xp, R = self.xp, self.active.size
+        safe_F = _hals_blocks(F_old.copy(), XtL, self._gram_of(L_old), R, xp)
+        safe_F = self.project_f(safe_F, iteration)
+        safe_F, norms = _normalise_columns(safe_F, xp)
+        GF = _gram(safe_F, R, xp)
+        XF = self.data.XF(safe_F)
+        safe_L = _hals_blocks(L_old * norms, XF, GF, R, xp)
+        safe_L = self.project_l(safe_L, iteration)
+        GL = _gram(safe_L, R, xp)
+        safe_mse = self._mse(XF, safe_L, GF, GL)
+        take = rising & (safe_mse < mse)
+        if not take.any():
+            return F, L, mse
+        cols = xp.asarray(self._columns(np.flatnonzero(take)))
+        F[:, cols] = safe_F[:, cols]
+        L[:, cols] = safe_L[:, cols]
+        self.GL[take] = GL[take]
+        return F, L, np.where(take, safe_mse, mse)
+
+    def _gram_of(self, L):
+        return _gram(L, L.shape[1] // self.k, self.xp)
+
+    def _keep_best(self, mse):
+        """Remember the new iterate of the restarts whose error is (within
+        :data:`_KEEP_LAST`) their lowest so far; the others keep their best."""
+        restarts = self.active
+        self.lowest_mse[restarts] = np.fmin(self.lowest_mse[restarts], mse)
+        better = ~(mse > self.lowest_mse[restarts] * (1 + _KEEP_LAST))  # NaN: worse
+        self.best_mse[restarts[better]] = mse[better]
+        if better.all():
+            self.best_F, self.best_L = self.F, self.L
+        elif better.any():
+            cols = self._columns(np.flatnonzero(better))
+            self.best_F, self.best_L = self.best_F.copy(), self.best_L.copy()
+            self.best_F[:, cols] = self.F[:, cols]
+            self.best_L[:, cols] = self.L[:, cols]
+
     def _columns(self, positions):
         return np.concatenate(
             [np.arange(p * self.k, (p + 1) * self.k) for p in positions]
@@ -319,7 +446,10 @@ class _State:
         for position in np.flatnonzero(done):
             cols = slice(position * self.k, (position + 1) * self.k)
             restart = int(self.active[position])
-            self.retired[restart] = (self.F[:, cols].copy(), self.L[:, cols].copy())
+            self.retired[restart] = (
+                self.best_F[:, cols].copy(),
+                self.best_L[:, cols].copy(),
+            )
             self.converged[restart] = True
         self._keep_only(np.flatnonzero(~done))
 
@@ -327,7 +457,8 @@ class _State:
         """Drop the active restarts beyond the ``n_keep`` best that are
         clearly losing: an error more than ``margin`` (relative) above the
         best one's. Close contenders run on."""
-        errors = np.array([self.history[r]["mse"][-1] for r in self.active])
+        errors = self.best_mse[self.active]
+        errors = np.where(np.isnan(errors), np.inf, errors)
         order = np.argsort(errors, kind="stable")
         losing = errors[order] > errors[order[0]] * (1 + margin)
         drop = order[n_keep:][losing[n_keep:]]
@@ -338,24 +469,39 @@ class _State:
         cols = self._columns(keep)
         self.F = self.xp.ascontiguousarray(self.F[:, cols])
         self.L = self.xp.ascontiguousarray(self.L[:, cols])
+        self.best_F = self.xp.ascontiguousarray(self.best_F[:, cols])
+        self.best_L = self.xp.ascontiguousarray(self.best_L[:, cols])
         self.GL = self.GL[keep]
         self.active = self.active[keep]
 
     def block(self, restart):
-        """Factors and maps of one restart."""
+        """Factors and maps of one restart: its best iterate."""
         if restart in self.retired:
             return self.retired[restart]
         position = int(np.flatnonzero(self.active == restart)[0])
         cols = slice(position * self.k, (position + 1) * self.k)
-        return self.F[:, cols], self.L[:, cols]
+        return self.best_F[:, cols], self.best_L[:, cols]
 
     def final_mse(self):
-        return np.array([h["mse"][-1] for h in self.history])
+        """Error of each restart's best iterate (see :meth:`block`)."""
+        return self.best_mse.copy()
 
     def best(self) -> int:
-        """The restart with the lowest final error among those not pruned."""
+        """The restart with the lowest error among those not pruned; errors
+        within :data:`_TIE` of the lowest are ties, won by the first restart."""
         errors = np.where(self.pruned, np.inf, self.final_mse())
-        return int(np.argmin(errors))
+        errors = np.where(np.isnan(errors), np.inf, errors)
+        lowest = errors.min()
+        if not np.isfinite(lowest):
+            return int(np.argmin(errors))
+        return int(np.flatnonzero(errors <= lowest * (1 + _TIE))[0])
+
+    def rise(self, restart):
+        """``(best error, its iteration, last error)`` of ``restart``."""
+        errors = np.asarray(self.history[restart]["mse"], dtype=np.float64)
+        at = np.flatnonzero(errors == self.best_mse[restart])
+        at = int(at[-1]) + 1 if at.size else len(errors)
+        return float(self.best_mse[restart]), at, float(errors[-1])
 
     def run(self, max_iter, tol, first_iteration, progress, schedule=None):
         schedule = schedule or {}
@@ -375,6 +521,30 @@ class _State:
                 if done.any():
                     self.retire(done)
         return max_iter
+
+
+def _warn_divergence(rise, n_iter, mse, zero_mse):
+    """A ConvergenceWarning, with the figures, when the kept restart's error
+    rose after its best iterate (which is what the fit returns) or when the
+    fit is no better than an all-zero model."""
+    best, at, last = rise if rise is not None else (np.inf, 0, 0.0)
+    if last > best * (1 + _KEEP_LAST):
+        warnings.warn(
+            f"the error of the kept fit rose from {best:.6g} (iteration {at}) "
+            f"to {last:.6g} (iteration {n_iter}); the best iterate is returned. "
+            "Try another random_state, more n_init, or compression=None",
+            ConvergenceWarning,
+            stacklevel=user_stacklevel(),
+        )
+    if not mse < zero_mse:
+        warnings.warn(
+            f"the constrained NMF did not converge: its mean squared error "
+            f"{mse:.6g} is not below {zero_mse:.6g}, that of an all-zero "
+            "model. Check the data and the constraints, or try another "
+            "random_state",
+            ConvergenceWarning,
+            stacklevel=user_stacklevel(),
+        )
 
 
 def _eps(dtype):
@@ -480,8 +650,8 @@ _HISTORY = ("mse", "factor_change_l1", "loading_change_l1")
 
 def _run_restarts(data, settings, k, rank, rng, project_f, project_l, progress):
     """The restarts, side by side, on the data or on their rank-``rank``
-    sketch: ``(F, L, history, (restart_mse, best, converged))`` of the
-    restart kept."""
+    sketch: ``(F, L, history, (restart_mse, best, converged, rise))`` of
+    the restart kept (``rise``: see :meth:`_State.rise`)."""
     xp, (n_nav, n_sig) = data.xp, data.shape
     dtype = np.dtype(data.dtype)
     solver, R = settings.solver, settings.n_init
@@ -514,7 +684,8 @@ def _run_restarts(data, settings, k, rank, rng, project_f, project_l, progress):
         "exact": np.full(len(record["mse"]), rank is None),
     }
     F, L = state.block(best)
-    return F, L, history, (state.final_mse(), best, bool(state.converged[best]))
+    restarts = (state.final_mse(), best, bool(state.converged[best]), state.rise(best))
+    return F, L, history, restarts
 
 
 def solve(
@@ -608,8 +779,8 @@ def solve(
             F, L = (xp.asarray(a, dtype=dtype) for a in init)
             history = {key: np.zeros(0) for key in _HISTORY}
             history["exact"] = np.zeros(0, dtype=bool)
-            restarts = (np.full(1, np.nan), 0, False)
-        restart_mse, best, converged = restarts
+            restarts = (np.full(1, np.nan), 0, False, None)
+        restart_mse, best, converged, rise = restarts
         n_iter = len(history["mse"])
         poisson_deviance = None
         if loss == "poisson":
@@ -627,10 +798,13 @@ def solve(
             poisson_deviance = refined.deviance
             _extend_history(history, refined.history, n_iter)
             n_iter += n_exact_iter
+            rise = None  # the Poisson phase keeps its own best iterate
         elif (rank is not None or init is not None) and n_exact_iter > 0:
             exact = _State(data, F, L, 1, project_f, project_l, solver)
             n_exact = exact.run(n_exact_iter, 0.0, n_iter, progress)
             F, L = exact.block(0)
+            best_mse, at, last = exact.rise(0)
+            rise = (best_mse, at + n_iter, last)
             polished = exact.history[0]
             _extend_history(
                 history,
@@ -672,6 +846,7 @@ def solve(
             stacklevel=user_stacklevel(),
         )
     mse = data.residual_squared(L, F) / (n_nav * n_sig)
+    _warn_divergence(rise, n_iter, mse, data.squared_norm / (n_nav * n_sig))
     if tol > 0 and not converged:
         warnings.warn(
             f"the constrained NMF did not reach tol={tol} within max_iter="

@@ -179,10 +179,15 @@ def check_constraints(constraints, name):
     """A list of callables (None means none)."""
     if constraints is None:
         return []
-    if callable(constraints):
+    if callable(constraints):  # one constraint (or a class, refused below)
         constraints = [constraints]
     constraints = list(constraints)
     for c in constraints:
+        if isinstance(c, type):  # a class: it would be called as a constructor
+            raise TypeError(
+                f"{name} holds the class {c.__name__}, not a constraint: "
+                f"give an instance, {c.__name__}() (with its parameters)"
+            )
         if not callable(c):
             raise TypeError(
                 f"{name} must hold callables constraint(images, context) -> "

@@ -280,6 +280,14 @@ def _axis_label(axis) -> str:
     return name
 
 
+def _component(stack, c):
+    """Component ``c`` of HyperSpy's factor or loading stack; with one
+    component HyperSpy returns it without a navigation axis."""
+    if stack.axes_manager.navigation_dimension == 0:
+        return stack
+    return stack.inav[c]
+
+
 def plot_factors_and_maps(
     signal,
     components=None,
@@ -355,8 +363,8 @@ def plot_factors_and_maps(
         )
     all_factors = signal.get_decomposition_factors()
     all_maps = signal.get_decomposition_loadings()
-    factors = [all_factors.inav[c] for c in indices]
-    maps = [all_maps.inav[c] for c in indices]
+    factors = [_component(all_factors, c) for c in indices]
+    maps = [_component(all_maps, c) for c in indices]
     n = len(indices)
     # An image is about 0.75 of a panel wide (its colour bar takes the rest).
     fig = plt.figure(figsize=(panel_size * n + 0.4, 1.6 * panel_size + 1.0))

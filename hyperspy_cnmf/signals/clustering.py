@@ -61,7 +61,13 @@ from .geometry import (
     require_calibrated,
     signal_mask_array,
 )
-from .results import CLUSTER_PREFIX, stored_center_xy
+from .results import (
+    CLUSTER_PREFIX,
+    cluster_is_current,
+    drop_stale,
+    factors_fingerprint,
+    stored_center_xy,
+)
 
 __all__ = [
     "AUTO_THRESHOLD_RANGE",
@@ -281,11 +287,8 @@ def _component_maps(signal):
 
 
 def _fingerprint(signal):
-    """A cheap checksum of the factors, to detect stale clustering results."""
-    factors = np.asarray(signal.learning_results.factors, dtype=np.float64)
-    finite = np.where(np.isfinite(factors), factors, 0.0)
-    weights = np.linspace(1.0, 2.0, finite.shape[0])
-    return [int(factors.shape[1]), float(weights @ finite.sum(axis=1))]
+    """SHA-256 of the factors, to detect stale clustering results."""
+    return factors_fingerprint(signal.learning_results.factors)
 
 
 def _resolve_center(signal, center):
@@ -501,6 +504,8 @@ def cluster_components(
     >>> diffractions.axes_manager.navigation_shape == (result.n_clusters,)
     True
     """
+    _check_2d(signal)
+    drop_stale(signal.learning_results)  # no centre from a replaced fit
     patterns, mask = _component_patterns(signal, signal_mask)
     k = patterns.shape[0]
     if n_clusters is not None and distance_threshold is not None:
@@ -611,6 +616,16 @@ def cluster_results(signal, *, check_current=True) -> ComponentClusters:
         No clustering stored, or it is stale.
     """
     lr = signal.learning_results
+    if (
+        check_current
+        and drop_stale(lr)
+        and getattr(lr, PREFIX + "params", None) is None
+    ):
+        raise RuntimeError(
+            "the stored component clustering belonged to an earlier "
+            "decomposition (the factors have been replaced since) and was "
+            "removed: run s.cluster_components(...) again"
+        )
     missing = [k for k in _KEYS if getattr(lr, PREFIX + k, None) is None]
     if missing:
         raise RuntimeError(
@@ -631,13 +646,7 @@ def cluster_results(signal, *, check_current=True) -> ComponentClusters:
                 "the signal has a stored clustering but no decomposition: run "
                 "s.decomposition(...) and s.cluster_components(...) again"
             )
-        now = _fingerprint(signal)
-        then = params.get("factors_fingerprint")
-        if (
-            then is None
-            or now[0] != then[0]
-            or not np.isclose(now[1], then[1], rtol=1e-6)
-        ):
+        if not cluster_is_current(lr):
             raise RuntimeError(
                 "the stored clustering belongs to an earlier decomposition: run "
                 "s.cluster_components(...) again"

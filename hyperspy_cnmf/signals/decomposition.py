@@ -15,7 +15,9 @@ Ctrl-C leaves the signal and any previous results as they were.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -186,6 +188,37 @@ def _load(array):
         out[start : start + size] = array[start : start + size].compute()
         start += size
     return out
+
+
+def _either(a, b):
+    return b if a is None else a | b
+
+
+def _without_numpy_mask(signal):
+    """``(signal, None)``, or for data in a numpy masked array a copy that
+    shares the unmasked values (``s.data`` is not changed) and the masks
+    ``(navigation, signal)`` (array order) of the patterns and pixels it
+    hides entirely. Entries hidden elsewhere cannot be left out of a
+    factorization: an error names the fix."""
+    if not isinstance(signal.data, np.ma.MaskedArray):
+        return signal, None
+    nav_shape, sig_shape = array_shapes(signal)
+    hidden = np.ma.getmaskarray(_aligned_data(signal))
+    hidden = hidden.reshape(int(np.prod(nav_shape)), int(np.prod(sig_shape)))
+    nav = hidden.all(axis=1)
+    sig = hidden.all(axis=0)
+    scattered = int((hidden & ~nav[:, None] & ~sig[None, :]).sum())
+    if scattered:
+        raise ValueError(
+            f"the data are a numpy masked array with {scattered} masked entries "
+            "that are neither whole diffraction patterns nor whole detector "
+            "pixels; NMF can leave out only those: fill the others "
+            "(s.data = s.data.filled(0)) or mask whole patterns/pixels "
+            "(navigation_mask=, signal_mask=)"
+        )
+    copy = signal._deepcopy_with_new_data(np.ma.getdata(signal.data))
+    copy.learning_results.__init__()
+    return copy, (nav.reshape(nav_shape), sig.reshape(sig_shape))
 
 
 def _check_input_signal(signal, output_dimension) -> None:
@@ -458,6 +491,8 @@ def decomposition(
     check_signal(signal)
     _check_input_signal(signal, output_dimension)
     _check_parameters(params)
+    target = signal  # where the results go
+    signal, numpy_mask = _without_numpy_mask(signal)
     if centre is not None:
         raise ValueError(
             f"centre={centre!r} is not supported by constrained_nmf: centring "
@@ -473,6 +508,17 @@ def decomposition(
         )
     if reproject not in _REPROJECT:
         raise ValueError(f"reproject={reproject!r} must be one of {_REPROJECT}")
+    for name, value in (("show_progressbar", show_progressbar), ("stream", stream)):
+        if value is not None and not isinstance(value, (bool, np.bool_)):
+            raise ValueError(
+                f"{name}={value!r} must be True, False or None (the default)"
+            )
+    if stream and not signal._lazy:
+        raise ValueError(
+            "stream=True streams a lazy signal chunk by chunk, but this signal "
+            "is in memory: leave stream=None, or load it lazily "
+            "(hs.load(..., lazy=True) or s.as_lazy())"
+        )
     if show_progressbar is None:
         from hyperspy.defaults_parser import preferences
 
@@ -499,6 +545,12 @@ def decomposition(
         check_beam_center=image_signal and wants_center,
         use_pyxem_mask=True,
     )
+    if numpy_mask is not None:  # a numpy masked array's whole rows/columns
+        geometry = dataclasses.replace(
+            geometry,
+            navigation_mask=_either(geometry.navigation_mask, numpy_mask[0]),
+            signal_mask=_either(geometry.signal_mask, numpy_mask[1]),
+        )
     factor_constraints = resolve_constraints(
         settings["factor_constraints"],
         paper_factor_constraints,
@@ -602,15 +654,16 @@ def decomposition(
             "original_shape": tuple(signal.data.shape),
         },
     )
-    store(signal.learning_results, results)
-    ratio = signal.learning_results.explained_variance_ratio
+    ratio = results["explained_variance_ratio"]
     if ratio is not None and ratio.size > 2:  # HyperSpy's elbow needs 3 points
-        signal.learning_results.number_significant_components = (
+        results["number_significant_components"] = (
             int(signal.estimate_elbow_position(ratio)) + 1
         )
-
-    if print_info:
-        print(fit_summary(signal.learning_results))
+    summary = fit_summary(SimpleNamespace(**results)) if print_info else None
+    # The last step: nothing after it can fail (or be interrupted) half-way.
+    store(target.learning_results, results)
+    if summary is not None:
+        print(summary)
     return estimator if return_info else None
 
 

@@ -10,6 +10,7 @@ spelled in one place.
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -19,7 +20,11 @@ __all__ = [
     "PREFIX",
     "CLUSTER_PREFIX",
     "clear_results",
+    "cluster_is_current",
     "component_energy",
+    "drop_stale",
+    "factors_fingerprint",
+    "is_current",
     "decomposition_results",
     "store",
     "stored_center_xy",
@@ -32,6 +37,8 @@ __all__ = [
 ALGORITHM = "constrained_nmf"
 PREFIX = "cnmf_"
 CLUSTER_PREFIX = PREFIX + "cluster_"
+
+FINGERPRINT = PREFIX + "fingerprint"
 
 # learning_results key -> NMFResult.history / ConstrainedNMF.history_ key
 _HISTORY_KEYS = {
@@ -50,16 +57,103 @@ def clear_results(learning_results, prefix: str = PREFIX) -> list[str]:
     return keys
 
 
+def factors_fingerprint(factors) -> str:
+    """SHA-256 of the factors (as float64, with their shape): identifies the
+    decomposition that this package's results describe."""
+    values = np.ascontiguousarray(np.asarray(factors, dtype=np.float64))
+    digest = hashlib.sha256(repr(values.shape).encode())
+    digest.update(values.tobytes())
+    return digest.hexdigest()
+
+
+def _stored_string(value):
+    if isinstance(value, bytes):
+        value = value.decode()
+    return None if value is None else str(value)
+
+
+def is_current(learning_results) -> bool:
+    """Whether the ``cnmf_*`` fit record describes the stored factors: the
+    last decomposition is a constrained one and its factors are unchanged
+    (results from versions without a fingerprint: the algorithm only)."""
+    if getattr(learning_results, "decomposition_algorithm", None) != ALGORITHM:
+        return False
+    factors = getattr(learning_results, "factors", None)
+    if factors is None:
+        return False
+    stored = _stored_string(getattr(learning_results, FINGERPRINT, None))
+    return stored is None or stored == factors_fingerprint(factors)
+
+
+def _fit_keys(learning_results):
+    return [
+        k
+        for k in vars(learning_results)
+        if k.startswith(PREFIX) and not k.startswith(CLUSTER_PREFIX)
+    ]
+
+
+def cluster_is_current(learning_results) -> bool:
+    params = getattr(learning_results, CLUSTER_PREFIX + "params", None)
+    factors = getattr(learning_results, "factors", None)
+    if params is None or factors is None:
+        return False
+    try:
+        then = json.loads(_stored_string(params)).get("factors_fingerprint")
+    except (ValueError, AttributeError):
+        return False
+    if isinstance(then, str):
+        return then == factors_fingerprint(factors)
+    # Clusterings stored before the SHA-256 fingerprint: [k, weighted sum].
+    factors = np.asarray(factors, dtype=np.float64)
+    finite = np.where(np.isfinite(factors), factors, 0.0)
+    weights = np.linspace(1.0, 2.0, finite.shape[0])
+    return (
+        isinstance(then, list)
+        and len(then) == 2
+        and then[0] == factors.shape[1]
+        and bool(np.isclose(then[1], weights @ finite.sum(axis=1), rtol=1e-6))
+    )
+
+
+def drop_stale(learning_results) -> list[str]:
+    """Delete this package's keys that no longer describe the stored factors
+    (another decomposition replaced them, e.g. one run without this package
+    imported, or in another session before the file was saved); return
+    their names. The fit record and the clustering are checked separately:
+    a clustering of another algorithm's components is current as long as
+    those factors are."""
+    removed = []
+    fit_keys = _fit_keys(learning_results)
+    if fit_keys and not is_current(learning_results):
+        for key in fit_keys:
+            delattr(learning_results, key)
+        removed += fit_keys
+    cluster_keys = [k for k in vars(learning_results) if k.startswith(CLUSTER_PREFIX)]
+    if cluster_keys and not cluster_is_current(learning_results):
+        removed += clear_results(learning_results, CLUSTER_PREFIX)
+    return removed
+
+
 def store(learning_results, results: dict, prefix: str = PREFIX) -> None:
-    """Replace the keys under ``prefix`` by ``results`` (no error can occur)."""
-    clear_results(learning_results, prefix)
-    for key, value in results.items():
-        setattr(learning_results, key, value)
+    """Replace the keys under ``prefix`` by ``results`` (no error can occur).
+
+    One dictionary update writes every key (a KeyboardInterrupt cannot
+    land half-way through it); then the keys of an earlier fit that the new
+    one does not have are removed."""
+    state = vars(learning_results)
+    state.update(results)
+    for key in [k for k in state if k.startswith(prefix) and k not in results]:
+        del state[key]
 
 
 def _json_value(value):
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if isinstance(value, np.random.RandomState):  # no memory address
+        return "RandomState(MT19937)"
+    if isinstance(value, np.random.Generator):
+        return f"Generator({type(value.bit_generator).__name__})"
     if isinstance(value, (np.integer, np.floating, np.bool_)):
         return value.item()
     if isinstance(value, (list, tuple)):
@@ -143,6 +237,7 @@ def decomposition_results(
         PREFIX + "loading_constraints": "; ".join(params["loading_constraints"]),
         PREFIX + "elapsed": float(elapsed),
         PREFIX + "params": json.dumps({k: _json_value(v) for k, v in params.items()}),
+        FINGERPRINT: factors_fingerprint(factors),
     }
     for key, name in _HISTORY_KEYS.items():
         dtype = bool if name == "exact" else np.float64
@@ -167,6 +262,13 @@ def _phase_keys(phases, k) -> dict:
 
 
 def _require(learning_results, key):
+    if drop_stale(learning_results):
+        raise ValueError(
+            "the constrained NMF record in these learning results belonged to "
+            "an earlier decomposition (the factors have been replaced since) "
+            "and was removed; run s.decomposition(algorithm='constrained_nmf', "
+            "output_dimension=k) again"
+        )
     value = getattr(learning_results, PREFIX + key, None)
     if value is None:
         raise ValueError(
@@ -190,16 +292,23 @@ def fit_history(learning_results) -> dict:
 
 
 def fit_params(learning_results) -> dict:
-    """The settings the fit ran with (decoded ``cnmf_params``).
+    """The settings the fit ran with (decoded ``cnmf_params``); an empty
+    dict when the record is unreadable (a damaged file).
 
     The beam centre is under ``"center_xy"``, ``(x, y)`` px (pyxem's order);
     a record saved by an earlier version, with ``"center"`` in array order
     ``(row, col)``, is read into ``"center_xy"`` too.
     """
-    params = json.loads(_require(learning_results, "params"))
+    try:
+        params = json.loads(_stored_string(_require(learning_results, "params")))
+    except (ValueError, TypeError):
+        return {}
+    if not isinstance(params, dict):
+        return {}
     if "center_xy" not in params and "center" in params:
         old = params.pop("center")
-        params["center_xy"] = None if old is None else [old[1], old[0]]
+        if isinstance(old, list) and len(old) == 2:
+            params["center_xy"] = [old[1], old[0]]
     return params
 
 
@@ -218,24 +327,29 @@ def stored_center_xy(learning_results) -> tuple[float, float] | None:
 
 
 def _iterations_text(learning_results, params) -> str:
-    exact = np.asarray(_require(learning_results, "exact_history"), dtype=bool)
+    exact = getattr(learning_results, PREFIX + "exact_history", None)
+    if exact is None:
+        return "iterations: ?"
+    exact = np.asarray(exact, dtype=bool)
     n_restart_phase = int((~exact).sum())
     n_exact = int(exact.sum())
-    rank = int(_require(learning_results, "compression_rank"))
+    max_iter = params.get("max_iter", "?")
+    rank = getattr(learning_results, PREFIX + "compression_rank", 0)
     binning = params.get("scan_binning", 1)  # not recorded before 0.3
-    where = [f"the scan binned {binning}x{binning}"] if binning > 1 else []
+    where = [f"the scan binned {binning}x{binning}"] if binning != 1 else []
     if rank:
         where.append(f"{'its' if where else 'the'} rank-{rank} sketch")
     if n_restart_phase:
         text = (
-            f"iterations: {n_restart_phase} on {', '.join(where)} "
-            f"(max_iter={params['max_iter']}) + {n_exact} exact"
+            f"iterations: {n_restart_phase} on {', '.join(where) or 'the data'} "
+            f"(max_iter={max_iter}) + {n_exact} exact"
         )
     else:
-        text = f"iterations: {n_exact} exact (max_iter={params['max_iter']})"
-    if params.get("loss", "frobenius") == "poisson":
+        text = f"iterations: {n_exact} exact (max_iter={max_iter})"
+    if params.get("loss") == "poisson":
         text += " (Poisson)"
-    if params.get("tol", 0) > 0:  # convergence only means something when asked
+    tol = params.get("tol", 0)
+    if isinstance(tol, (int, float)) and tol > 0:  # only meaningful when asked
         converged = bool(_require(learning_results, "converged"))
         text += (
             f", {'converged' if converged else 'not converged'} at tol={params['tol']}"
@@ -247,20 +361,30 @@ def fit_details(learning_results) -> list[str]:
     """What HyperSpy's own summary does not say: constraints, centre, solver,
     iterations, restart kept and error (one line each)."""
     params = fit_params(learning_results)
+    lines = [] if params else ["(cnmf_params unreadable: the settings are unknown)"]
     center = params.get("center_xy")
-    lines = [
-        f"factor_constraints=[{', '.join(params['factor_constraints'])}]",
-        f"loading_constraints=[{', '.join(params['loading_constraints'])}]",
-    ]
-    if center is not None:  # pyxem's order, as center= takes it
+
+    def listed(name):
+        value = params.get(name)
+        if isinstance(value, list):
+            return f"{name}=[{', '.join(map(str, value))}]"
+        return f"{name}=?"
+
+    lines += [listed("factor_constraints"), listed("loading_constraints")]
+    try:  # pyxem's order, as center= takes it
         lines.append(f"beam centre (x, y)=({center[0]:.4g}, {center[1]:.4g}) px")
-    loss = params.get("loss", "frobenius")  # not recorded before 0.3
+    except (TypeError, IndexError, ValueError, KeyError):
+        pass  # none recorded, or not two numbers
+    best = getattr(learning_results, PREFIX + "best_restart", "?")
+    mse = getattr(learning_results, PREFIX + "mse", None)
+    shown = {"loss": "frobenius", **params}  # loss not recorded before 0.3
     lines += [
-        f"solver={params['solver']}, loss={loss}, n_init={params['n_init']}, "
-        f"tol={params['tol']}, compression={params['compression']}",
+        ", ".join(
+            f"{name}={shown.get(name, '?')}"
+            for name in ("solver", "loss", "n_init", "tol", "compression")
+        ),
         _iterations_text(learning_results, params),
-        f"best restart={int(_require(learning_results, 'best_restart'))}, "
-        f"mse={float(_require(learning_results, 'mse')):.6g}",
+        f"best restart={best}, mse={'?' if mse is None else f'{float(mse):.6g}'}",
     ]
     deviance = getattr(learning_results, PREFIX + "poisson_deviance", None)
     if deviance is not None:
@@ -273,9 +397,9 @@ def fit_summary(learning_results) -> str:
     params = fit_params(learning_results)
     lines = [
         "Decomposition info:",
-        f"  normalize_poissonian_noise={params['normalize_poissonian_noise']}",
+        f"  normalize_poissonian_noise={params.get('normalize_poissonian_noise', '?')}",
         f"  algorithm={ALGORITHM}",
-        f"  output_dimension={params['output_dimension']}",
+        f"  output_dimension={params.get('output_dimension', '?')}",
         "  centre=None",
     ]
     lines += ["  " + line for line in fit_details(learning_results)]

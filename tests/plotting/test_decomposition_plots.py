@@ -221,3 +221,24 @@ def test_plot_factors_and_maps_refuses_what_it_cannot_draw(decomposed):
         plot_factors_and_maps(simulated_4dstem((4, 4), (16, 16)))
     with pytest.raises(ValueError, match="two navigation and two signal"):
         plot_factors_and_maps(decomposed.inav[0])
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "lazy"])
+def test_plot_factors_and_maps_with_one_component(lazy):
+    """HyperSpy returns a single component without a navigation axis
+    (an IndexError before, issue 19)."""
+    import hyperspy_cnmf  # noqa: F401
+    from hyperspy_cnmf.plotting.decomposition import plot_factors_and_maps
+    from tests.signals.synthetic import make_signal
+
+    s = make_signal(lazy=lazy)
+    s.decomposition(
+        algorithm="constrained_nmf",
+        output_dimension=1,
+        n_init=1,
+        max_iter=5,
+        print_info=False,
+    )
+    fig = plot_factors_and_maps(s)
+    assert len([ax for ax in fig.axes if ax.images]) == 2  # one factor, one map
+    _renders(fig)

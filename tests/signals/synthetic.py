@@ -102,3 +102,25 @@ def decomposed_copy(s, k, lazy=False, **params):
         **params,
     )
     return s
+
+
+def make_counts(nav_shape=(32, 32), sig_shape=(64, 64), beam_xy=(33, 30), seed=0):
+    """Poisson counts (uint16, mean 2 per pixel) of the three patterns with
+    the beam at ``beam_xy`` = (x, y) = (col, row) px: the case where the
+    constrained fit diverged (issue 19)."""
+    center = (beam_xy[1], beam_xy[0])
+    data = np.einsum(
+        "kyx,kuv->yxuv", make_maps(nav_shape), make_patterns(sig_shape, center)
+    )
+    data *= 2.0 / data.mean()
+    return np.random.default_rng(seed).poisson(data).astype(np.uint16)
+
+
+def make_counts_signal(lazy=False, beam_xy=(33, 30), **kwargs):
+    """:func:`make_counts` as an uncalibrated signal whose beam centre is set
+    with ``s.calibration.center``, as a user would."""
+    import pyxem as pxm
+
+    s = pxm.signals.ElectronDiffraction2D(make_counts(beam_xy=beam_xy, **kwargs))
+    s.calibration.center = beam_xy
+    return s.as_lazy() if lazy else s

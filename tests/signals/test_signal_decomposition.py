@@ -36,6 +36,7 @@ CNMF_KEYS = (
     "cnmf_loading_constraints",
     "cnmf_elapsed",
     "cnmf_params",
+    "cnmf_fingerprint",
 )
 
 
