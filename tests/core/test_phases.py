@@ -319,9 +319,12 @@ def test_maps_as_good_as_the_patterns(k):
     assert after[0] >= 0.93, after
     assert (after[1:] >= before[1:] - 2e-3).all(), (before, after)
     assert after[0] >= before[0] or k > 4, (before, after)
-    assert before_ratio > 1.03  # clipping the maps adds counts ...
+    # clipping the maps adds counts (1.03 before the solver's retry of
+    # rising iterations by nonnegative coordinate descent, 1.006 since) ...
+    assert before_ratio > 1.003
     assert abs(ratio - 1) < 5e-3  # ... the refit keeps the data's
-    assert ((X - L @ F.T) ** 2).mean() <= ((X - L0 @ F0.T) ** 2).mean()
+    # keeping each position's counts costs at most 0.1 % of squared error
+    assert ((X - L @ F.T) ** 2).mean() <= 1.001 * ((X - L0 @ F0.T) ** 2).mean()
 
 
 def test_refit_maps_in_blocks_is_the_same(counts, monkeypatch):

@@ -98,5 +98,7 @@ def test_maps_as_good_as_the_patterns(simulation, k, lazy):
     on, ratio = scores(fit(simulation, k, lazy))
     assert (on >= off - 2e-3).all(), (off, on)
     assert on.min() >= 0.93, on  # the glass: 0.954 (k = 4), 0.943 (k = 6)
-    assert off_ratio > 1.03  # clipping negative loadings adds counts ...
+    # clipping negative loadings adds counts (1.03 before the solver retried
+    # rising iterations by nonnegative coordinate descent, 1.006 since) ...
+    assert off_ratio > 1.003
     assert abs(ratio - 1) < 5e-3  # ... the final map refit keeps the data's

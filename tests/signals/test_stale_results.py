@@ -74,13 +74,13 @@ def test_stale_fit_record_is_refused(lazy):
 
 def test_cluster_components_ignores_a_stale_centre(lazy):
     s = _fit_and_cluster(lazy)
-    assert s.learning_results.cnmf_cluster_params.count("[7.0, 12.0]") == 1
+    assert s.learning_results.cnmf_cluster_params.count("[12.0, 7.0]") == 1  # x, y
     _unpatched_svd(s)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = s.cluster_components()
-    np.testing.assert_allclose(result.params["center"], [6.0, 11.0])  # calibrated
-    assert not hasattr(s.learning_results, "cnmf_center")
+    np.testing.assert_allclose(result.params["center_xy"], [11.0, 6.0])  # calibrated
+    assert not hasattr(s.learning_results, "cnmf_center_xy")
     assert result.params["decomposition_algorithm"] == "SVD"
 
 
