@@ -112,6 +112,14 @@ def _compiled_poisson():
         return None
 
     def compile_kernels(jit):
+        @numba.njit(inline="always")
+        def model_at(L, FT, i, j):  # pragma: no cover - compiled
+            # the model L F^T at one entry, floored (the ratio X / M)
+            model = 0.0
+            for c in range(FT.shape[0]):
+                model += L[i, c] * FT[c, j]
+            return max(model, 1e-300)
+
         @jit
         def rows(X, L, FT, keep):  # pragma: no cover - compiled
             # Q F and the loss sums, one row per task
@@ -124,10 +132,7 @@ def _compiled_poisson():
                     x = np.float64(X[i, j])
                     if x == 0 or not keep[j]:
                         continue
-                    model = 0.0
-                    for c in range(k):
-                        model += L[i, c] * FT[c, j]
-                    model = max(model, 1e-300)
+                    model = model_at(L, FT, i, j)
                     ratio = x / model
                     for c in range(k):
                         out[i, c] += ratio * FT[c, j]
@@ -149,10 +154,7 @@ def _compiled_poisson():
                         x = np.float64(X[i, j])
                         if x == 0 or not keep[j]:
                             continue
-                        model = 0.0
-                        for c in range(k):
-                            model += L[i, c] * FT[c, j]
-                        model = max(model, 1e-300)
+                        model = model_at(L, FT, i, j)
                         ratio = x / model
                         for c in range(k):
                             parts[p, j, c] += ratio * L[i, c]
