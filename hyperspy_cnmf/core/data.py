@@ -28,6 +28,7 @@ import numpy as np
 
 from .backend import float_dtype, get_backend, is_dask
 from .kernels import (
+    MODEL_FLOOR,
     applies,
     counts_times,
     counts_transposed_times,
@@ -77,13 +78,12 @@ def _poisson_block(B, L_part, F, transposed, xp):
     """A block's share of a :class:`PoissonPass`: ``B`` (rows, n_sig) float
     data, ``L_part`` its rows of the maps, ``F`` (n_sig, k) the patterns."""
     M = L_part @ F.T
-    # Entries with X = 0 contribute nothing: their ratio is 0 whatever M is.
-    tiny = xp.finfo(M.dtype).tiny
-    positive = M > tiny
+    # Entries with X = 0 contribute nothing: their ratio is 0 whatever M is;
+    # counts where the model is (nearly) zero give no ratio either (it would
+    # overflow the update) and their loss is taken at the floor.
+    positive = M > MODEL_FLOOR
     Q = xp.where(positive, B / xp.where(positive, M, 1), 0).astype(M.dtype)
-    # X > 0 where M == 0 is an infinite divergence: a floor keeps it finite
-    # (and large), as the ratio's floor does for the update.
-    x_log_m = float((B * xp.log(xp.maximum(M, tiny))).sum(dtype=np.float64))
+    x_log_m = float((B * xp.log(xp.maximum(M, MODEL_FLOOR))).sum(dtype=np.float64))
     x_m = float((B * M).sum(dtype=np.float64))
     product = Q.T @ L_part if transposed else Q @ F
     return product, x_log_m, x_m

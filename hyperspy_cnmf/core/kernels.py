@@ -35,6 +35,12 @@ __all__ = [
 
 MAX_COLUMNS = 24  # above, cast + BLAS is faster (bench_kernels.py)
 
+#: Where the model is at most this, a count there gives no ratio X / M to
+#: the Poisson updates (it would overflow them) and its loss is taken at the
+#: floor: the same rule on every route (kernels, numpy, cupy).
+MODEL_FLOOR = 1e-30
+LOG_FLOOR = float(np.log(MODEL_FLOOR))
+
 #: Bands of rows that :func:`counts_transposed_times` sums separately and
 #: then adds: a fixed number, not one per thread, so that the order of the
 #: sums, hence the result, does not depend on the thread count (at most this
@@ -114,11 +120,11 @@ def _compiled_poisson():
     def compile_kernels(jit):
         @numba.njit(inline="always")
         def model_at(L, FT, i, j):  # pragma: no cover - compiled
-            # the model L F^T at one entry, floored (the ratio X / M)
+            # the model L F^T at one entry
             model = 0.0
             for c in range(FT.shape[0]):
                 model += L[i, c] * FT[c, j]
-            return max(model, 1e-300)
+            return model
 
         @jit
         def rows(X, L, FT, keep):  # pragma: no cover - compiled
@@ -133,6 +139,9 @@ def _compiled_poisson():
                     if x == 0 or not keep[j]:
                         continue
                     model = model_at(L, FT, i, j)
+                    if model <= MODEL_FLOOR:  # counts where the model has none:
+                        sums[i, 0] += x * LOG_FLOOR  # no ratio, the loss at the floor
+                        continue
                     ratio = x / model
                     for c in range(k):
                         out[i, c] += ratio * FT[c, j]
@@ -155,6 +164,11 @@ def _compiled_poisson():
                         if x == 0 or not keep[j]:
                             continue
                         model = model_at(L, FT, i, j)
+                        if model <= MODEL_FLOOR:  # counts where the model has none:
+                            sums[p, 0] += (
+                                x * LOG_FLOOR
+                            )  # no ratio, the loss at the floor
+                            continue
                         ratio = x / model
                         for c in range(k):
                             parts[p, j, c] += ratio * L[i, c]

@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from hyperspy_cnmf.core import ConstrainedNMF, Geometry, constrained_nmf
 from hyperspy_cnmf.core import data as data_module
 from hyperspy_cnmf.core.data import BlockData, DaskData, DenseData
-from hyperspy_cnmf.core.poisson import poisson_refine
+from hyperspy_cnmf.core.poisson import poisson_maps, poisson_refine
 from hyperspy_cnmf.core.solver import (
     POISSON_ITER,
     POISSON_ITER_STREAMED,
@@ -200,3 +200,24 @@ def test_poisson_iterations_auto_are_fewer_when_streamed(low_dose_problem):
 def test_unknown_loss_is_refused():
     with pytest.raises(InvalidParameterError, match="loss"):
         ConstrainedNMF(2, loss="kl").fit(np.ones((5, 4)))
+
+
+@pytest.mark.parametrize("kernels", [True, False], ids=["kernels", "numpy"])
+def test_counts_where_the_model_is_zero_give_finite_updates(
+    counts, kernels, monkeypatch
+):
+    """After the pure-phase step a pattern may be exactly zero at pixels
+    that hold counts: the ratio X / M must not overflow the updates."""
+    if not kernels:
+        monkeypatch.setattr(data_module, "poisson_applies", lambda raw: False)
+    X, L, F, _, _ = counts
+    F = F.copy()
+    F[:5] = 0  # no model at all at five pixels that hold counts
+    assert X[:, :5].sum() > 0
+    data = BlockData(X)
+    for transposed in (True, False):
+        result = data.poisson_pass(L, F, transposed)
+        assert np.isfinite(result.product).all()
+        assert np.isfinite(result.x_log_m)
+    maps = poisson_maps(data, F, L, _identity, 5)
+    assert np.isfinite(maps).all() and (maps >= 0).all()
