@@ -4,7 +4,11 @@
   (Sci. Rep. 2025, Fig. 10) as a calibrated pyxem ``ElectronDiffraction2D``
   with the truth in ``s.metadata.Simulation``;
 * :func:`simulate_4dstem_arrays` -- the same as plain numpy arrays
-  (:class:`SimulatedData`), without importing HyperSpy.
+  (:class:`SimulatedData`), without importing HyperSpy;
+* :func:`simulated_spectrum_image` -- a simulated EELS or EDS spectrum image
+  (shared continuum, phase-specific peaks and edges) as a calibrated
+  ``Signal1D`` with exspy's ``signal_type``, and
+  :func:`simulate_spectrum_image_arrays`, the same as numpy arrays.
 """
 
 from hyperspy_cnmf.data.simulated import (
@@ -12,5 +16,17 @@ from hyperspy_cnmf.data.simulated import (
     simulate_4dstem_arrays,
     simulated_4dstem,
 )
+from hyperspy_cnmf.data.spectra import (
+    SimulatedSpectra,
+    simulate_spectrum_image_arrays,
+    simulated_spectrum_image,
+)
 
-__all__ = ["SimulatedData", "simulate_4dstem_arrays", "simulated_4dstem"]
+__all__ = [
+    "SimulatedData",
+    "SimulatedSpectra",
+    "simulate_4dstem_arrays",
+    "simulate_spectrum_image_arrays",
+    "simulated_4dstem",
+    "simulated_spectrum_image",
+]
