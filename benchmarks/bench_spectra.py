@@ -11,9 +11,9 @@ Data sets (none of them written for this package except the third):
   Poisson noise; truth: espm's ``GW`` (spectra) and ``H`` (maps);
 * ``exspy-EELS_MnFe``: exspy's ``exspy.data.EELS_MnFe`` line scan (Mn and Fe
   L2,3 edges on a power-law background, uniform noise), 64 positions; truth:
-  the Mn edge, the Fe edge and the background re-evaluated from the
-  components exspy builds it from, and exspy's Mn/Fe fractions (the
-  background map is 1 everywhere), k = 3;
+  the Mn and the Fe edges, each on the background (plus the noise's mean),
+  re-evaluated from the components exspy builds them from, and exspy's
+  Mn/Fe fractions (they sum to 1), k = 2;
 * ``sim-EELS``: :func:`hyperspy_cnmf.data.simulated_spectrum_image`
   ("EELS": O K, Mn L2,3, Fe L2,3 on a shared power law; 32 x 32 x 600,
   2000 counts per position, Poisson), the example of issue 21.
@@ -146,11 +146,13 @@ def exspy_eels_mnfe(seed, n=64):
         np.linspace(0, 4, n)
     )
     frac_fe = 1 - frac_mn
-    truth_spectra = np.array([mn, fe, background])
-    truth_maps = np.array([frac_mn, frac_fe, np.ones(n)])
+    # Mn + Fe = 1 everywhere: the background is part of both phases (with
+    # a third, constant, background map the truth would not be identifiable)
+    truth_spectra = np.array([mn + background, fe + background])
+    truth_maps = np.array([frac_mn, frac_fe])
     expected = truth_maps.T @ truth_spectra
     s.data = np.clip(s.data, 0, None)
-    return s, truth_spectra, truth_maps, expected, 3
+    return s, truth_spectra, truth_maps, expected, 2
 
 
 def sim_eels(seed, shape=(32, 32)):
