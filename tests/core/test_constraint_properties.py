@@ -74,7 +74,8 @@ def test_spectral_continuity_keeps_peaks(x):
     # the largest value of each spectrum is never touched
     rows = np.arange(x.shape[0])
     top = x.argmax(axis=1)
-    np.testing.assert_array_equal(out[rows, top], x[rows, top])
+    # (to rounding: a flat spectrum is its own baseline)
+    np.testing.assert_allclose(out[rows, top], x[rows, top], rtol=1e-12)
 
 
 @settings(max_examples=25, deadline=None)

@@ -69,12 +69,15 @@ def test_noisy_reverse_peak_is_filled_within_a_few_deviations(eels):
     at = np.abs(e - 550) < 5
     assert (truth - noisy)[at].max() > 25 * noise
     out = applied(noisy, 5)
-    assert (truth - out)[at].max() < 8 * noise  # from 30
-    # elsewhere only a few channels more than 1 deviation below the
-    # baseline move, by less than the noise
+    assert (truth - out)[at].max() < 6 * noise  # from 30
+    # elsewhere channels below the baseline move up, by about the noise
     far = np.abs(e - 550) > 12
-    assert np.abs(out - noisy)[far].max() < 3 * noise
-    assert (out != noisy)[far].mean() < 0.15
+    assert np.abs(out - noisy)[far].max() < 3.5 * noise
+    assert np.abs(out - noisy)[far].mean() < 0.6 * noise  # ~ sigma / sqrt(2 pi)
+    # with a tolerance of one deviation only a few channels move
+    tolerant = applied(noisy, 5, SpectralContinuity(width=30, tolerance=1.0))
+    assert (truth - tolerant)[at].max() < 8 * noise
+    assert (tolerant != noisy)[far].mean() < 0.15
 
 
 def test_width_in_calibrated_units():
@@ -138,5 +141,5 @@ def test_bad_parameters(kwargs, match):
 def test_repr():
     assert repr(SpectralContinuity(width=1.0, units="keV")) == (
         "SpectralContinuity(width=1.0, units='keV', outlier_factor=3.0, "
-        "tolerance=1.0, n_pass=2)"
+        "tolerance=0.0, n_pass=2)"
     )
