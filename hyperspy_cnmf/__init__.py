@@ -28,6 +28,7 @@ from .core import (
     Geometry,
     NonNegativity,
     RadialContinuity,
+    SpectralContinuity,
     constrained_nmf,
     get_backend,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "Geometry",
     "NonNegativity",
     "RadialContinuity",
+    "SpectralContinuity",
     "cluster_patterns",
     "constrained_nmf",
     "cosine_similarity",

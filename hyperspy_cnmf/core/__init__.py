@@ -19,6 +19,7 @@ from .constraints import (
     GaussianSmoothing,
     NonNegativity,
     RadialContinuity,
+    SpectralContinuity,
     paper_factor_constraints,
     paper_loading_constraints,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "PhaseSeparation",
     "PolarOperator",
     "RadialContinuity",
+    "SpectralContinuity",
     "constrained_nmf",
     "get_backend",
     "nonnegative_loadings",

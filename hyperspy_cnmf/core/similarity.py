@@ -9,6 +9,11 @@ Two measures between ``k`` patterns:
   shift), and the azimuthal shift at that peak, i.e. the rotation between the
   patterns. All pairs come from one FFT of the polar stack.
 
+For spectra (EELS, EDS components) :func:`spectral_similarity` is the 1D
+counterpart: the plain cosine, or the peak of the normalised
+cross-correlation over small energy shifts (a drift of the energy scale),
+with the shift at the peak.
+
 Both are plain NumPy/SciPy; nothing here imports HyperSpy.
 """
 
@@ -18,7 +23,12 @@ import numpy as np
 
 from .polar import inscribed_radius, polar_operator
 
-__all__ = ["cosine_similarity", "diffraction_similarity", "polar_stack"]
+__all__ = [
+    "cosine_similarity",
+    "diffraction_similarity",
+    "polar_stack",
+    "spectral_similarity",
+]
 
 
 def _check_patterns(patterns, *, need_2d, at_least=2, name="patterns"):
@@ -293,3 +303,75 @@ def _wrap(angle):
     """Angles in degrees mapped to ``(-180, 180]``."""
     wrapped = np.mod(angle, 360.0)
     return np.where(wrapped > 180.0, wrapped - 360.0, wrapped)
+
+
+def spectral_similarity(spectra, max_shift=0, mask=None):
+    """Similarity of spectra: the cosine, or its peak over small energy shifts.
+
+    ``c_ij(s) = sum_e S_i(e) S_j(e - s) / (|S_i| |S_j|)`` for integer channel
+    shifts ``|s| <= max_shift`` (no wrap-around: channels shifted in from
+    outside count as 0). The similarity is the maximum over ``s`` and the
+    shift its argmax; with ``max_shift=0`` it is the plain cosine
+    similarity (eq. 9). Norms are over all kept channels, so by
+    Cauchy-Schwarz no pair scores above 1 and a spectrum with itself scores
+    exactly 1.
+
+    Parameters
+    ----------
+    spectra : array_like, shape (k, n_channels)
+        ``k >= 2`` spectra (e.g. NMF components of an EELS/EDS image).
+    max_shift : int, default 0
+        Largest shift, in channels, tried in either direction.
+    mask : bool array, shape (n_channels,), optional
+        ``True`` marks excluded channels; they count as 0.
+
+    Returns
+    -------
+    similarity : ndarray, shape (k, k)
+        Symmetric, diagonal exactly 1, values in [-1, 1].
+    shift : ndarray of int, shape (k, k)
+        ``shift[i, j]``: channels by which spectrum ``j`` must be moved
+        (towards higher channels for a positive value) to best match ``i``;
+        ``shift[j, i] = -shift[i, j]``.
+
+    Raises
+    ------
+    ValueError
+        Fewer than 2 spectra, spectra that are not 1D, NaN/inf values, a
+        mask of the wrong shape or a negative ``max_shift``.
+    """
+    spectra = _check_patterns(spectra, need_2d=False, name="spectra")
+    if spectra.ndim != 2:
+        raise ValueError(
+            f"spectral similarity needs 1D spectra stacked as (k, n_channels), "
+            f"got shape {spectra.shape}; for diffraction patterns use "
+            "diffraction_similarity"
+        )
+    k, n = spectra.shape
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (n,):
+            raise ValueError(
+                f"mask has shape {mask.shape} but the spectra have {n} channels"
+            )
+        spectra = np.where(mask, 0.0, spectra)
+    if int(max_shift) != max_shift or max_shift < 0:
+        raise ValueError(f"max_shift={max_shift!r} must be an integer >= 0 (channels)")
+    max_shift = min(int(max_shift), n - 1)
+    unit = _unit_rows(spectra)
+    best = np.full((k, k), -np.inf)
+    shift = np.zeros((k, k), dtype=np.int64)
+    # smallest |shift| first: among equal peaks the one closest to zero wins
+    for s in sorted(range(-max_shift, max_shift + 1), key=lambda v: (abs(v), v)):
+        # c[i, j] = sum_e u_i[e] u_j[e - s]
+        if s >= 0:
+            c = unit[:, s:] @ unit[:, : n - s].T
+        else:
+            c = unit[:, : n + s] @ unit[:, -s:].T
+        better = c > best + 1e-12
+        best = np.where(better, c, best)
+        shift = np.where(better, s, shift)
+    np.fill_diagonal(best, 1.0)
+    np.fill_diagonal(shift, 0)
+    best = np.clip(0.5 * (best + best.T), -1.0, 1.0)
+    return best, shift

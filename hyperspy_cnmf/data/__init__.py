@@ -12,6 +12,10 @@
   position, at a chosen dose (counts per pattern outside the masked,
   off-centre direct beam), uint16 Poisson counts; ``**FAST`` is the small
   variant for tests.
+* :func:`simulated_spectrum_image` -- a simulated EELS or EDS spectrum image
+  (shared continuum, phase-specific peaks and edges) as a calibrated
+  ``Signal1D`` with exspy's ``signal_type``, and
+  :func:`simulate_spectrum_image_arrays`, the same as numpy arrays.
 """
 
 from hyperspy_cnmf.data.realistic import (
@@ -25,13 +29,21 @@ from hyperspy_cnmf.data.simulated import (
     simulate_4dstem_arrays,
     simulated_4dstem,
 )
+from hyperspy_cnmf.data.spectra import (
+    SimulatedSpectra,
+    simulate_spectrum_image_arrays,
+    simulated_spectrum_image,
+)
 
 __all__ = [
     "FAST",
     "RealisticData",
     "SimulatedData",
+    "SimulatedSpectra",
     "realistic_4dstem",
     "simulate_4dstem_arrays",
     "simulate_realistic_arrays",
+    "simulate_spectrum_image_arrays",
     "simulated_4dstem",
+    "simulated_spectrum_image",
 ]

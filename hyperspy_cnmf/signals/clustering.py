@@ -10,6 +10,11 @@ centre, and clusters the components hierarchically on ``1 - similarity``.
 :func:`get_cluster_components` merges the members of each cluster into one
 rotation-corrected, map-weighted diffraction pattern and one summed map.
 
+Spectrum images (EELS, EDS: one signal axis) are clustered on a 1D
+similarity instead (:func:`~hyperspy_cnmf.core.similarity.spectral_similarity`:
+the cosine, or the peak of the cross-correlation over small energy shifts),
+with the rotation-specific steps skipped; ``cnmf_cluster_params`` says so.
+
 All numerics live in :mod:`hyperspy_cnmf.core.similarity` and
 :mod:`hyperspy_cnmf.core.clustering`; this module only reads the signal's
 ``learning_results``, axes and masks, and stores flat ``cnmf_cluster_*`` keys
@@ -50,7 +55,11 @@ from ..core.clustering import (
     merge_components,
 )
 from ..core.polar import direct_beam_radius, inscribed_radius, masked_disc_radius
-from ..core.similarity import cosine_similarity, diffraction_similarity
+from ..core.similarity import (
+    cosine_similarity,
+    diffraction_similarity,
+    spectral_similarity,
+)
 from .geometry import (
     array_shapes,
     axis_info,
@@ -270,6 +279,42 @@ def _component_patterns(signal, signal_mask=None):
     return patterns, mask
 
 
+def _is_spectra(signal) -> bool:
+    return (
+        hasattr(signal, "axes_manager")
+        and hasattr(signal, "learning_results")
+        and signal.axes_manager.signal_dimension == 1
+    )
+
+
+def _component_spectra(signal, signal_mask=None):
+    """The factors as ``(k, n_channels)`` spectra (masked channels 0) and the
+    combined mask, as :func:`_component_patterns` does for patterns."""
+    factors, _ = _check_decomposition(signal)
+    _, sig_shape = array_shapes(signal)
+    factors, stored = _all_rows(signal, factors, sig_shape, "signal")
+    user = None if signal_mask is None else signal_mask_array(signal, signal_mask)
+    mask = _combine(stored, user)
+    spectra = np.array(factors, dtype=np.float64).T
+    bad = ~np.isfinite(spectra)
+    if mask is not None:
+        bad &= ~mask
+    if bad.any():
+        comps = np.flatnonzero(bad.any(axis=1)).tolist()
+        raise ValueError(
+            f"the factors of components {comps} contain NaN or infinite values "
+            "outside the signal mask (the decomposition failed or diverged): "
+            "re-run s.decomposition(...), or pass signal_mask= to exclude those "
+            "channels"
+        )
+    spectra[~np.isfinite(spectra)] = 0.0
+    if mask is not None:
+        if mask.all():
+            raise ValueError("the signal mask excludes every channel; True = excluded")
+        spectra[:, mask] = 0.0
+    return spectra, mask
+
+
 def _component_maps(signal):
     """The loadings as ``(k, *nav_shape)`` maps (NaN -> 0) and the NaN positions."""
     _, loadings = _check_decomposition(signal)
@@ -409,6 +454,7 @@ def cluster_components(
     signal_mask=None,
     subtract_mean=False,
     refine=True,
+    max_shift=0,
 ):
     """Cluster the decomposition components by rotation-invariant similarity.
 
@@ -469,6 +515,17 @@ def cluster_components(
         ``s.calibration.mask`` are always excluded.
     subtract_mean, refine : bool
         See :func:`~hyperspy_cnmf.core.similarity.diffraction_similarity`.
+    max_shift : float, default 0
+        Spectra only (a signal with 1 signal axis, e.g. an EELS or EDS
+        spectrum image): the largest energy shift, in the energy axis'
+        units, over which the components are cross-correlated
+        (:func:`~hyperspy_cnmf.core.similarity.spectral_similarity`); 0:
+        the plain cosine similarity. The rotation-specific steps (polar
+        transform, radial range, beam centre, rotation alignment) are
+        skipped; ``rotation`` holds zeros, the shift at each peak is in
+        ``params["shift"]`` (channels) and ``params["similarity"]`` says
+        which similarity ran. Merging (:func:`get_cluster_components`)
+        averages the member spectra without shifting them.
 
     Returns
     -------
@@ -504,8 +561,26 @@ def cluster_components(
     >>> diffractions.axes_manager.navigation_shape == (result.n_clusters,)
     True
     """
-    _check_2d(signal)
     drop_stale(signal.learning_results)  # no centre from a replaced fit
+    if _is_spectra(signal):
+        given = {
+            "n_azimuthal": n_azimuthal != 360,
+            "r_min": r_min is not None,
+            "r_max": r_max is not None,
+            "center": center is not None,
+            "subtract_mean": bool(subtract_mean),
+        }
+        if any(given.values()):
+            names = ", ".join(name for name, on in given.items() if on)
+            raise ValueError(
+                f"{names} only apply to diffraction patterns (2 signal axes); "
+                "this signal has spectra: leave them out (max_shift= sets the "
+                "energy shifts the spectral similarity tries)"
+            )
+        return _cluster_spectra(
+            signal, n_clusters, distance_threshold, method, max_shift, signal_mask
+        )
+    _check_2d(signal)
     patterns, mask = _component_patterns(signal, signal_mask)
     k = patterns.shape[0]
     if n_clusters is not None and distance_threshold is not None:
@@ -572,6 +647,80 @@ def cluster_components(
         similarity=similarity,
         cosine_similarity=cosine,
         rotation=rotation,
+        params=params,
+    )
+    _store(signal.learning_results, result)
+    return result
+
+
+def _cluster_spectra(signal, n_clusters, distance_threshold, method, max_shift, mask):
+    """:func:`cluster_components` for spectra: a 1D similarity, no rotation."""
+    spectra, mask = _component_spectra(signal, mask)
+    k = spectra.shape[0]
+    if n_clusters is not None and distance_threshold is not None:
+        raise ValueError("give either n_clusters or distance_threshold, not both")
+    auto = n_clusters is None and (
+        distance_threshold is None
+        or (isinstance(distance_threshold, str) and distance_threshold == "auto")
+    )
+    if isinstance(distance_threshold, str) and not auto:
+        raise ValueError(
+            f"distance_threshold must be a number or 'auto', got {distance_threshold!r}"
+        )
+    axis = axis_info(signal.axes_manager.signal_axes[0])
+    if not np.isfinite(max_shift) or max_shift < 0:
+        raise ValueError(
+            f"max_shift={max_shift!r} must be a number >= 0 (in the energy "
+            f"axis' units, {axis.units})"
+        )
+    shift_channels = int(round(float(max_shift) / abs(axis.scale)))
+    similarity, shift = spectral_similarity(
+        spectra, max_shift=shift_channels, mask=mask
+    )
+    cosine = cosine_similarity(spectra if mask is None else spectra[:, ~mask])
+    if auto:
+        probe = cluster_patterns(similarity, n_clusters=k, method=method)
+        distance_threshold = auto_cut_height(probe.linkage, *AUTO_THRESHOLD_RANGE)
+    clustering = cluster_patterns(
+        similarity,
+        n_clusters=n_clusters,
+        distance_threshold=distance_threshold,
+        method=method,
+    )
+    if n_clusters is not None:
+        cut = cut_height(clustering.linkage, int(clustering.labels.max()) + 1)
+    else:
+        cut = float(distance_threshold)
+    params = {
+        "kind": "spectra",
+        "similarity": (
+            "cosine"
+            if shift_channels == 0
+            else f"cross-correlation over shifts of up to {shift_channels} "
+            f"channels ({shift_channels * abs(axis.scale):g} {axis.units})"
+        ),
+        "rotation": "skipped (spectra: no rotation, no beam centre)",
+        "n_clusters": None if n_clusters is None else int(n_clusters),
+        "distance_threshold": "auto" if auto else distance_threshold,
+        "cut_height": cut,
+        "method": method,
+        "max_shift": float(max_shift),
+        "max_shift_channels": shift_channels,
+        "shift": shift.tolist(),
+        "center": None,
+        "masked_pixels": 0 if mask is None else int(mask.sum()),
+        "n_components": int(k),
+        "decomposition_algorithm": str(
+            getattr(signal.learning_results, "decomposition_algorithm", None)
+        ),
+        "factors_fingerprint": _fingerprint(signal),
+    }
+    result = ComponentClusters(
+        labels=np.asarray(clustering.labels, dtype=np.int64),
+        linkage=np.asarray(clustering.linkage, dtype=np.float64),
+        similarity=similarity,
+        cosine_similarity=cosine,
+        rotation=np.zeros((k, k)),
         params=params,
     )
     _store(signal.learning_results, result)
@@ -673,18 +822,33 @@ def merged_arrays(signal, weights=None):
         positions the decomposition left out, ``members``, ``reference``,
         ``angles``, ``weights``.
     """
-    _check_2d(signal)
+    spectra = _is_spectra(signal)
+    if not spectra:
+        _check_2d(signal)
     result = cluster_results(signal)
-    patterns, mask = _component_patterns(signal)
     maps, missing = _component_maps(signal)
-    merged = merge_components(
-        patterns,
-        maps,
-        result.labels,
-        result.rotation,
-        center=tuple(result.params["center_xy"][::-1]),  # the core's (row, col)
-        weights=weights,
-    )
+    if spectra:  # no rotation: (k, 1, n) "images" merged with zero angles
+        patterns, mask = _component_spectra(signal)
+        n = patterns.shape[1]
+        merged = merge_components(
+            patterns[:, None, :],
+            maps,
+            result.labels,
+            np.zeros_like(result.rotation),
+            center=(0.0, (n - 1) / 2),
+            weights=weights,
+        )
+        merged = merged._replace(patterns=merged.patterns[:, 0, :])
+    else:
+        patterns, mask = _component_patterns(signal)
+        merged = merge_components(
+            patterns,
+            maps,
+            result.labels,
+            result.rotation,
+            center=tuple(result.params["center_xy"][::-1]),  # core's (row, col)
+            weights=weights,
+        )
     merged_maps = merged.maps
     if missing.any():
         merged_maps = merged_maps.copy()
@@ -748,7 +912,8 @@ def _diffraction_signal(signal, patterns):
     axes = [
         _index_axis(patterns.shape[0])
     ] + signal.axes_manager._get_signal_axes_dicts()
-    out = hs.signals.Signal2D(patterns.astype(np.float64), axes=axes)
+    cls = hs.signals.Signal2D if patterns.ndim == 3 else hs.signals.Signal1D
+    out = cls(patterns.astype(np.float64), axes=axes)
     signal_type = signal.metadata.get_item("Signal.signal_type", "")
     if signal_type:
         out.set_signal_type(signal_type)

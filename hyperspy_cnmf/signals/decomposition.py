@@ -16,6 +16,7 @@ Ctrl-C leaves the signal and any previous results as they were.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from types import SimpleNamespace
 
@@ -24,6 +25,7 @@ import numpy as np
 from ..core.backend import as_float, get_backend, is_dask, to_host
 from ..core.constraints import (
     RadialContinuity,
+    SpectralContinuity,
     paper_factor_constraints,
     paper_loading_constraints,
 )
@@ -42,7 +44,9 @@ from .results import (
 
 __all__ = [
     "ALGORITHM",
+    "SPECTRUM_DEFAULTS",
     "decomposition",
+    "spectrum_kind",
     "clear_results",
     "estimator_parameters",
     "kept_data",
@@ -55,6 +59,28 @@ _SET_BY_ADAPTER = ("n_components", "geometry", "show_progressbar")
 # Lazy data taking at most this fraction of the available memory are loaded
 # once (in their own dtype) instead of being read on every pass.
 LOAD_FRACTION = 0.5
+
+_logger = logging.getLogger(__name__)
+
+# Spectrum images whose factors get SpectralContinuity by default: exspy's
+# signal_type (or class name, for subclasses without one) -> the default
+# baseline window (width, units): a few peak widths.
+SPECTRUM_DEFAULTS = {
+    "EELS": (50.0, "eV"),  # white lines and ELNES: a few eV wide
+    "EDS": (1.0, "keV"),  # X-ray lines: about 0.13 keV wide
+}
+_SPECTRUM_TYPES = {
+    "EELS": "EELS",
+    "EDS": "EDS",
+    "EDS_TEM": "EDS",
+    "EDS_SEM": "EDS",
+}
+_SPECTRUM_CLASSES = {
+    "EELSSpectrum": "EELS",
+    "EDSSpectrum": "EDS",
+    "EDSTEMSpectrum": "EDS",
+    "EDSSEMSpectrum": "EDS",
+}
 
 
 def estimator_parameters() -> dict:
@@ -331,6 +357,54 @@ def _nan_expand(arr, keep, n_total):
     return out
 
 
+def spectrum_kind(signal) -> str | None:
+    """``"EELS"`` or ``"EDS"`` for an exspy spectrum image (by its
+    ``signal_type``, or the name of its class or a base class), else None.
+    exspy is never imported."""
+    if signal.axes_manager.signal_dimension != 1:
+        return None
+    signal_type = signal.metadata.get_item("Signal.signal_type", "") or ""
+    kind = _SPECTRUM_TYPES.get(str(signal_type).upper())
+    if kind is not None:
+        return kind
+    for cls in type(signal).__mro__:
+        name = cls.__name__.removeprefix("Lazy")
+        if name in _SPECTRUM_CLASSES:
+            return _SPECTRUM_CLASSES[name]
+    return None
+
+
+def _spectral_default(signal, geometry):
+    """The ``"auto"`` factor constraints of a 1D signal, as a factory."""
+    kind = spectrum_kind(signal)
+    if kind is None:
+        _logger.info(
+            "constrained_nmf: a %s without an EELS/EDS signal_type gets map "
+            "smoothing only (factor_constraints=[]); for spectra pass "
+            "factor_constraints=[hyperspy_cnmf.SpectralContinuity(width=..., "
+            "units='eV')] or set the signal type (s.set_signal_type('EELS'))",
+            type(signal).__name__,
+        )
+        return list
+    width, units = SPECTRUM_DEFAULTS[kind]
+    (axis,) = geometry.signal_axes
+    try:
+        constraint = SpectralContinuity(width=width, units=units)
+        constraint.half_width(geometry.context("factors"))
+    except ValueError:  # an energy axis in no energy unit: a tenth of it
+        _logger.info(
+            "constrained_nmf: the energy axis of this %s signal has units %r; "
+            "SpectralContinuity uses a tenth of its range as the baseline "
+            "window (calibrate it in eV/keV for the default %g %s)",
+            kind,
+            axis.units,
+            width,
+            units,
+        )
+        constraint = SpectralContinuity()
+    return lambda: [constraint]
+
+
 def decomposition(
     signal,
     output_dimension=None,
@@ -436,7 +510,11 @@ def decomposition(
         the same defaults): ``factor_constraints`` and
         ``loading_constraints`` (``"auto"``: the paper's
         :class:`~hyperspy_cnmf.core.RadialContinuity` about the calibrated
-        centre on 2D patterns and 3x3
+        centre on 2D patterns, on the spectra of an exspy EELS or EDS
+        signal (``signal_type`` "EELS", "EDS_TEM", "EDS_SEM")
+        :class:`~hyperspy_cnmf.core.SpectralContinuity` with a 50 eV (EELS)
+        or 1 keV (EDS) window (:data:`SPECTRUM_DEFAULTS`), nothing on the
+        spectra of another ``Signal1D`` (logged at INFO level); and 3x3
         :class:`~hyperspy_cnmf.core.GaussianSmoothing` on the maps; ``[]``:
         nonnegativity only; or a list of callables
         ``constraint(images, context) -> images``), ``solver``, ``n_init``,
@@ -551,11 +629,14 @@ def decomposition(
             navigation_mask=_either(geometry.navigation_mask, numpy_mask[0]),
             signal_mask=_either(geometry.signal_mask, numpy_mask[1]),
         )
+    if image_signal:
+        factor_default = paper_factor_constraints
+    elif _is_auto(settings["factor_constraints"]):  # spectra: by signal type
+        factor_default = _spectral_default(signal, geometry)
+    else:
+        factor_default = list
     factor_constraints = resolve_constraints(
-        settings["factor_constraints"],
-        paper_factor_constraints,
-        geometry if image_signal else None,
-        "factor_constraints",
+        settings["factor_constraints"], factor_default, geometry, "factor_constraints"
     )
     loading_constraints = resolve_constraints(
         settings["loading_constraints"],

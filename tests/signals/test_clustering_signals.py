@@ -387,10 +387,11 @@ def test_one_dimensional_signal():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         s.decomposition(algorithm="SVD", output_dimension=3, print_info=False)
-    with pytest.raises(ValueError, match="2 signal axes"):
-        s.cluster_components()
-    with pytest.raises(ValueError, match="2 signal axes"):
-        hyperspy_cnmf.cluster_components(s)
+    # spectra: a 1D similarity, the rotation steps skipped (issue 21)
+    result = s.cluster_components()
+    assert result.params["similarity"] == "cosine"
+    assert result.params["rotation"].startswith("skipped")
+    assert hyperspy_cnmf.cluster_components(s).labels.shape == (3,)
 
 
 def test_results_requested_before_clustering():
