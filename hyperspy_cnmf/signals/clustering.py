@@ -707,7 +707,7 @@ def _cluster_spectra(signal, n_clusters, distance_threshold, method, max_shift, 
         "max_shift": float(max_shift),
         "max_shift_channels": shift_channels,
         "shift": shift.tolist(),
-        "center": None,
+        "center_xy": None,
         "masked_pixels": 0 if mask is None else int(mask.sum()),
         "n_components": int(k),
         "decomposition_algorithm": str(
@@ -787,8 +787,8 @@ def cluster_results(signal, *, check_current=True) -> ComponentClusters:
         params = params.decode()
     params = json.loads(str(params))
     if "center_xy" not in params and "center" in params:  # earlier versions
-        row, col = params.pop("center")
-        params["center_xy"] = [col, row]
+        old = params.pop("center")  # (row, col), or None for spectra
+        params["center_xy"] = None if old is None else [old[1], old[0]]
     if check_current:
         if getattr(lr, "factors", None) is None:
             raise RuntimeError(

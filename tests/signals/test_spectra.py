@@ -49,7 +49,7 @@ def test_exspy_signal_types_get_spectral_continuity(signal_type, expected, lazy)
     assert len(p["factor_constraints"]) == 1
     assert p["factor_constraints"][0].startswith(expected)
     assert p["loading_constraints"][0].startswith("GaussianSmoothing(")
-    assert np.size(s.learning_results.cnmf_center) == 0  # no beam centre
+    assert np.size(s.learning_results.cnmf_center_xy) == 0  # no beam centre
 
 
 def test_plain_signal1d_gets_smoothing_only_and_says_so(lazy, caplog):
