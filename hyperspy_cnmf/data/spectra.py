@@ -63,7 +63,7 @@ class SimulatedSpectra:
 
     Attributes
     ----------
-    data : ndarray, shape (*navigation_shape, n_channels)
+    data : ndarray, shape ``(*navigation_shape, n_channels)``
         Counts (float64 holding integers) or the noiseless expectation.
     energy : ndarray, shape (n_channels,)
         Channel energies in ``units``.
@@ -72,7 +72,7 @@ class SimulatedSpectra:
     spectra : ndarray, shape (n_phases, n_channels)
         Phase spectra (expected counts per unit fraction), continuum
         included.
-    maps : ndarray, shape (n_phases, *navigation_shape)
+    maps : ndarray, shape ``(n_phases, *navigation_shape)``
         Phase fractions, summing to 1 at each position.
     names : tuple of str
     kind : str
