@@ -440,6 +440,10 @@ def _radial_range(signal, patterns, mask, center, r_min, r_max, radius_units):
 # --------------------------------------------------------------------------
 
 
+def _is_default_subtract_mean(value) -> bool:
+    return isinstance(value, str) and value == "auto"
+
+
 def cluster_components(
     signal,
     n_clusters=None,
@@ -452,7 +456,7 @@ def cluster_components(
     radius_units="px",
     center=None,
     signal_mask=None,
-    subtract_mean=False,
+    subtract_mean="auto",
     refine=True,
     max_shift=0,
 ):
@@ -513,7 +517,13 @@ def cluster_components(
         array of ``s.axes_manager.signal_shape`` flattened as it is). The
         decomposition's ``learning_results.signal_mask`` and pyxem's
         ``s.calibration.mask`` are always excluded.
-    subtract_mean, refine : bool
+    subtract_mean : bool or "auto", default "auto"
+        See :func:`~hyperspy_cnmf.core.similarity.diffraction_similarity`:
+        ``"auto"`` compares two crystalline components by their Bragg spots
+        as well (the lower of the plain and the anisotropic similarity), so
+        that two phases on a shared diffuse background are not merged;
+        ``False`` is the paper's plain correlation.
+    refine : bool
         See :func:`~hyperspy_cnmf.core.similarity.diffraction_similarity`.
     max_shift : float, default 0
         Spectra only (a signal with 1 signal axis, e.g. an EELS or EDS
@@ -568,7 +578,7 @@ def cluster_components(
             "r_min": r_min is not None,
             "r_max": r_max is not None,
             "center": center is not None,
-            "subtract_mean": bool(subtract_mean),
+            "subtract_mean": not _is_default_subtract_mean(subtract_mean),
         }
         if any(given.values()):
             names = ", ".join(name for name, on in given.items() if on)
@@ -632,7 +642,9 @@ def cluster_components(
         "r_min_source": r_min_source,
         "radius_units": "px",
         "center_xy": [center[1], center[0]],
-        "subtract_mean": bool(subtract_mean),
+        "subtract_mean": (
+            subtract_mean if isinstance(subtract_mean, str) else bool(subtract_mean)
+        ),
         "refine": bool(refine),
         "masked_pixels": 0 if mask is None else int(mask.sum()),
         "n_components": int(k),

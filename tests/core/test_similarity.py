@@ -4,7 +4,11 @@ import numpy as np
 import pytest
 
 from hyperspy_cnmf.core.polar import rotate_images
-from hyperspy_cnmf.core.similarity import cosine_similarity, diffraction_similarity
+from hyperspy_cnmf.core.similarity import (
+    cosine_similarity,
+    diffraction_similarity,
+    polar_stack,
+)
 
 from .images import lattice_pattern
 
@@ -198,3 +202,45 @@ def test_cosine_similarity_between_two_sets():
         cosine_similarity(a, np.ones((2, 4)))
     with pytest.raises(ValueError, match="other contain NaN"):
         cosine_similarity(a, np.full((2, 3), np.nan))
+
+
+def _on_shared_background():
+    """Two amorphous splits (noisy), a hexagonal crystal at two rotations
+    and a square one, the crystals on a strong shared diffuse background."""
+    from hyperspy_cnmf.data.simulated import amorphous_pattern, crystalline_pattern
+
+    rng = np.random.default_rng(0)
+    glass = amorphous_pattern((96, 96))
+    amorphous = [glass * (1 + 0.05 * rng.standard_normal(glass.shape)) for _ in "ab"]
+    crystals = [
+        crystalline_pattern((96, 96), "hexagonal", 0.30, 10.0),
+        crystalline_pattern((96, 96), "hexagonal", 0.30, 40.0),
+        crystalline_pattern((96, 96), "square", 0.26, 0.0),
+    ]
+    crystals = [c[0] + 3.0 * glass for c in crystals]  # 3/4 of each is diffuse
+    return np.stack(amorphous + crystals)
+
+
+def test_crystalline_tells_spots_from_noise():
+    from hyperspy_cnmf.core.similarity import _anisotropic_part, crystalline
+
+    polar, valid = polar_stack(_on_shared_background(), r_min=4)
+    np.testing.assert_array_equal(
+        crystalline(_anisotropic_part(polar, valid)), [0, 0, 1, 1, 1]
+    )
+
+
+def test_auto_keeps_phases_on_a_shared_background_apart():
+    patterns = _on_shared_background()
+    plain, _ = diffraction_similarity(patterns, r_min=4)
+    auto, rotation = diffraction_similarity(patterns, r_min=4, subtract_mean="auto")
+    # amorphous pair and the rotated copies: alike either way
+    assert plain[0, 1] > 0.95 and auto[0, 1] == plain[0, 1]
+    assert auto[2, 3] > 0.9
+    assert abs(abs(rotation[2, 3]) % 60 - 30) < 1.5  # 10 vs 40 degrees, 6-fold
+    # different lattices: alike in the plain correlation, apart in their spots
+    assert plain[2, 4] > 0.8 and auto[2, 4] < 0.5
+    # crystal against amorphous: the plain similarity, untouched
+    assert auto[0, 2] == plain[0, 2]
+    with pytest.raises(ValueError, match="'auto'"):
+        diffraction_similarity(patterns, subtract_mean="yes")
