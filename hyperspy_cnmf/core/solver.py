@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .backend import to_host
+from .coordinate_descent import nonnegative_cd
 from .data import DaskData, as_data, sketch
 from .geometry import Geometry
 from .memory import check_fit_memory
@@ -243,33 +244,6 @@ class _Projector:
         return self.xp.ascontiguousarray(flat, dtype=dtype)
 
 
-#: Coordinate-descent sweeps of a safe half-step (see _State._no_rise).
-_HALS_SWEEPS = 5
-
-
-def _hals_blocks(M, C, G, n_blocks, xp):
-    """:func:`_hals` on each restart block of ``M`` (fresh, in place)."""
-    k = M.shape[1] // n_blocks
-    for b in range(n_blocks):
-        cols = slice(b * k, (b + 1) * k)
-        M[:, cols] = _hals(M[:, cols], C[:, cols], G[b], xp)
-    return M
-
-
-def _hals(M, C, G, xp, n_sweeps=_HALS_SWEEPS):
-    """Nonnegative coordinate descent on ``-2 <C, M> + <M^T M, G>`` from ``M``
-    (fresh, updated in place): every column update lowers the error or keeps
-    it, whatever the conditioning of ``G``."""
-    diagonal = to_host(xp.diagonal(G)).astype(np.float64)
-    for _ in range(n_sweeps):
-        for j in range(M.shape[1]):
-            if not diagonal[j] > 0:
-                continue
-            column = M[:, j] + (C[:, j] - M @ G[:, j]) / G.dtype.type(diagonal[j])
-            M[:, j] = xp.maximum(column, 0)
-    return M
-
-
 def _normalise_columns(F, xp):
     """Scale the columns of ``F`` (fresh, modified in place) to unit L2 norm."""
     norms = xp.sqrt(xp.einsum("ij,ij->j", F, F))
@@ -400,12 +374,15 @@ class _State:
         if not rising.any():
             return F, L, mse
         xp, R = self.xp, self.active.size
-        safe_F = _hals_blocks(F_old.copy(), XtL, self._gram_of(L_old), R, xp)
+        blocks = np.flatnonzero(rising)  # the others are not taken: no sweeps
+        safe_F = nonnegative_cd(
+            F_old.copy(), xp.ascontiguousarray(XtL), self._gram_of(L_old), blocks
+        )
         safe_F = self.project_f(safe_F, iteration)
         safe_F, norms = _normalise_columns(safe_F, xp)
         GF = _gram(safe_F, R, xp)
         XF = self.data.XF(safe_F)
-        safe_L = _hals_blocks(L_old * norms, XF, GF, R, xp)
+        safe_L = nonnegative_cd(L_old * norms, xp.ascontiguousarray(XF), GF, blocks)
         safe_L = self.project_l(safe_L, iteration)
         GL = _gram(safe_L, R, xp)
         safe_mse = self._mse(XF, safe_L, GF, GL)
