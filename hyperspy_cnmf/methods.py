@@ -5,6 +5,9 @@
 * ``s.cluster_components()``, ``s.get_cluster_components()`` (the adapter
   functions of :mod:`hyperspy_cnmf.signals.clustering`) and
   ``s.plot_component_clusters()``;
+* ``s.residual_check()`` (:mod:`hyperspy_cnmf.signals.residual`): where
+  the last decomposition left a structured residual, as a map and a
+  message naming the k to try;
 * ``merged.get_orientation_ready()`` and ``merged.match_orientations(bank)``
   (:mod:`hyperspy_cnmf.signals.orientation`): merged diffractions handed to
   pyxem's orientation mapping, units and angle conventions handled;
@@ -31,6 +34,7 @@ from .signals.clustering import (
     merged_arrays,
 )
 from .signals.orientation import match_orientations, orientation_ready
+from .signals.residual import residual_check
 from .signals.results import PREFIX, fit_details, is_current
 
 __all__ = [
@@ -142,6 +146,7 @@ def _methods():
     return {
         "cluster_components": _method(cluster_components),
         "get_cluster_components": _method(get_cluster_components),
+        "residual_check": _method(residual_check),
         "plot_component_clusters": _method(_plot_component_clusters),
         "get_orientation_ready": _method(orientation_ready),
         "match_orientations": _method(match_orientations),
