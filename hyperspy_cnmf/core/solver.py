@@ -779,7 +779,7 @@ def _exact_phase(data, fit, *, solver, n_exact_iter, projectors, progress):
     return fit
 
 
-def _pure_phases(data, fit, *, geometry, loss, project_l):
+def _pure_phases(data, fit, geometry, loss, project_l):
     """The pure-phase step on the kept fit; returns its PhaseSeparation."""
     fit.F, fit.L, phases = separate_phases(
         fit.F,
@@ -793,9 +793,10 @@ def _pure_phases(data, fit, *, geometry, loss, project_l):
     return phases
 
 
-def _finalise(data, fit, phases, *, tol, max_iter):
-    """Components sorted by the L2 norm of their maps, the exact error, and
-    the warnings (dead components, divergence, ``tol`` not reached)."""
+def _finalise(data, fit, phases, *, tol, max_iter, compression, start):
+    """The result: components sorted by the L2 norm of their maps, the exact
+    error, and the warnings (dead components, divergence, ``tol`` not
+    reached)."""
     xp, (n_nav, n_sig) = data.xp, data.shape
     order = np.argsort(-to_host(xp.sqrt((fit.L * fit.L).sum(axis=0))), kind="stable")
     fit.F, fit.L = fit.F[:, order], fit.L[:, order]
@@ -820,7 +821,21 @@ def _finalise(data, fit, phases, *, tol, max_iter):
             ConvergenceWarning,
             stacklevel=user_stacklevel(),
         )
-    return mse, dead, phases
+    return NMFResult(
+        factors=fit.F,
+        loadings=fit.L,
+        mse=mse,
+        history=fit.history,
+        restart_mse=np.asarray(fit.restart_mse),
+        best_restart=fit.best_restart,
+        n_iter=fit.n_iter,
+        converged=bool(fit.converged),
+        dead_components=dead,
+        compression_rank=None if compression is None else int(compression),
+        elapsed=time.perf_counter() - start,
+        phase_separation=phases,
+        poisson_deviance=fit.poisson_deviance,
+    )
 
 
 def _projectors(geometry, backend, factor_constraints, loading_constraints):
@@ -900,24 +915,23 @@ def solve(
     :func:`~hyperspy_cnmf.core.phases.separate_phases` on the kept fit.
     """
     start = time.perf_counter()
+    # n_components is checked against X by the estimator
     geometry = _checked_geometry(geometry, X.shape)
-    k = n_components  # checked against X by the estimator
-    _check_rank(compression, k, X.shape)
+    _check_rank(compression, n_components, X.shape)
     rng = _random_state(random_state)
     data = as_data(X)  # a data object passes through; arrays are not copied
     projectors = _projectors(
         geometry, data.backend, factor_constraints, loading_constraints
     )
-    check_fit_memory(data, k, n_init, compression)
+    check_fit_memory(data, n_components, n_init, compression)
     exact_phase = compression is not None or init is not None
-    n_restart_iter = 0 if init is not None else max_iter
-    polish = exact_phase or loss == "poisson"
-    progress = _progress(
-        show_progressbar, n_restart_iter + (n_exact_iter if polish else 0)
+    n_total = (0 if init is not None else max_iter) + (
+        n_exact_iter if exact_phase or loss == "poisson" else 0
     )
+    progress = _progress(show_progressbar, n_total)
     try:
         if init is None:
-            F0, L0 = _initialise(data, k, n_init, solver, rng)
+            F0, L0 = _initialise(data, n_components, n_init, solver, rng)
             fit = _iterate_restarts(
                 data, F0, L0, n_init=n_init, solver=solver, rank=compression,
                 rng=rng, projectors=projectors, max_iter=max_iter, tol=tol,
@@ -933,24 +947,10 @@ def solve(
     finally:
         if progress is not None:
             progress.close()
-    phases = None
-    if pure_phases:
-        phases = _pure_phases(
-            data, fit, geometry=geometry, loss=loss, project_l=projectors[1]
-        )
-    mse, dead, phases = _finalise(data, fit, phases, tol=tol, max_iter=max_iter)
-    return NMFResult(
-        factors=fit.F,
-        loadings=fit.L,
-        mse=mse,
-        history=fit.history,
-        restart_mse=np.asarray(fit.restart_mse),
-        best_restart=fit.best_restart,
-        n_iter=fit.n_iter,
-        converged=bool(fit.converged),
-        dead_components=dead,
-        compression_rank=None if compression is None else int(compression),
-        elapsed=time.perf_counter() - start,
-        phase_separation=phases,
-        poisson_deviance=fit.poisson_deviance,
+    phases = (
+        _pure_phases(data, fit, geometry, loss, projectors[1]) if pure_phases else None
     )
+    return _finalise(
+        data, fit, phases, tol=tol, max_iter=max_iter, compression=compression,
+        start=start,
+    )  # fmt: skip
