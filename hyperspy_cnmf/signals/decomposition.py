@@ -16,6 +16,7 @@ Ctrl-C leaves the signal and any previous results as they were.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import time
 from types import SimpleNamespace
@@ -49,6 +50,7 @@ __all__ = [
     "spectrum_kind",
     "clear_results",
     "estimator_parameters",
+    "signal_arguments",
     "kept_data",
     "working_copy",
 ]
@@ -90,6 +92,16 @@ def estimator_parameters() -> dict:
     return {k: v for k, v in params.items() if k not in _SET_BY_ADAPTER}
 
 
+def signal_arguments() -> tuple:
+    """The arguments :func:`decomposition` takes itself (the signal's), read
+    from its signature."""
+    return tuple(
+        name
+        for name, p in inspect.signature(decomposition).parameters.items()
+        if p.kind is not p.VAR_KEYWORD and name not in ("signal", "centre")
+    )
+
+
 def _check_parameters(params) -> None:
     """Unknown names and bad values fail before any work (estimator's rules)."""
     known = estimator_parameters()
@@ -98,9 +110,8 @@ def _check_parameters(params) -> None:
         raise TypeError(
             f"unknown argument(s) {', '.join(unknown)} for "
             f"algorithm='{ALGORITHM}'; it takes the signal's own arguments "
-            "(output_dimension, navigation_mask, signal_mask, center, "
-            "normalize_poissonian_noise, reproject, print_info, return_info, "
-            f"show_progressbar, stream) and ConstrainedNMF's: {', '.join(known)}"
+            f"({', '.join(signal_arguments())}) and ConstrainedNMF's: "
+            f"{', '.join(known)}"
         )
     ConstrainedNMF(**params)._validate_params()
 
@@ -517,10 +528,8 @@ def decomposition(
         spectra of another ``Signal1D`` (logged at INFO level); and 3x3
         :class:`~hyperspy_cnmf.core.GaussianSmoothing` on the maps; ``[]``:
         nonnegativity only; or a list of callables
-        ``constraint(images, context) -> images``), ``solver``, ``n_init``,
-        ``max_iter``, ``tol``, ``compression``, ``n_exact_iter``, ``loss``
-        (``"poisson"`` for the Poisson likelihood of counts) and
-        ``random_state``.
+        ``constraint(images, context) -> images``), and the others:
+        ESTIMATOR_PARAMETERS.
 
     Returns
     -------
@@ -746,6 +755,16 @@ def decomposition(
     if summary is not None:
         print(summary)
     return estimator if return_info else None
+
+
+decomposition.__doc__ = decomposition.__doc__.replace(
+    "ESTIMATOR_PARAMETERS",
+    ", ".join(
+        f"``{name}``"
+        for name in estimator_parameters()
+        if not name.endswith("_constraints")
+    ),
+)
 
 
 def _one_center(center, factor_constraints):

@@ -1,0 +1,88 @@
+"""Every setting is declared once, in ConstrainedNMF: the surfaces that list
+settings (dispatch note, error text, docstring, CLI, GUI) take their names
+from it, so a new estimator parameter cannot be missing from any of them."""
+
+import inspect
+
+import pytest
+
+from hyperspy_cnmf.core import ConstrainedNMF
+from hyperspy_cnmf.core import solver as solver_module
+
+PARAMS = ConstrainedNMF().get_params()
+# the adapter sets these from the signal, they are not keyword arguments
+SET_BY_ADAPTER = {"n_components", "geometry", "show_progressbar"}
+KEYWORDS = sorted(set(PARAMS) - SET_BY_ADAPTER)
+
+
+def test_solver_takes_every_setting_as_a_keyword():
+    """solve() has a keyword for each estimator parameter and reads no
+    estimator (no ``settings`` argument)."""
+    signature = inspect.signature(solver_module.solve).parameters
+    assert "settings" not in signature
+    # scan_binning is the estimator's (a coarse solve, then a fine one)
+    assert set(signature) - {"X", "init"} == set(PARAMS) - {"scan_binning"}
+
+
+def test_resolve_leaves_no_auto():
+    import numpy as np
+
+    from hyperspy_cnmf.core.data import as_data
+    from hyperspy_cnmf.core.geometry import Geometry
+
+    X = np.random.default_rng(0).poisson(2.0, size=(16, 25))
+    model = ConstrainedNMF(
+        2, geometry=Geometry(navigation_shape=(4, 4), signal_shape=(5, 5))
+    )
+    resolved = model._resolve(as_data(X))
+    assert set(resolved) == set(PARAMS)
+    assert not [k for k, v in resolved.items() if isinstance(v, str) and v == "auto"]
+    assert resolved["loss"] == "poisson"  # integer counts
+    assert resolved["compression"] is None  # small data: exact iterations
+    assert resolved["n_exact_iter"] == solver_module.POISSON_ITER
+    assert resolved["pure_phases"] is True  # 2D patterns
+
+
+@pytest.mark.parametrize("name", KEYWORDS)
+def test_dispatch_note_names_every_setting(name):
+    from hyperspy_cnmf.signals.dispatch import _note
+
+    assert f"``{name}``" in _note()
+
+
+@pytest.mark.parametrize("name", KEYWORDS)
+def test_unknown_keyword_error_names_every_setting(name):
+    import numpy as np
+    from hyperspy.signals import Signal2D
+
+    from hyperspy_cnmf.signals.decomposition import decomposition
+
+    s = Signal2D(np.ones((3, 3, 4, 4)))
+    with pytest.raises(TypeError, match="unknown argument") as info:
+        decomposition(s, 2, no_such_setting=1)
+    assert name in str(info.value).split("ConstrainedNMF's:")[1]
+    for own in ("stream", "center", "reproject", "show_progressbar"):
+        assert own in str(info.value).split("ConstrainedNMF's:")[0]
+
+
+@pytest.mark.parametrize("name", KEYWORDS)
+def test_decomposition_docstring_names_every_setting(name):
+    from hyperspy_cnmf.signals.decomposition import decomposition
+
+    assert f"``{name}``" in decomposition.__doc__
+
+
+def test_gui_shows_or_deliberately_leaves_every_setting():
+    from hyperspy_cnmf.gui import parameters
+
+    assert set(parameters.EXPOSED).isdisjoint(parameters.NOT_EXPOSED)
+    assert set(parameters.EXPOSED) | set(parameters.NOT_EXPOSED) == set(KEYWORDS)
+
+
+def test_cli_defaults_are_the_estimator_s():
+    from hyperspy_cnmf import __main__
+
+    assert __main__._DEFAULTS == PARAMS
+    description = __main__.build_parser()._subparsers._group_actions[0].choices
+    text = description["demo"].description
+    assert f"{PARAMS['n_init']} restarts, {PARAMS['max_iter']} iterations" in text
