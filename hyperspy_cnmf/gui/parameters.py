@@ -54,7 +54,7 @@ _DEFAULTS = estimator_parameters()
 #: carry the same names and the estimator's defaults) ...
 EXPOSED = ("pure_phases", "compression", "n_init", "max_iter", "tol", "random_state")
 #: ... those it builds from fields of its own (constraints) and those it
-#: leaves at their defaults; tests/core/test_architecture.py checks that
+#: leaves at their defaults; tests/test_architecture.py checks that
 #: every estimator parameter is in one of the two.
 NOT_EXPOSED = (
     "factor_constraints",

@@ -86,3 +86,40 @@ def test_cli_defaults_are_the_estimator_s():
     description = __main__.build_parser()._subparsers._group_actions[0].choices
     text = description["demo"].description
     assert f"{PARAMS['n_init']} restarts, {PARAMS['max_iter']} iterations" in text
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_adapter_warnings_point_at_the_user_s_line(lazy):
+    """The stacklevel is computed: the warning names this file, not the
+    dispatch wrapper or the adapter."""
+    import numpy as np
+    import pyxem as pxm
+
+    import hyperspy_cnmf  # noqa: F401  (installs algorithm="constrained_nmf")
+
+    s = pxm.signals.ElectronDiffraction2D(
+        np.random.default_rng(0).uniform(size=(4, 4, 32, 32))
+    )
+    s.calibration.center = (1.0, 1.0)  # calibrated, but at the corner
+    s = s.as_lazy() if lazy else s
+    with pytest.warns(UserWarning, match="near the edge") as record:
+        s.decomposition(
+            algorithm="constrained_nmf",
+            output_dimension=2,
+            n_init=1,
+            max_iter=3,
+            print_info=False,
+        )
+    edge = [w for w in record if "near the edge" in str(w.message)]
+    assert edge and edge[0].filename == __file__
+
+
+def test_one_public_install():
+    """hyperspy_cnmf.methods.install/uninstall is the one public pair; the
+    adapter package exports none (its dispatch step alone left the extra
+    methods patched)."""
+    import hyperspy_cnmf.signals as signals
+    from hyperspy_cnmf import methods
+
+    assert not {"install", "uninstall", "is_installed"} & set(signals.__all__)
+    assert {"install", "uninstall", "is_installed"} <= set(methods.__all__)
