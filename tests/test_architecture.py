@@ -123,3 +123,33 @@ def test_one_public_install():
 
     assert not {"install", "uninstall", "is_installed"} & set(signals.__all__)
     assert {"install", "uninstall", "is_installed"} <= set(methods.__all__)
+
+
+def test_data_classes_follow_the_declared_protocol():
+    """as_data chooses the class; every class is a FitData, the sketch the
+    Products only; arrays are no data objects; DenseData scales without a
+    copy, with the same products as the scaled matrix."""
+    import numpy as np
+
+    from hyperspy_cnmf.core.data import (
+        FitData,
+        Products,
+        as_data,
+        is_data,
+        sketch,
+    )
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(12, 7))
+    dense = as_data(X)
+    assert isinstance(dense, FitData) and is_data(dense)
+    assert not is_data(X)
+    small = sketch(dense, 3, np.random.RandomState(0))
+    assert isinstance(small, Products) and not isinstance(small, FitData)
+    ra, rb = rng.uniform(1, 2, size=12), rng.uniform(1, 2, size=7)
+    scaled = dense.with_scaling(ra, rb)
+    assert scaled.X is X  # no copy
+    L = rng.uniform(size=(12, 2))
+    np.testing.assert_allclose(
+        scaled.XtL(L), (X / ra[:, None] / rb[None, :]).T @ L, rtol=1e-12
+    )

@@ -30,7 +30,7 @@ from ..core.constraints import (
     paper_factor_constraints,
     paper_loading_constraints,
 )
-from ..core.data import BlockData, DaskData, as_data
+from ..core.data import DaskData, as_data
 from ..core.estimator import ConstrainedNMF, nonnegative_loadings, resolve_constraints
 from ..core.geometry import center_rc_from_xy
 from ..core.memory import available_memory, format_bytes
@@ -173,11 +173,11 @@ def kept_data(signal, learning_results):
     nav_mask, sig_mask = learning_results.navigation_mask, learning_results.signal_mask
     nav_keep = None if nav_mask is None else ~np.asarray(nav_mask, bool).ravel()
     sig_keep = None if sig_mask is None else ~np.asarray(sig_mask, bool).ravel()
-    data, _ = _fit_data(signal, nav_keep, sig_keep, stream=None, scaled=False)
+    data, _ = _fit_data(signal, nav_keep, sig_keep, stream=None)
     return data
 
 
-def _fit_data(signal, nav_keep, sig_keep, stream, scaled):
+def _fit_data(signal, nav_keep, sig_keep, stream):
     """The data object the fit reads, never a copy of the signal's data.
 
     In-memory data: the (n_nav, n_sig) view of ``s.data``, read in cast row
@@ -198,8 +198,6 @@ def _fit_data(signal, nav_keep, sig_keep, stream, scaled):
             return DaskData(array, len(nav_shape), nav_keep, sig_keep), True
         array = _load(array)
     X = array.reshape((n_nav, n_sig))  # a view of aligned C-order data
-    if scaled or X.dtype not in (np.float32, np.float64):
-        return BlockData(X, nav_keep, sig_keep), False
     return as_data(X, nav_keep, sig_keep), False
 
 
@@ -659,9 +657,7 @@ def decomposition(
     sig_keep = None if geometry.signal_mask is None else ~geometry.signal_mask.ravel()
 
     lazy = signal._lazy
-    data, streamed = _fit_data(
-        signal, nav_keep, sig_keep, stream, normalize_poissonian_noise
-    )
+    data, streamed = _fit_data(signal, nav_keep, sig_keep, stream)
 
     data.label = "the signal's data"  # what the estimator's messages call it
     weights = None
