@@ -12,6 +12,11 @@ import os
 import sys
 from pathlib import Path
 
+from hyperspy_cnmf.core.estimator import ConstrainedNMF
+
+# The fit's defaults, from the estimator that declares them
+_DEFAULTS = ConstrainedNMF().get_params()
+
 DESCRIPTION = """\
 Physics-constrained NMF of 4D-STEM data (Kimoto et al., Sci. Rep. 2025) on
 the package's simulated data set: no download, no input files.
@@ -114,8 +119,8 @@ def demo(
     s.decomposition(
         algorithm="constrained_nmf",
         output_dimension=n_components,
-        n_init=3 if quick else 10,
-        max_iter=100 if quick else 500,
+        n_init=3 if quick else _DEFAULTS["n_init"],
+        max_iter=100 if quick else _DEFAULTS["max_iter"],
         compression="auto",
         random_state=seed,
         show_progressbar=True,
@@ -156,7 +161,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         help="decompose the simulated data, save PNG figures",
         description="Generate the simulated 4D-STEM data set (36 x 36 probe "
         "positions, 128 x 128 detector pixels), decompose it with the "
-        "constrained NMF (10 restarts, 500 iterations) and save "
+        f"constrained NMF ({_DEFAULTS['n_init']} restarts, "
+        f"{_DEFAULTS['max_iter']} iterations) and save "
         "components.png and convergence.png in the output folder.",
     )
     p_demo.add_argument(

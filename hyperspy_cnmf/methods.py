@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import warnings
 
+from .core.validation import user_stacklevel
 from .plotting import clustering as plots
 from .signals import dispatch
 from .signals.clustering import (
@@ -215,7 +216,7 @@ def install() -> None:
     try:
         dispatch.install()
     except dispatch.DispatchError as error:
-        warnings.warn(str(error), RuntimeWarning, stacklevel=3)
+        warnings.warn(str(error), RuntimeWarning, stacklevel=user_stacklevel())
     _install_summary()
     cls = _target()
     for name, method in _methods().items():
@@ -228,7 +229,7 @@ def install() -> None:
                 "alone: call the functions hyperspy_cnmf.cluster_components(s), "
                 "get_cluster_components(s) and plot_dendrogram(s) instead",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -38,6 +38,8 @@ from .kernels import (
 from .kernels import work_bytes as kernel_work_bytes
 
 __all__ = [
+    "Products",
+    "FitData",
     "DenseData",
     "BlockData",
     "DaskData",
@@ -250,6 +252,11 @@ class DenseData:
 
     def stats(self) -> DataStats:
         return _stats_dense(self.X, self.xp)
+
+    def with_scaling(self, row_scale, col_scale) -> BlockData:
+        """The same data divided by ``row_scale`` and ``col_scale`` (no copy:
+        the products scale blocks as they are read)."""
+        return BlockData(self.X, row_scale=row_scale, col_scale=col_scale)
 
 
 def _stats_dense(X, xp):
@@ -904,9 +911,52 @@ class SketchedData:
         return self.P @ (self.Z @ F)
 
 
+@runtime_checkable
+class Products(Protocol):
+    """What the ALS iterations read: a matrix ``X`` (n_nav, n_sig) seen only
+    through its products (every data class, and the sketch)."""
+
+    shape: tuple
+    dtype: object
+    xp: object
+    backend: object
+    squared_norm: float
+
+    def XtL(self, L):
+        """``X^T L``: (n_sig, m)."""
+
+    def XF(self, F):
+        """``X F``: (n_nav, m)."""
+
+
+@runtime_checkable
+class FitData(Products, Protocol):
+    """The data of a fit (:class:`DenseData`, :class:`BlockData`,
+    :class:`DaskData`): the products, and the passes that the checks, the
+    Poisson loss, the exact error and Poisson normalisation make."""
+
+    def residual_squared(self, L, F) -> float:
+        """Exact ``||X - L F^T||^2``."""
+
+    def stats(self) -> DataStats:
+        """Finiteness, extremes, row and column sums, in one pass."""
+
+    def row_blocks(self):
+        """``(kept-row indices, block)`` pairs covering the data."""
+
+    def count_terms(self) -> tuple[float, float]:
+        """``(sum X, sum X log X)``."""
+
+    def poisson_pass(self, L, F, transposed) -> PoissonPass:
+        """One pass for the Poisson fit."""
+
+    def with_scaling(self, row_scale, col_scale) -> FitData:
+        """The same data divided by ``row_scale`` and ``col_scale``."""
+
+
 def is_data(X) -> bool:
-    """Whether ``X`` is already one of the data classes."""
-    return isinstance(X, (DenseData, BlockData, DaskData, SketchedData))
+    """Whether ``X`` is already a data object (it has the :class:`Products`)."""
+    return isinstance(X, Products)
 
 
 def as_data(X, rows=None, cols=None):

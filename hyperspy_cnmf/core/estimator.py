@@ -26,8 +26,15 @@ from .binning import auto_scan_binning, bin_scan, counts_per_position, is_counts
 from .constraints import paper_factor_constraints, paper_loading_constraints
 from .data import as_data, is_data
 from .geometry import Geometry
-from .solver import LOSSES, SOLVERS, NMFResult, solve
-from .validation import check_constraints, check_data
+from .solver import (
+    LOSSES,
+    SOLVERS,
+    NMFResult,
+    auto_compression_rank,
+    exact_iterations,
+    solve,
+)
+from .validation import check_constraints, check_data, check_n_components
 
 __all__ = ["ConstrainedNMF", "constrained_nmf", "nonnegative_loadings"]
 
@@ -351,32 +358,13 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 )
 
     def _fit(self, X) -> NMFResult:
-        """Validate, run the solver, set the learned attributes."""
+        """Validate, resolve every "auto", run the solver, set the learned
+        attributes."""
         self._validate_params()
         X = self._validate_input(X, reset=True)
-        factor_constraints = resolve_constraints(
-            self.factor_constraints,
-            paper_factor_constraints,
-            self._image_geometry(),
-            "factor_constraints",
-        )
-        loading_constraints = resolve_constraints(
-            self.loading_constraints,
-            paper_loading_constraints,
-            self.geometry,
-            "loading_constraints",
-        )
-        pure_phases = self.pure_phases
-        if isinstance(pure_phases, str):  # "auto": diffraction patterns only
-            pure_phases = self._image_geometry() is not None
-        elif pure_phases and self._image_geometry() is None:
-            raise ValueError(
-                "pure_phases=True needs 2D diffraction patterns: give a "
-                "geometry with signal_shape=(rows, cols)"
-            )
-        result = self._solve(
-            X, factor_constraints, loading_constraints, bool(pure_phases)
-        )
+        data = as_data(X)
+        resolved = self._resolve(data)
+        result = self._solve(data, resolved)
         n_entries = X.shape[0] * X.shape[1]
         self.components_ = result.factors.T
         self.n_components_ = self.components_.shape[0]
@@ -392,9 +380,60 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.phase_separation_ = result.phase_separation
         self.compression_rank_ = result.compression_rank
         self.poisson_deviance_ = result.poisson_deviance
-        self.factor_constraints_ = factor_constraints
-        self.loading_constraints_ = loading_constraints
+        self.loss_ = resolved["loss"]
+        self.scan_binning_ = resolved["scan_binning"]
+        self.factor_constraints_ = resolved["factor_constraints"]
+        self.loading_constraints_ = resolved["loading_constraints"]
         return result
+
+    def _resolve(self, data) -> dict:
+        """Every setting with its ``"auto"`` turned into a value for ``data``
+        (the one place where defaults that depend on the data are chosen):
+        the parameters as :meth:`get_params` names them, concrete."""
+        image_geometry = self._image_geometry()
+        pure_phases = self.pure_phases
+        if isinstance(pure_phases, str):  # "auto": diffraction patterns only
+            pure_phases = image_geometry is not None
+        elif pure_phases and image_geometry is None:
+            raise ValueError(
+                "pure_phases=True needs 2D diffraction patterns: give a "
+                "geometry with signal_shape=(rows, cols)"
+            )
+        resolved = {
+            **self.get_params(deep=False),
+            "factor_constraints": resolve_constraints(
+                self.factor_constraints,
+                paper_factor_constraints,
+                image_geometry,
+                "factor_constraints",
+            ),
+            "loading_constraints": resolve_constraints(
+                self.loading_constraints,
+                paper_loading_constraints,
+                self.geometry,
+                "loading_constraints",
+            ),
+            "pure_phases": bool(pure_phases),
+            "loss": self._resolved_loss(data),
+            "scan_binning": self._scan_binning_factor(data),
+        }
+        return {**resolved, **self._iterations(data, resolved)}
+
+    def _iterations(self, data, resolved) -> dict:
+        """``n_components`` checked against ``data`` (the full data or the
+        binned scan), ``compression`` (the sketch's rank or None) and
+        ``n_exact_iter`` resolved for it."""
+        k = check_n_components(resolved["n_components"], data.shape)
+        compression = resolved["compression"]
+        if compression == "auto":
+            compression = auto_compression_rank(k, data.shape)
+        return {
+            "n_components": k,
+            "compression": compression,
+            "n_exact_iter": exact_iterations(
+                resolved["n_exact_iter"], data, resolved["loss"]
+            ),
+        }
 
     def _scan_binning_factor(self, data) -> int:
         """``scan_binning`` with ``"auto"`` resolved (one pass over counts)."""
@@ -414,40 +453,30 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             return self.loss
         return "poisson" if is_counts(data) else "frobenius"
 
-    def _with(self, **changes):
-        """A copy of these settings with some of them changed."""
-        return type(self)(**{**self.get_params(deep=False), **changes})
-
-    def _solve(self, X, factor_constraints, loading_constraints, pure_phases):
-        """The solver with every "auto" resolved, on the binned scan first
-        when ``scan_binning`` asks."""
-        data = as_data(X)
-        self.loss_ = self._resolved_loss(data)
-        self.scan_binning_ = factor = self._scan_binning_factor(data)
-        settings = self._with(loss=self.loss_, scan_binning=factor)
-        init = None
-        if factor > 1:
-            if self.geometry is None:
-                raise ValueError(
-                    f"scan_binning={factor} needs the scan's shape: give a geometry"
-                )
-            binning = bin_scan(data, self.geometry, factor)
-            coarse = solve(
-                binning.data,
-                settings._with(geometry=binning.geometry, loss="frobenius"),
-                factor_constraints,
-                loading_constraints,
+    def _solve(self, data, resolved) -> NMFResult:
+        """The solver with the resolved settings as keywords, on the binned
+        scan first when ``scan_binning`` asks."""
+        factor = resolved["scan_binning"]
+        settings = {name: resolved[name] for name in resolved if name != "scan_binning"}
+        if factor == 1:
+            return solve(data, **settings)
+        if self.geometry is None:
+            raise ValueError(
+                f"scan_binning={factor} needs the scan's shape: give a geometry"
             )
-            init = (coarse.factors, binning.spread(coarse.loadings))
-        result = solve(
-            data,
-            settings,
-            factor_constraints,
-            loading_constraints,
-            pure_phases=pure_phases,
-            init=init,
+        binning = bin_scan(data, self.geometry, factor)
+        coarse_settings = {
+            **settings,
+            "geometry": binning.geometry,
+            "loss": "frobenius",
+            "pure_phases": False,
+        }
+        coarse_settings.update(
+            self._iterations(binning.data, {**self.get_params(), "loss": "frobenius"})
         )
-        return result if init is None else _chain(coarse, result)
+        coarse = solve(binning.data, **coarse_settings)
+        init = (coarse.factors, binning.spread(coarse.loadings))
+        return _chain(coarse, solve(data, **settings, init=init))
 
     def _image_geometry(self):
         """The geometry when the signal is 2D images, else None."""

@@ -34,17 +34,15 @@ from .geometry import Geometry
 from .memory import check_fit_memory
 from .phases import PhaseSeparation, refit_maps, separate_phases
 from .poisson import poisson_maps, poisson_refine
-from .validation import (
-    check_constraint_output,
-    check_n_components,
-    user_stacklevel,
-)
+from .validation import check_constraint_output, user_stacklevel
 
 __all__ = [
     "NMFResult",
     "ConvergenceWarning",
     "LOSSES",
     "SOLVERS",
+    "auto_compression_rank",
+    "exact_iterations",
     "halving_schedule",
     "solve",
 ]
@@ -260,6 +258,38 @@ def _block_sums(M, n_blocks):
     return M.sum(axis=0, dtype=np.float64).reshape(n_blocks, -1).sum(axis=1)
 
 
+def _als_factors(XtL, F_old, GL, n_blocks, xp):
+    """ALS factor half-step, paper eq. 7: ``F = X^T L (L^T L)^-1``."""
+    return _solve_blocks(XtL, GL, n_blocks, xp)
+
+
+def _als_loadings(XF, L_old, norms, GF, n_blocks, xp):
+    """ALS map half-step, paper eq. 8: ``L = X F (F^T F)^-1``."""
+    return _solve_blocks(XF, GF, n_blocks, xp)
+
+
+def _mu_factors(XtL, F_old, GL, n_blocks, xp):
+    """Multiplicative factor update, paper eq. 3."""
+    denominator = _times_blocks(F_old, GL, n_blocks, xp)
+    return F_old * XtL / xp.maximum(denominator, _eps(F_old.dtype))
+
+
+def _mu_loadings(XF, L_old, norms, GF, n_blocks, xp):
+    """Multiplicative map update, paper eq. 4, from the maps rescaled by the
+    norms the factors had before they were normalised."""
+    L_scaled = L_old * norms
+    denominator = _times_blocks(L_scaled, GF, n_blocks, xp)
+    return L_scaled * XF / xp.maximum(denominator, _eps(L_scaled.dtype))
+
+
+#: solver -> (factor half-step, map half-step), chosen once per fit
+_UPDATES = {"als": (_als_factors, _als_loadings), "mu": (_mu_factors, _mu_loadings)}
+
+#: The per-iteration records of a restart (NMFResult.history's keys, less
+#: "exact")
+_HISTORY = ("mse", "factor_change_l1", "loading_change_l1")
+
+
 class _State:
     """Iterates stacked restarts on one data object; records their history.
 
@@ -280,12 +310,12 @@ class _State:
         self.active = np.arange(n_blocks)
         self.project_f = project_f
         self.project_l = project_l
-        self.solver = solver
+        self.update_factors, self.update_loadings = _UPDATES[solver]
         self.safeguard = safeguard
         self.n_entries = float(data.shape[0]) * float(data.shape[1])
         self.squared_norm = float(data.squared_norm)
         self.GL = _gram(L, n_blocks, self.xp)
-        self.history = [{"mse": [], "dF": [], "dL": []} for _ in range(n_blocks)]
+        self.history = [{key: [] for key in _HISTORY} for _ in range(n_blocks)]
         self.converged = np.zeros(n_blocks, dtype=bool)
         self.pruned = np.zeros(n_blocks, dtype=bool)
         self.retired = {}
@@ -301,28 +331,19 @@ class _State:
         xp, R = self.xp, self.active.size
         F_old, L_old = self.F, self.L
         XtL = self.data.XtL(L_old)
-        if self.solver == "als":
-            F = _solve_blocks(XtL, self.GL, R, xp)
-        else:  # multiplicative update, paper eq. 3
-            denom = _times_blocks(F_old, self.GL, R, xp)
-            F = F_old * XtL / xp.maximum(denom, _eps(F_old.dtype))
+        F = self.update_factors(XtL, F_old, self.GL, R, xp)
         F = self.project_f(F, iteration)
         F, norms = _normalise_columns(F, xp)
         GF = _gram(F, R, xp)
         XF = self.data.XF(F)
-        if self.solver == "als":
-            L = _solve_blocks(XF, GF, R, xp)
-        else:  # paper eq. 4, with the loadings rescaled by the factor norms
-            L_scaled = L_old * norms
-            denom = _times_blocks(L_scaled, GF, R, xp)
-            L = L_scaled * XF / xp.maximum(denom, _eps(L_old.dtype))
+        L = self.update_loadings(XF, L_old, norms, GF, R, xp)
         L = self.project_l(L, iteration)
         self.GL = _gram(L, R, xp)
         mse = self._mse(XF, L, GF, self.GL)
         if self.safeguard:
             F, L, mse = self._no_rise(F, L, mse, F_old, L_old, XtL, iteration)
-        dF = to_host(_block_sums(xp.abs(F - F_old), R))
-        dL = to_host(_block_sums(xp.abs(L - L_old), R))
+        factor_change = to_host(_block_sums(xp.abs(F - F_old), R))
+        loading_change = to_host(_block_sums(xp.abs(L - L_old), R))
         scale_F = to_host(_block_sums(F, R))  # F, L >= 0: their L1 norms are sums
         scale_L = to_host(_block_sums(L, R))
         self.F, self.L = F, L
@@ -330,12 +351,13 @@ class _State:
         for i, restart in enumerate(self.active):
             record = self.history[restart]
             record["mse"].append(mse[i])
-            record["dF"].append(dF[i])
-            record["dL"].append(dL[i])
+            record["factor_change_l1"].append(factor_change[i])
+            record["loading_change_l1"].append(loading_change[i])
         tiny = np.finfo(np.float64).tiny
         with np.errstate(over="ignore"):  # all-zero factors: an infinite change
             return np.maximum(
-                dF / np.maximum(scale_F, tiny), dL / np.maximum(scale_L, tiny)
+                factor_change / np.maximum(scale_F, tiny),
+                loading_change / np.maximum(scale_L, tiny),
             )
 
     def _mse(self, XF, L, GF, GL):
@@ -480,9 +502,12 @@ class _State:
         at = int(at[-1]) + 1 if at.size else len(errors)
         return float(self.best_mse[restart]), at, float(errors[-1])
 
-    def run(self, max_iter, tol, first_iteration, progress, schedule=None):
+    def run(self, n_iter, *, tol=0.0, first_iteration=0, progress=None, schedule=None):
+        """Up to ``n_iter`` iterations (numbered from ``first_iteration``),
+        retiring converged restarts (``tol > 0``) and pruning on ``schedule``;
+        returns the iterations run."""
         schedule = schedule or {}
-        for n in range(1, max_iter + 1):
+        for n in range(1, n_iter + 1):
             change = self.step(first_iteration + n - 1)
             if progress is not None:
                 progress.update(1)
@@ -497,7 +522,7 @@ class _State:
                     return n
                 if done.any():
                     self.retire(done)
-        return max_iter
+        return n_iter
 
 
 def _warn_divergence(rise, n_iter, mse, zero_mse):
@@ -570,7 +595,7 @@ def exact_iterations(n_exact_iter, data, loss="frobenius") -> int:
     return EXACT_ITER_STREAMED if streamed else EXACT_ITER
 
 
-def _auto_rank(n_components, shape):
+def auto_compression_rank(n_components, shape):
     """Sketch rank for ``compression="auto"``, or None when exact is cheaper."""
     rank = max(2 * n_components, n_components + 50)
     if 3 * rank >= min(shape) or shape[0] * shape[1] < 2_000_000:
@@ -622,209 +647,151 @@ def _progress(show, total):
     return tqdm(total=total, desc="Constrained NMF", unit="it")
 
 
-_HISTORY = ("mse", "factor_change_l1", "loading_change_l1")
+@dataclass
+class _Fit:
+    """The kept restart as it passes from one step of :func:`solve` to the
+    next: its factors and maps, its history and the restarts' record
+    (``rise``: see :meth:`_State.rise`)."""
+
+    F: object
+    L: object
+    history: dict
+    restart_mse: np.ndarray
+    best_restart: int
+    converged: bool
+    rise: tuple | None
+    poisson_deviance: float | None = None
+
+    @property
+    def n_iter(self) -> int:
+        return len(self.history["mse"])
 
 
-def _run_restarts(data, settings, k, rank, rng, project_f, project_l, progress):
-    """The restarts, side by side, on the data or on their rank-``rank``
-    sketch: ``(F, L, history, (restart_mse, best, converged, rise))`` of
-    the restart kept (``rise``: see :meth:`_State.rise`)."""
+def _history_of(record, exact):
+    """A restart's per-iteration record as float64 arrays, with ``"exact"``."""
+    history = {key: np.asarray(record[key], dtype=np.float64) for key in _HISTORY}
+    history["exact"] = np.full(len(record["mse"]), exact)
+    return history
+
+
+def _initialise(data, k, n_init, solver, rng):
+    """Random starts of the ``n_init`` restarts side by side: ``(F0, L0)``.
+    ALS starts from the maps alone; MU from both, the maps scaled so that
+    ``L F^T`` has the data's mean."""
     xp, (n_nav, n_sig) = data.xp, data.shape
     dtype = np.dtype(data.dtype)
-    solver, R = settings.solver, settings.n_init
-    # Initial values first, so that exact and compressed fits share a start.
-    L0 = _initial_loadings(rng, n_nav, R * k, dtype, xp)
-    F0 = _initial_factors(rng, n_sig, R * k, dtype, xp) if solver == "mu" else None
-    if solver == "mu":  # scale so that L F^T has the data's mean
-        mean = float(np.sqrt(data.squared_norm / (n_nav * n_sig)))
-        L0 = L0 * float(mean / np.sqrt(k) / max(float(L0.mean()), 1e-12))
+    L0 = _initial_loadings(rng, n_nav, n_init * k, dtype, xp)
+    if solver != "mu":
+        return xp.zeros((n_sig, n_init * k), dtype=dtype), L0
+    F0 = _initial_factors(rng, n_sig, n_init * k, dtype, xp)
+    mean = float(np.sqrt(data.squared_norm / (n_nav * n_sig)))
+    L0 = L0 * float(mean / np.sqrt(k) / max(float(L0.mean()), 1e-12))
+    return F0, L0
+
+
+def _iterate_restarts(data, F0, L0, *, n_init, solver, rank, rng, projectors, **run):
+    """The restarts, side by side, on the data or on their rank-``rank``
+    sketch; ``run``: ``max_iter``, ``tol``, ``prune_restarts``,
+    ``progress``. Returns the kept restart."""
     iterate_on = data if rank is None else sketch(data, int(rank), rng)
-    state = _State(
-        iterate_on,
-        F0 if F0 is not None else xp.zeros((n_sig, R * k), dtype=dtype),
-        L0,
-        R,
-        project_f,
-        project_l,
-        solver,
-    )
+    state = _State(iterate_on, F0, L0, n_init, *projectors, solver)
     # MU converges too slowly for early rankings to hold: never pruned.
-    prune = settings.prune_restarts and solver == "als"
-    schedule = halving_schedule(settings.max_iter, R) if prune else None
-    state.run(settings.max_iter, settings.tol, 0, progress, schedule)
+    prune = run["prune_restarts"] and solver == "als"
+    state.run(
+        run["max_iter"],
+        tol=run["tol"],
+        progress=run["progress"],
+        schedule=halving_schedule(run["max_iter"], n_init) if prune else None,
+    )
     best = state.best()
-    record = state.history[best]
-    history = {
-        "mse": np.asarray(record["mse"], dtype=np.float64),
-        "factor_change_l1": np.asarray(record["dF"], dtype=np.float64),
-        "loading_change_l1": np.asarray(record["dL"], dtype=np.float64),
-        "exact": np.full(len(record["mse"]), rank is None),
-    }
     F, L = state.block(best)
-    restarts = (state.final_mse(), best, bool(state.converged[best]), state.rise(best))
-    return F, L, history, restarts
-
-
-def solve(
-    X,
-    settings,
-    factor_constraints,
-    loading_constraints,
-    *,
-    pure_phases=False,
-    init=None,
-) -> NMFResult:
-    r"""Factorize ``X ~= loadings @ factors.T`` with constraints.
-
-    The private core shared by :class:`~hyperspy_cnmf.core.ConstrainedNMF`
-    and :func:`~hyperspy_cnmf.core.constrained_nmf`, which validate the
-    settings; the settings are declared once, as the estimator's parameters,
-    and read here by name.
-
-    Parameters
-    ----------
-    X : array, shape (n_nav, n_sig)
-        Validated nonnegative floating data (numpy, cupy or dask), one row
-        per probe position, one column per kept detector pixel.
-    settings : ConstrainedNMF
-        Read for ``n_components``, ``geometry``, ``solver``, ``n_init``,
-        ``prune_restarts``, ``max_iter``, ``tol``, ``compression``,
-        ``n_exact_iter``,
-        ``random_state`` and ``show_progressbar`` (documented there).
-    factor_constraints, loading_constraints : list of callables
-        Resolved constraints, applied in order after each half-step between
-        two nonnegativity projections.
-    pure_phases : bool
-        Run :func:`~hyperspy_cnmf.core.phases.separate_phases` on the kept
-        fit (2D diffraction patterns only).
-    init : (factors, loadings) or None
-        A start (e.g. the fit of the binned scan, see
-        :mod:`~hyperspy_cnmf.core.binning`): no restarts, only the exact
-        phase (``n_exact_iter`` Frobenius or Poisson iterations).
-
-    Returns
-    -------
-    NMFResult
-    """
-    start = time.perf_counter()
-    n_nav, n_sig = X.shape
-    geometry = settings.geometry
-    geometry = geometry if geometry is not None else Geometry.flat(n_nav, n_sig)
-    if (geometry.n_navigation, geometry.n_signal) != (n_nav, n_sig):
-        raise ValueError(
-            f"X has shape {X.shape} (positions, pixels) but the geometry keeps "
-            f"{geometry.n_navigation} positions and {geometry.n_signal} pixels"
-        )
-    k = check_n_components(settings.n_components, X.shape)
-    solver, compression = settings.solver, settings.compression
-    max_iter, tol = settings.max_iter, settings.tol
-
-    rng = _random_state(settings.random_state)
-    data = as_data(X)  # a data object passes through; arrays are not copied
-    loss = settings.loss
-    n_exact_iter = exact_iterations(settings.n_exact_iter, data, loss)
-    xp = data.xp
-    dtype = np.dtype(data.dtype)  # the working float type (float32 for counts)
-    project_f = _Projector(
-        factor_constraints,
-        geometry.context("factors", data.backend),
-        geometry.signal_mask,
+    return _Fit(
+        F,
+        L,
+        _history_of(state.history[best], exact=rank is None),
+        restart_mse=state.final_mse(),
+        best_restart=best,
+        converged=bool(state.converged[best]),
+        rise=state.rise(best),
     )
-    project_l = _Projector(
-        loading_constraints,
-        geometry.context("loadings", data.backend),
-        geometry.navigation_mask,
+
+
+def _given_start(init, xp, dtype):
+    """A fit from a given start (a coarse fit): no restarts were run."""
+    F, L = (xp.asarray(a, dtype=dtype) for a in init)
+    history = {key: np.zeros(0) for key in _HISTORY}
+    history["exact"] = np.zeros(0, dtype=bool)
+    return _Fit(F, L, history, np.full(1, np.nan), 0, False, None)
+
+
+def _poisson_phase(data, fit, *, n_exact_iter, projectors, progress):
+    """``n_exact_iter`` Poisson (KL) iterations from the Frobenius fit."""
+    n_before = fit.n_iter
+    refined = poisson_refine(
+        data,
+        fit.F,
+        fit.L,
+        *projectors,
+        n_exact_iter,
+        first_iteration=n_before,
+        progress=progress,
     )
-    rank = _auto_rank(k, X.shape) if compression == "auto" else compression
-    if rank is not None and not k <= rank <= min(X.shape):
-        raise ValueError(
-            f"compression={compression!r} must be None, 'auto' or an integer "
-            f"rank between n_components={k} and min(X.shape)={min(X.shape)}"
-        )
-    check_fit_memory(data, k, settings.n_init, rank)
+    _extend_history(fit.history, refined.history, n_before)
+    fit.F, fit.L = refined.factors, refined.loadings
+    fit.poisson_deviance = refined.deviance
+    fit.rise = None  # the Poisson phase keeps its own best iterate
+    return fit
 
-    polish = rank is not None or loss == "poisson" or init is not None
-    n_restart_iter = 0 if init is not None else max_iter
-    n_total = n_restart_iter + (n_exact_iter if polish else 0)
-    progress = _progress(settings.show_progressbar, n_total)
-    try:
-        if init is None:
-            F, L, history, restarts = _run_restarts(
-                data, settings, k, rank, rng, project_f, project_l, progress
-            )
-        else:  # a given start (a coarse fit): the exact phase only
-            F, L = (xp.asarray(a, dtype=dtype) for a in init)
-            history = {key: np.zeros(0) for key in _HISTORY}
-            history["exact"] = np.zeros(0, dtype=bool)
-            restarts = (np.full(1, np.nan), 0, False, None)
-        restart_mse, best, converged, rise = restarts
-        n_iter = len(history["mse"])
-        poisson_deviance = None
-        if loss == "poisson":
-            refined = poisson_refine(
-                data,
-                F,
-                L,
-                project_f,
-                project_l,
-                n_exact_iter,
-                first_iteration=n_iter,
-                progress=progress,
-            )
-            F, L = refined.factors, refined.loadings
-            poisson_deviance = refined.deviance
-            _extend_history(history, refined.history, n_iter)
-            n_iter += n_exact_iter
-            rise = None  # the Poisson phase keeps its own best iterate
-        elif (rank is not None or init is not None) and n_exact_iter > 0:
-            exact = _State(data, F, L, 1, project_f, project_l, solver)
-            n_exact = exact.run(n_exact_iter, 0.0, n_iter, progress)
-            F, L = exact.block(0)
-            best_mse, at, last = exact.rise(0)
-            rise = (best_mse, at + n_iter, last)
-            polished = exact.history[0]
-            _extend_history(
-                history,
-                {
-                    "mse": polished["mse"],
-                    "factor_change_l1": polished["dF"],
-                    "loading_change_l1": polished["dL"],
-                },
-                n_iter,
-            )
-            n_iter += n_exact
-    finally:
-        if progress is not None:
-            progress.close()
 
-    phases = None
-    if pure_phases:
-        F, L, phases = separate_phases(
-            F,
-            L,
-            signal_shape=geometry.signal_shape,
-            center=geometry.center_rc,
-            mask=geometry.signal_mask,
-        )
-        if phases.crystalline and phases.amorphous:
-            L = _refit_maps(data, F, L, loss, project_l, n_iter)
-    order = np.argsort(-to_host(xp.sqrt((L * L).sum(axis=0))), kind="stable")
-    F, L = F[:, order], L[:, order]
+def _exact_phase(data, fit, *, solver, n_exact_iter, projectors, progress):
+    """``n_exact_iter`` exact iterations on the data from the kept restart
+    (after a sketch or a coarse fit)."""
+    n_before = fit.n_iter
+    exact = _State(data, fit.F, fit.L, 1, *projectors, solver)
+    exact.run(n_exact_iter, first_iteration=n_before, progress=progress)
+    fit.F, fit.L = exact.block(0)
+    best_mse, at, last = exact.rise(0)
+    fit.rise = (best_mse, at + n_before, last)
+    _extend_history(fit.history, exact.history[0], n_before)
+    return fit
+
+
+def _pure_phases(data, fit, geometry, loss, project_l):
+    """The pure-phase step on the kept fit; returns its PhaseSeparation."""
+    fit.F, fit.L, phases = separate_phases(
+        fit.F,
+        fit.L,
+        signal_shape=geometry.signal_shape,
+        center=geometry.center_rc,
+        mask=geometry.signal_mask,
+    )
+    if phases.crystalline and phases.amorphous:
+        fit.L = _refit_maps(data, fit.F, fit.L, loss, project_l, fit.n_iter)
+    return phases
+
+
+def _finalise(data, fit, phases, *, tol, max_iter, compression, start):
+    """The result: components sorted by the L2 norm of their maps, the exact
+    error, and the warnings (dead components, divergence, ``tol`` not
+    reached)."""
+    xp, (n_nav, n_sig) = data.xp, data.shape
+    order = np.argsort(-to_host(xp.sqrt((fit.L * fit.L).sum(axis=0))), kind="stable")
+    fit.F, fit.L = fit.F[:, order], fit.L[:, order]
     if phases is not None:
         phases = phases.reordered(order)
-    dead = [int(i) for i in np.flatnonzero(to_host((F * F).sum(axis=0)) == 0)]
+    dead = [int(i) for i in np.flatnonzero(to_host((fit.F**2).sum(axis=0)) == 0)]
     if dead:
         warnings.warn(
-            f"{len(dead)} of {k} components became all zero during the fit "
-            f"(components {dead} after sorting) and were kept as zeros; the data "
-            "may hold fewer components: try a smaller n_components or another "
-            "random_state",
+            f"{len(dead)} of {fit.F.shape[1]} components became all zero during "
+            f"the fit (components {dead} after sorting) and were kept as zeros; "
+            "the data may hold fewer components: try a smaller n_components or "
+            "another random_state",
             RuntimeWarning,
             stacklevel=user_stacklevel(),
         )
-    mse = data.residual_squared(L, F) / (n_nav * n_sig)
-    _warn_divergence(rise, n_iter, mse, data.squared_norm / (n_nav * n_sig))
-    if tol > 0 and not converged:
+    mse = float(data.residual_squared(fit.L, fit.F) / (n_nav * n_sig))
+    _warn_divergence(fit.rise, fit.n_iter, mse, data.squared_norm / (n_nav * n_sig))
+    if tol > 0 and not fit.converged:
         warnings.warn(
             f"the constrained NMF did not reach tol={tol} within max_iter="
             f"{max_iter} iterations; increase max_iter or tol",
@@ -832,17 +799,135 @@ def solve(
             stacklevel=user_stacklevel(),
         )
     return NMFResult(
-        factors=F,
-        loadings=L,
-        mse=float(mse),
-        history=history,
-        restart_mse=np.asarray(restart_mse),
-        best_restart=best,
-        n_iter=int(n_iter),
-        converged=bool(converged),
+        factors=fit.F,
+        loadings=fit.L,
+        mse=mse,
+        history=fit.history,
+        restart_mse=np.asarray(fit.restart_mse),
+        best_restart=fit.best_restart,
+        n_iter=fit.n_iter,
+        converged=bool(fit.converged),
         dead_components=dead,
-        compression_rank=None if rank is None else int(rank),
+        compression_rank=None if compression is None else int(compression),
         elapsed=time.perf_counter() - start,
         phase_separation=phases,
-        poisson_deviance=poisson_deviance,
+        poisson_deviance=fit.poisson_deviance,
     )
+
+
+def _projectors(geometry, backend, factor_constraints, loading_constraints):
+    """The factor and map projections (nonnegativity, then the constraints)."""
+    return (
+        _Projector(
+            factor_constraints,
+            geometry.context("factors", backend),
+            geometry.signal_mask,
+        ),
+        _Projector(
+            loading_constraints,
+            geometry.context("loadings", backend),
+            geometry.navigation_mask,
+        ),
+    )
+
+
+def _checked_geometry(geometry, shape):
+    """``geometry`` (a flat one when None), checked against ``X``'s shape."""
+    n_nav, n_sig = shape
+    geometry = geometry if geometry is not None else Geometry.flat(n_nav, n_sig)
+    if (geometry.n_navigation, geometry.n_signal) != (n_nav, n_sig):
+        raise ValueError(
+            f"X has shape {shape} (positions, pixels) but the geometry keeps "
+            f"{geometry.n_navigation} positions and {geometry.n_signal} pixels"
+        )
+    return geometry
+
+
+def _check_rank(compression, k, shape):
+    if compression is not None and not k <= compression <= min(shape):
+        raise ValueError(
+            f"compression={compression!r} must be None, 'auto' or an integer "
+            f"rank between n_components={k} and min(X.shape)={min(shape)}"
+        )
+
+
+def solve(
+    X,
+    *,
+    n_components,
+    factor_constraints,
+    loading_constraints,
+    geometry,
+    solver,
+    loss,
+    n_init,
+    prune_restarts,
+    max_iter,
+    tol,
+    compression,
+    n_exact_iter,
+    random_state,
+    show_progressbar,
+    pure_phases=False,
+    init=None,
+) -> NMFResult:
+    r"""Factorize ``X ~= loadings @ factors.T`` with constraints.
+
+    The core behind :class:`~hyperspy_cnmf.core.ConstrainedNMF`, which
+    declares, validates and resolves every setting
+    (:meth:`~hyperspy_cnmf.core.ConstrainedNMF._resolve`) and passes them here
+    as keywords, concrete values only (no ``"auto"``): ``compression`` is
+    the sketch's rank or None, ``n_exact_iter`` a number, the constraints
+    lists of callables, ``loss`` ``"frobenius"`` or ``"poisson"``. The
+    other names are documented on the estimator.
+
+    The steps: :func:`_initialise` the restarts, :func:`_iterate_restarts`
+    (batched, on the sketch when ``compression``), then the exact phase on
+    the data (:func:`_poisson_phase` or :func:`_exact_phase`), then
+    :func:`_pure_phases` and :func:`_finalise`.
+
+    ``init`` ``(factors, loadings)``: a start (e.g. the fit of the binned
+    scan, :mod:`~hyperspy_cnmf.core.binning`); no restarts, only the exact
+    phase. ``pure_phases``: run
+    :func:`~hyperspy_cnmf.core.phases.separate_phases` on the kept fit.
+    """
+    start = time.perf_counter()
+    # n_components is checked against X by the estimator
+    geometry = _checked_geometry(geometry, X.shape)
+    _check_rank(compression, n_components, X.shape)
+    rng = _random_state(random_state)
+    data = as_data(X)  # a data object passes through; arrays are not copied
+    projectors = _projectors(
+        geometry, data.backend, factor_constraints, loading_constraints
+    )
+    check_fit_memory(data, n_components, n_init, compression)
+    exact_phase = compression is not None or init is not None
+    n_total = (0 if init is not None else max_iter) + (
+        n_exact_iter if exact_phase or loss == "poisson" else 0
+    )
+    progress = _progress(show_progressbar, n_total)
+    try:
+        if init is None:
+            F0, L0 = _initialise(data, n_components, n_init, solver, rng)
+            fit = _iterate_restarts(
+                data, F0, L0, n_init=n_init, solver=solver, rank=compression,
+                rng=rng, projectors=projectors, max_iter=max_iter, tol=tol,
+                prune_restarts=prune_restarts, progress=progress,
+            )  # fmt: skip
+        else:
+            fit = _given_start(init, data.xp, np.dtype(data.dtype))
+        phase = dict(n_exact_iter=n_exact_iter, projectors=projectors)
+        if loss == "poisson":
+            fit = _poisson_phase(data, fit, progress=progress, **phase)
+        elif exact_phase and n_exact_iter > 0:
+            fit = _exact_phase(data, fit, solver=solver, progress=progress, **phase)
+    finally:
+        if progress is not None:
+            progress.close()
+    phases = (
+        _pure_phases(data, fit, geometry, loss, projectors[1]) if pure_phases else None
+    )
+    return _finalise(
+        data, fit, phases, tol=tol, max_iter=max_iter, compression=compression,
+        start=start,
+    )  # fmt: skip

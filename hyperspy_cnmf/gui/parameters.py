@@ -50,6 +50,21 @@ SMOOTHING_OPTIONS = {
 # Defaults come from where each setting is declared: the estimator and the
 # constraint classes.
 _DEFAULTS = estimator_parameters()
+#: The estimator's settings the form shows as one field each (its traits
+#: carry the same names and the estimator's defaults) ...
+EXPOSED = ("pure_phases", "compression", "n_init", "max_iter", "tol", "random_state")
+#: ... those it builds from fields of its own (constraints) and those it
+#: leaves at their defaults; tests/test_architecture.py checks that
+#: every estimator parameter is in one of the two.
+NOT_EXPOSED = (
+    "factor_constraints",
+    "loading_constraints",
+    "solver",
+    "loss",
+    "prune_restarts",
+    "n_exact_iter",
+    "scan_binning",
+)
 _OUTLIER_FACTOR = (
     inspect.signature(RadialContinuity).parameters["outlier_factor"].default
 )
@@ -326,12 +341,7 @@ class ConstrainedNMFParameters(t.HasTraits):
             "smoothing",
             "probe_fwhm",
             "probe_units",
-            "pure_phases",
-            "compression",
-            "n_init",
-            "max_iter",
-            "tol",
-            "random_state",
+            *EXPOSED,
         )
         args = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
         return f"{type(self).__name__}({args})"
@@ -472,12 +482,7 @@ class ConstrainedNMFParameters(t.HasTraits):
             "loading_constraints": self.loading_constraints(),
             "center": center,
             "signal_mask": signal_mask,
-            "pure_phases": self.pure_phases,
-            "compression": self.compression,
-            "n_init": self.n_init,
-            "max_iter": self.max_iter,
-            "tol": self.tol,
-            "random_state": self.random_state,
+            **{name: getattr(self, name) for name in EXPOSED},
         }
 
     def run(self, **kwargs):

@@ -4,11 +4,11 @@
   masks as a core :class:`~hyperspy_cnmf.core.Geometry` (array order)
 * :mod:`.decomposition` - :func:`decomposition`, the patch-free
   ``s.decomposition(algorithm="constrained_nmf")``
-* :mod:`.dispatch` - installs the algorithm name on HyperSpy's signals
+* :mod:`.dispatch` - the algorithm name on HyperSpy's signals (one step
+  of :func:`hyperspy_cnmf.install`, the one public install/uninstall)
 """
 
 from .decomposition import ALGORITHM, clear_results, decomposition
-from .dispatch import install, is_installed, uninstall
 from .geometry import beam_center, signal_geometry
 
 __all__ = [
@@ -16,8 +16,5 @@ __all__ = [
     "beam_center",
     "clear_results",
     "decomposition",
-    "install",
-    "is_installed",
     "signal_geometry",
-    "uninstall",
 ]

@@ -16,6 +16,7 @@ Ctrl-C leaves the signal and any previous results as they were.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import time
 from types import SimpleNamespace
@@ -29,7 +30,7 @@ from ..core.constraints import (
     paper_factor_constraints,
     paper_loading_constraints,
 )
-from ..core.data import BlockData, DaskData, as_data
+from ..core.data import DaskData, as_data
 from ..core.estimator import ConstrainedNMF, nonnegative_loadings, resolve_constraints
 from ..core.geometry import center_rc_from_xy
 from ..core.memory import available_memory, format_bytes
@@ -49,6 +50,7 @@ __all__ = [
     "spectrum_kind",
     "clear_results",
     "estimator_parameters",
+    "signal_arguments",
     "kept_data",
     "working_copy",
 ]
@@ -90,6 +92,16 @@ def estimator_parameters() -> dict:
     return {k: v for k, v in params.items() if k not in _SET_BY_ADAPTER}
 
 
+def signal_arguments() -> tuple:
+    """The arguments :func:`decomposition` takes itself (the signal's), read
+    from its signature."""
+    return tuple(
+        name
+        for name, p in inspect.signature(decomposition).parameters.items()
+        if p.kind is not p.VAR_KEYWORD and name not in ("signal", "centre")
+    )
+
+
 def _check_parameters(params) -> None:
     """Unknown names and bad values fail before any work (estimator's rules)."""
     known = estimator_parameters()
@@ -98,9 +110,8 @@ def _check_parameters(params) -> None:
         raise TypeError(
             f"unknown argument(s) {', '.join(unknown)} for "
             f"algorithm='{ALGORITHM}'; it takes the signal's own arguments "
-            "(output_dimension, navigation_mask, signal_mask, center, "
-            "normalize_poissonian_noise, reproject, print_info, return_info, "
-            f"show_progressbar, stream) and ConstrainedNMF's: {', '.join(known)}"
+            f"({', '.join(signal_arguments())}) and ConstrainedNMF's: "
+            f"{', '.join(known)}"
         )
     ConstrainedNMF(**params)._validate_params()
 
@@ -162,11 +173,11 @@ def kept_data(signal, learning_results):
     nav_mask, sig_mask = learning_results.navigation_mask, learning_results.signal_mask
     nav_keep = None if nav_mask is None else ~np.asarray(nav_mask, bool).ravel()
     sig_keep = None if sig_mask is None else ~np.asarray(sig_mask, bool).ravel()
-    data, _ = _fit_data(signal, nav_keep, sig_keep, stream=None, scaled=False)
+    data, _ = _fit_data(signal, nav_keep, sig_keep, stream=None)
     return data
 
 
-def _fit_data(signal, nav_keep, sig_keep, stream, scaled):
+def _fit_data(signal, nav_keep, sig_keep, stream):
     """The data object the fit reads, never a copy of the signal's data.
 
     In-memory data: the (n_nav, n_sig) view of ``s.data``, read in cast row
@@ -187,8 +198,6 @@ def _fit_data(signal, nav_keep, sig_keep, stream, scaled):
             return DaskData(array, len(nav_shape), nav_keep, sig_keep), True
         array = _load(array)
     X = array.reshape((n_nav, n_sig))  # a view of aligned C-order data
-    if scaled or X.dtype not in (np.float32, np.float64):
-        return BlockData(X, nav_keep, sig_keep), False
     return as_data(X, nav_keep, sig_keep), False
 
 
@@ -338,6 +347,27 @@ def _poisson_weights(data):
     return ra, rb
 
 
+def _poisson_scaled(data, weights, factor_constraints, loading_constraints, geometry):
+    """The data divided by the Poisson ``weights`` ``(ra, rb)`` (the
+    products are scaled, not the data) and the constraints wrapped to run in
+    physical units."""
+    ra, rb = weights
+    data = data.with_scaling(ra, rb)
+    data.label = "the signal's data"
+    sig_w = _full_image(rb, _kept(geometry.signal_mask), geometry.signal_shape)
+    nav_w = _full_image(ra, _kept(geometry.navigation_mask), geometry.navigation_shape)
+    return (
+        data,
+        [_PoissonScaled(c, sig_w) for c in factor_constraints],
+        [_PoissonScaled(c, nav_w) for c in loading_constraints],
+    )
+
+
+def _kept(mask):
+    """Flat indices of kept entries (None: all) from an exclusion mask."""
+    return None if mask is None else ~mask.ravel()
+
+
 def _full_image(values, keep, shape):
     """Flat kept ``values`` to an image of ``shape``, ones where excluded."""
     full = np.ones(int(np.prod(shape)))
@@ -403,6 +433,101 @@ def _spectral_default(signal, geometry):
         )
         constraint = SpectralContinuity()
     return lambda: [constraint]
+
+
+def _signal_constraints(signal, settings, geometry, image_signal):
+    """The constraints with "auto" resolved for the signal: the paper's on
+    2D patterns, by signal type on spectra (:func:`_spectral_default`)."""
+    if image_signal:
+        factor_default = paper_factor_constraints
+    elif _is_auto(settings["factor_constraints"]):  # spectra: by signal type
+        factor_default = _spectral_default(signal, geometry)
+    else:
+        factor_default = list
+    factor_constraints = resolve_constraints(
+        settings["factor_constraints"], factor_default, geometry, "factor_constraints"
+    )
+    loading_constraints = resolve_constraints(
+        settings["loading_constraints"],
+        paper_loading_constraints,
+        geometry,
+        "loading_constraints",
+    )
+    return factor_constraints, loading_constraints
+
+
+def _reproject(signal, reproject, factors, loadings, nav_keep, sig_keep):
+    """Full-size factors and maps (NaN where excluded), the excluded
+    positions/pixels reprojected as ``reproject`` asks."""
+    factors_full = _nan_expand(
+        factors, sig_keep, factors.shape[0] if sig_keep is None else sig_keep.size
+    )
+    loadings_full = _nan_expand(
+        loadings, nav_keep, loadings.shape[0] if nav_keep is None else nav_keep.size
+    )
+    if reproject in ("navigation", "both") and nav_keep is not None:
+        rows = _unfolded_matrix(signal, ~nav_keep, sig_keep)
+        loadings_full[~nav_keep] = nonnegative_loadings(
+            as_float(to_host(rows)).astype(factors.dtype), factors
+        )
+    if reproject in ("signal", "both") and sig_keep is not None:
+        cols = _unfolded_matrix(signal, nav_keep, ~sig_keep)
+        factors_full[~sig_keep] = nonnegative_loadings(
+            as_float(to_host(cols)).astype(loadings.dtype).T, loadings
+        )
+    return factors_full, loadings_full
+
+
+def _record(settings, estimator, factor_constraints, loading_constraints):
+    """The estimator's settings as ``cnmf_params`` stores them, the
+    constraints by name (``loss`` and ``scan_binning`` resolved follow)."""
+    return {
+        "algorithm": ALGORITHM,
+        "output_dimension": int(estimator.n_components_),
+        **settings,
+        "factor_constraints": [_describe(c) for c in factor_constraints],
+        "loading_constraints": [_describe(c) for c in loading_constraints],
+    }
+
+
+def _check_arguments(
+    signal, *, centre, normalize_poissonian_noise, loss, reproject,
+    show_progressbar, stream,
+):  # fmt: skip
+    """The signal-level arguments checked; returns ``show_progressbar`` (None:
+    HyperSpy's preference)."""
+    if centre is not None:
+        raise ValueError(
+            f"centre={centre!r} is not supported by constrained_nmf: centring "
+            "makes the data negative and NMF needs nonnegative data; use "
+            "centre=None"
+        )
+    if normalize_poissonian_noise and loss == "poisson":
+        raise ValueError(
+            "normalize_poissonian_noise=True and loss='poisson' both model "
+            "Poisson noise: the Poisson likelihood needs the raw counts. Use "
+            "loss='poisson' alone (or normalize_poissonian_noise=True with "
+            "the default loss='frobenius')"
+        )
+    if reproject not in _REPROJECT:
+        raise ValueError(f"reproject={reproject!r} must be one of {_REPROJECT}")
+    for name, value in (("show_progressbar", show_progressbar), ("stream", stream)):
+        if value is not None and not isinstance(value, (bool, np.bool_)):
+            raise ValueError(
+                f"{name}={value!r} must be True, False or None (the default)"
+            )
+    if stream and not signal._lazy:
+        raise ValueError(
+            "stream=True streams a lazy signal chunk by chunk, but this signal "
+            "is in memory: leave stream=None, or load it lazily "
+            "(hs.load(..., lazy=True) or s.as_lazy())"
+        )
+    if show_progressbar is None:
+        from hyperspy.defaults_parser import preferences
+
+        show_progressbar = bool(preferences.General.show_progressbar)
+
+    return show_progressbar
 
 
 def decomposition(
@@ -517,10 +642,8 @@ def decomposition(
         spectra of another ``Signal1D`` (logged at INFO level); and 3x3
         :class:`~hyperspy_cnmf.core.GaussianSmoothing` on the maps; ``[]``:
         nonnegativity only; or a list of callables
-        ``constraint(images, context) -> images``), ``solver``, ``n_init``,
-        ``max_iter``, ``tol``, ``compression``, ``n_exact_iter``, ``loss``
-        (``"poisson"`` for the Poisson likelihood of counts) and
-        ``random_state``.
+        ``constraint(images, context) -> images``), and the others:
+        ESTIMATOR_PARAMETERS.
 
     Returns
     -------
@@ -571,39 +694,16 @@ def decomposition(
     _check_parameters(params)
     target = signal  # where the results go
     signal, numpy_mask = _without_numpy_mask(signal)
-    if centre is not None:
-        raise ValueError(
-            f"centre={centre!r} is not supported by constrained_nmf: centring "
-            "makes the data negative and NMF needs nonnegative data; use "
-            "centre=None"
-        )
-    if normalize_poissonian_noise and params.get("loss") == "poisson":
-        raise ValueError(
-            "normalize_poissonian_noise=True and loss='poisson' both model "
-            "Poisson noise: the Poisson likelihood needs the raw counts. Use "
-            "loss='poisson' alone (or normalize_poissonian_noise=True with "
-            "the default loss='frobenius')"
-        )
-    if reproject not in _REPROJECT:
-        raise ValueError(f"reproject={reproject!r} must be one of {_REPROJECT}")
-    for name, value in (("show_progressbar", show_progressbar), ("stream", stream)):
-        if value is not None and not isinstance(value, (bool, np.bool_)):
-            raise ValueError(
-                f"{name}={value!r} must be True, False or None (the default)"
-            )
-    if stream and not signal._lazy:
-        raise ValueError(
-            "stream=True streams a lazy signal chunk by chunk, but this signal "
-            "is in memory: leave stream=None, or load it lazily "
-            "(hs.load(..., lazy=True) or s.as_lazy())"
-        )
-    if show_progressbar is None:
-        from hyperspy.defaults_parser import preferences
-
-        show_progressbar = bool(preferences.General.show_progressbar)
-
+    show_progressbar = _check_arguments(
+        signal,
+        centre=centre,
+        normalize_poissonian_noise=normalize_poissonian_noise,
+        loss=params.get("loss"),
+        reproject=reproject,
+        show_progressbar=show_progressbar,
+        stream=stream,
+    )
     nav_shape, sig_shape = array_shapes(signal)
-    n_nav, n_sig = int(np.prod(nav_shape)), int(np.prod(sig_shape))
     image_signal = len(sig_shape) == 2
     settings = {**estimator_parameters(), **params}
     # The beam centre is needed (and checked) only where a factor constraint
@@ -629,20 +729,8 @@ def decomposition(
             navigation_mask=_either(geometry.navigation_mask, numpy_mask[0]),
             signal_mask=_either(geometry.signal_mask, numpy_mask[1]),
         )
-    if image_signal:
-        factor_default = paper_factor_constraints
-    elif _is_auto(settings["factor_constraints"]):  # spectra: by signal type
-        factor_default = _spectral_default(signal, geometry)
-    else:
-        factor_default = list
-    factor_constraints = resolve_constraints(
-        settings["factor_constraints"], factor_default, geometry, "factor_constraints"
-    )
-    loading_constraints = resolve_constraints(
-        settings["loading_constraints"],
-        paper_loading_constraints,
-        geometry,
-        "loading_constraints",
+    factor_constraints, loading_constraints = _signal_constraints(
+        signal, settings, geometry, image_signal
     )
     nav_keep = (
         None if geometry.navigation_mask is None else ~geometry.navigation_mask.ravel()
@@ -650,9 +738,7 @@ def decomposition(
     sig_keep = None if geometry.signal_mask is None else ~geometry.signal_mask.ravel()
 
     lazy = signal._lazy
-    data, streamed = _fit_data(
-        signal, nav_keep, sig_keep, stream, normalize_poissonian_noise
-    )
+    data, streamed = _fit_data(signal, nav_keep, sig_keep, stream)
 
     data.label = "the signal's data"  # what the estimator's messages call it
     weights = None
@@ -661,16 +747,10 @@ def decomposition(
         loading_constraints,
     )
     if normalize_poissonian_noise:
-        ra, rb = _poisson_weights(data)
-        weights = (ra, rb)
-        data = data.with_scaling(ra, rb)  # the products are scaled, not the data
-        data.label = "the signal's data"
-        sig_w = _full_image(rb, sig_keep, sig_shape)
-        nav_w = _full_image(ra, nav_keep, nav_shape)
-        fit_factor_constraints = [_PoissonScaled(c, sig_w) for c in factor_constraints]
-        fit_loading_constraints = [
-            _PoissonScaled(c, nav_w) for c in loading_constraints
-        ]
+        weights = _poisson_weights(data)
+        data, fit_factor_constraints, fit_loading_constraints = _poisson_scaled(
+            data, weights, factor_constraints, loading_constraints, geometry
+        )
 
     estimator = ConstrainedNMF(
         n_components=output_dimension,
@@ -690,25 +770,12 @@ def decomposition(
         loadings = loadings * ra[:, None].astype(loadings.dtype)
 
     _check_not_all_dead(factors, loadings, factor_constraints, loading_constraints)
-    factors_full = _nan_expand(factors, sig_keep, n_sig)
-    loadings_full = _nan_expand(loadings, nav_keep, n_nav)
-    if reproject in ("navigation", "both") and nav_keep is not None:
-        rows = _unfolded_matrix(signal, ~nav_keep, sig_keep)
-        loadings_full[~nav_keep] = nonnegative_loadings(
-            as_float(to_host(rows)).astype(factors.dtype), factors
-        )
-    if reproject in ("signal", "both") and sig_keep is not None:
-        cols = _unfolded_matrix(signal, nav_keep, ~sig_keep)
-        factors_full[~sig_keep] = nonnegative_loadings(
-            as_float(to_host(cols)).astype(loadings.dtype).T, loadings
-        )
+    factors_full, loadings_full = _reproject(
+        signal, reproject, factors, loadings, nav_keep, sig_keep
+    )
 
     record = {
-        "algorithm": ALGORITHM,
-        "output_dimension": int(factors.shape[1]),
-        **settings,
-        "factor_constraints": [_describe(c) for c in factor_constraints],
-        "loading_constraints": [_describe(c) for c in loading_constraints],
+        **_record(settings, estimator, factor_constraints, loading_constraints),
         "normalize_poissonian_noise": bool(normalize_poissonian_noise),
         "reproject": reproject,
         # the centre the fit used: none when nothing reads it
@@ -746,6 +813,16 @@ def decomposition(
     if summary is not None:
         print(summary)
     return estimator if return_info else None
+
+
+decomposition.__doc__ = decomposition.__doc__.replace(
+    "ESTIMATOR_PARAMETERS",
+    ", ".join(
+        f"``{name}``"
+        for name in estimator_parameters()
+        if not name.endswith("_constraints")
+    ),
+)
 
 
 def _one_center(center, factor_constraints):

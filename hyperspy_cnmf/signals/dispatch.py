@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import textwrap
 
-from .decomposition import decomposition
+from .decomposition import decomposition, estimator_parameters, signal_arguments
 from .results import ALGORITHM, clear_results
 
 __all__ = ["install", "uninstall", "is_installed", "DispatchError"]
@@ -34,16 +35,22 @@ _FORWARDED = (
     "print_info",
 )
 
-_NOTE = """
-        .. note::
-            ``algorithm="constrained_nmf"`` (added by hyperspy_cnmf) runs the
-            constrained NMF of Kimoto et al. (Sci. Rep. 2025), lazily or not;
-            ``output_dimension`` is required and its own keyword arguments
-            (``factor_constraints``, ``loading_constraints``, ``center``,
-            ``n_init``, ``max_iter``, ``tol``, ``solver``, ``compression``,
-            ``random_state``, ``show_progressbar``) are documented in
-            :func:`hyperspy_cnmf.decomposition`.
-"""
+
+def _note() -> str:
+    """The note added to HyperSpy's docstring; the names come from
+    :func:`~hyperspy_cnmf.decomposition`'s signature and the estimator's
+    parameters, so that none is missing."""
+    own = [n for n in signal_arguments() if n not in _FORWARDED]
+    names = ", ".join(f"``{n}``" for n in (*own, *estimator_parameters()))
+    text = (
+        f'``algorithm="{ALGORITHM}"`` (added by hyperspy_cnmf) runs the '
+        "constrained NMF of Kimoto et al. (Sci. Rep. 2025), lazily or not; "
+        f"``output_dimension`` is required and its own keyword arguments "
+        f"({names}) are documented in :func:`hyperspy_cnmf.decomposition`."
+    )
+    lines = textwrap.wrap(text, 66, break_on_hyphens=False)
+    return "\n        .. note::\n" + "".join(f"            {line}\n" for line in lines)
+
 
 _FALLBACK = (
     "use hyperspy_cnmf.decomposition(s, output_dimension=k, ...) or "
@@ -140,7 +147,7 @@ def _wrap(original):
                 )
         return decomposition(self, **options)
 
-    decomposition_dispatch.__doc__ = (original.__doc__ or "") + _NOTE
+    decomposition_dispatch.__doc__ = (original.__doc__ or "") + _note()
     setattr(decomposition_dispatch, _MARK, original)
     return decomposition_dispatch
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..core.backend import to_host
 from ..core.geometry import AxisInfo, Geometry, center_rc_from_xy
+from ..core.validation import user_stacklevel
 
 __all__ = [
     "SUPPORTED",
@@ -226,7 +227,7 @@ def check_center(center, signal_shape) -> None:
             "middle, or s.calibration.center = (x, y); HyperSpy: set the signal "
             "axes offsets to -centre * scale), or pass center=(x, y)",
             UserWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
 
 
@@ -327,7 +328,7 @@ def pyxem_mask(signal) -> np.ndarray | None:
             "ignoring metadata.General.mask (pyxem's s.calibration.mask): it is "
             f"not a boolean array of the signal shape {sig_shape}",
             UserWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
         return None
     return values.astype(bool)

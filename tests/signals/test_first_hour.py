@@ -140,7 +140,9 @@ def test_messages_name_what_the_user_gave():
     s = make_signal()
     with pytest.raises(ValueError, match=r"var_array=<ndarray of shape \(6, 5\)>"):
         _fit(s, var_array=np.ones((6, 5)))
-    with pytest.raises(TypeError, match=r"show_progressbar, stream\)"):
+    with pytest.raises(
+        TypeError, match=r"show_progressbar, print_info, return_info, stream\)"
+    ):
         _fit(s, not_a_setting=1)
     bad = make_signal()
     bad.data[0, 0, 0, 0] = np.nan
