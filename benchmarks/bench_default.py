@@ -90,10 +90,11 @@ def instrumented(timer):
         originals[cls] = _wrap(cls, "__call__", timer, "constraints")
     run = solver._State.run
 
-    def run_timed(self, max_iter, tol, first_iteration, progress, schedule=None):
-        part = "iterations" if first_iteration == 0 else "exact polishing"
+    def run_timed(self, n_iter, **keywords):
+        first = keywords.get("first_iteration", 0)
+        part = "iterations" if first == 0 else "exact polishing"
         with timer.part(part):
-            return run(self, max_iter, tol, first_iteration, progress, schedule)
+            return run(self, n_iter, **keywords)
 
     solver._State.run = run_timed
     try:
