@@ -100,6 +100,7 @@ html_sidebars = {
     "api": [],
     "benchmarks": [],
     "changelog": [],
+    "dev/architecture": [],
 }
 
 
