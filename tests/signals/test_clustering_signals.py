@@ -17,6 +17,8 @@ from hyperspy_cnmf import methods
 from hyperspy_cnmf.core.polar import rotate_images
 from hyperspy_cnmf.signals import clustering as sc
 
+from .synthetic import as_lazy
+
 NAV = (8, 8)
 SIG = (48, 48)
 CENTER = (23.0, 24.0)  # (row, col) px, off the middle on purpose
@@ -69,7 +71,9 @@ def maps_for(k, nav=NAV):
     return np.stack(out)
 
 
-def make_signal(patterns, maps=None, *, lazy=False, pyxem=True, algorithm="fake"):
+def signal_with_factors(
+    patterns, maps=None, *, lazy=False, pyxem=True, algorithm="fake"
+):
     """A calibrated signal whose ``learning_results`` hold the given factors."""
     import hyperspy.api as hs
 
@@ -93,7 +97,7 @@ def make_signal(patterns, maps=None, *, lazy=False, pyxem=True, algorithm="fake"
     lr.decomposition_algorithm = algorithm
     lr.output_dimension = k
     if lazy:
-        s = s.as_lazy()
+        s = as_lazy(s)
         s.learning_results = lr
     return s
 
@@ -118,7 +122,7 @@ def wrap180(angle):
 
 @pytest.mark.parametrize("angle", [35.0, 77.0, -50.0])
 def test_rotated_copy_is_similar_and_cosine_is_not(lazy, angle):
-    s = make_signal(three_patterns(angle), lazy=lazy)
+    s = signal_with_factors(three_patterns(angle), lazy=lazy)
     result = s.cluster_components()
     assert result.similarity[0, 1] >= 0.98
     assert result.similarity[0, 2] < result.similarity[0, 1] - 0.3
@@ -137,7 +141,9 @@ def test_rotated_copy_is_similar_and_cosine_is_not(lazy, angle):
 def test_rotation_sign_matches_rotate_images():
     base = lattice(0.0)
     rotated = rotate_images(base, 40.0, CENTER)
-    s = make_signal(np.stack([base, rotated, lattice(0.0, a=(6.0, 0.0), b=(0.0, 7.0))]))
+    s = signal_with_factors(
+        np.stack([base, rotated, lattice(0.0, a=(6.0, 0.0), b=(0.0, 7.0))])
+    )
     result = hyperspy_cnmf.cluster_components(s)
     # j = i rotated by theta -> rotation[i, j] = -theta (mod 180)
     assert abs(wrap180(result.rotation[0, 1] + 40.0)) <= 1.0
@@ -145,7 +151,7 @@ def test_rotation_sign_matches_rotate_images():
 
 
 def test_function_and_method_agree_and_results_are_stored():
-    s = make_signal(three_patterns())
+    s = signal_with_factors(three_patterns())
     result = hyperspy_cnmf.cluster_components(s, n_clusters=2)
     lr = s.learning_results
     for key in ("labels", "linkage", "similarity", "cosine_similarity", "rotation"):
@@ -162,7 +168,7 @@ def test_function_and_method_agree_and_results_are_stored():
 
 
 def test_fixed_threshold_and_auto_cut():
-    s = make_signal(three_patterns())
+    s = signal_with_factors(three_patterns())
     auto = s.cluster_components()
     assert auto.params["distance_threshold"] == "auto"
     lo, hi = sc.AUTO_THRESHOLD_RANGE
@@ -179,7 +185,7 @@ def test_merged_components_signals(lazy):
     patterns = three_patterns(35.0)
     maps = maps_for(3)
     maps[0] *= 3.0  # component 0 is the reference of its cluster
-    s = make_signal(patterns, maps, lazy=lazy)
+    s = signal_with_factors(patterns, maps, lazy=lazy)
     s.cluster_components()
     diffractions, cluster_maps = s.get_cluster_components()
 
@@ -209,12 +215,12 @@ def test_merged_components_signals(lazy):
 
 def test_plain_signal2d_and_line_scan():
     patterns = three_patterns()
-    s = make_signal(patterns, pyxem=False)
+    s = signal_with_factors(patterns, pyxem=False)
     s.cluster_components()
     diffractions, maps = s.get_cluster_components()
     assert type(diffractions).__name__ == "Signal2D"
     # a line scan: maps become Signal1D
-    line = make_signal(patterns, maps_for(3, (1, 8)), pyxem=False).inav[:, 0]
+    line = signal_with_factors(patterns, maps_for(3, (1, 8)), pyxem=False).inav[:, 0]
     line.learning_results.factors = s.learning_results.factors
     line.learning_results.loadings = maps_for(3, (1, 8)).reshape(3, -1).T
     line.cluster_components()
@@ -230,7 +236,7 @@ def test_plain_signal2d_and_line_scan():
 
 def test_unmasked_direct_beam_is_left_out_automatically():
     patterns = three_patterns() + beam()
-    s = make_signal(patterns)
+    s = signal_with_factors(patterns)
     with_beam = s.cluster_components(r_min=0)
     auto = s.cluster_components()
     assert auto.params["r_min_source"] == "direct beam"
@@ -244,7 +250,7 @@ def test_masked_direct_beam_sets_r_min_and_nan_factors_are_excluded():
     patterns = three_patterns() + beam()
     rows, cols = np.indices(SIG)
     mask = np.hypot(rows - CENTER[0], cols - CENTER[1]) <= 4.0
-    s = make_signal(patterns)
+    s = signal_with_factors(patterns)
     factors = s.learning_results.factors.copy()
     factors[mask.ravel()] = np.nan  # as HyperSpy stores masked pixels
     s.learning_results.factors = factors
@@ -263,14 +269,14 @@ def test_reduced_factors_with_signal_mask_are_expanded():
     patterns = three_patterns()
     rows, cols = np.indices(SIG)
     mask = np.hypot(rows - CENTER[0], cols - CENTER[1]) <= 3.0
-    s = make_signal(patterns)
+    s = signal_with_factors(patterns)
     s.learning_results.factors = patterns.reshape(3, -1)[:, ~mask.ravel()].T.copy()
     s.learning_results.signal_mask = mask
     assert s.cluster_components().labels.tolist() == [0, 0, 1]
 
 
 def test_r_min_in_calibrated_units():
-    s = make_signal(three_patterns() + beam())
+    s = signal_with_factors(three_patterns() + beam())
     px = s.cluster_components(r_min=5.0)
     cal = s.cluster_components(r_min=5.0 * SCALE, radius_units="calibrated")
     assert cal.params["r_min"] == pytest.approx(5.0)
@@ -284,7 +290,7 @@ def test_r_min_in_calibrated_units():
 def test_hyperspy_nmf_with_signal_mask_end_to_end():
     patterns = three_patterns() + beam()
     rng = np.random.default_rng(0)
-    s = make_signal(patterns, pyxem=False)
+    s = signal_with_factors(patterns, pyxem=False)
     s.data = s.data + 0.01 * rng.uniform(size=s.data.shape)
     rows, cols = np.indices(SIG)
     mask = s._get_signal_signal(np.hypot(rows - CENTER[0], cols - CENTER[1]) <= 4.0)
@@ -315,7 +321,7 @@ def test_hyperspy_nmf_with_signal_mask_end_to_end():
 def test_results_survive_save_and_load(tmp_path, extension):
     import hyperspy.api as hs
 
-    s = make_signal(three_patterns())
+    s = signal_with_factors(three_patterns())
     result = s.cluster_components()
     before_d, before_m = s.get_cluster_components()
     path = tmp_path / f"clustered.{extension}"
@@ -335,7 +341,7 @@ def test_results_survive_save_and_load(tmp_path, extension):
 
 
 def test_new_decomposition_invalidates_clustering():
-    s = make_signal(three_patterns(), pyxem=False)
+    s = signal_with_factors(three_patterns(), pyxem=False)
     s.cluster_components()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -345,7 +351,7 @@ def test_new_decomposition_invalidates_clustering():
 
 
 def test_stale_clustering_is_detected():
-    s = make_signal(three_patterns())
+    s = signal_with_factors(three_patterns())
     s.cluster_components()
     s.learning_results.factors = s.learning_results.factors * 2.0
     with pytest.raises(RuntimeError, match="earlier decomposition"):
@@ -366,13 +372,13 @@ def test_no_decomposition():
 
 
 def test_one_component():
-    s = make_signal(three_patterns()[:1])
+    s = signal_with_factors(three_patterns()[:1])
     with pytest.raises(ValueError, match="at least 2 components"):
         s.cluster_components()
 
 
 def test_nan_factors():
-    s = make_signal(three_patterns())
+    s = signal_with_factors(three_patterns())
     factors = s.learning_results.factors.copy()
     factors[100, 1] = np.nan
     s.learning_results.factors = factors
@@ -395,7 +401,7 @@ def test_one_dimensional_signal():
 
 
 def test_results_requested_before_clustering():
-    s = make_signal(three_patterns())
+    s = signal_with_factors(three_patterns())
     with pytest.raises(RuntimeError, match=r"s\.cluster_components"):
         s.get_cluster_components()
     with pytest.raises(RuntimeError, match=r"s\.cluster_components"):
@@ -435,7 +441,7 @@ def test_center_argument_is_pyxem_xy():
 
 
 def test_bad_clustering_arguments():
-    s = make_signal(three_patterns())
+    s = signal_with_factors(three_patterns())
     with pytest.raises(ValueError, match="linkage method"):
         s.cluster_components(method="nope")
     with pytest.raises(ValueError, match="distance_threshold"):

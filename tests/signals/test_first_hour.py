@@ -24,11 +24,6 @@ def _fit(s, k=2, **options):
     )
 
 
-@pytest.fixture(params=[False, True], ids=["numpy", "lazy"])
-def lazy(request):
-    return request.param
-
-
 @pytest.mark.parametrize("kind", [list, tuple, np.asarray])
 def test_radial_continuity_takes_pyxem_centre_as_given(lazy, kind, capsys):
     s = make_signal(lazy=lazy)

@@ -13,7 +13,7 @@ import hyperspy_cnmf
 from hyperspy_cnmf.core import ConstrainedNMF, Constraint
 from hyperspy_cnmf.signals import dispatch
 
-from .synthetic import FAST, NAV_SHAPE, SIG_SHAPE, make_data, make_signal
+from .synthetic import FAST, NAV_SHAPE, SIG_SHAPE, as_lazy, make_data, make_signal
 
 N_NAV, N_SIG = int(np.prod(NAV_SHAPE)), int(np.prod(SIG_SHAPE))
 CNMF_KEYS = (
@@ -521,8 +521,7 @@ def test_nan_raises_unless_masked(lazy):
     s = make_signal()
     run(s, k=2, max_iter=3)
     s.data[2, 3, 4, 5] = np.nan
-    if lazy:
-        s = s.as_lazy()
+    s = as_lazy(s, lazy)
     before = snapshot(s)
     with pytest.raises(ValueError, match="NaN"):
         run(s)
@@ -567,8 +566,7 @@ def test_line_scan_of_patterns():
 def test_spectrum_image_gets_geometry_free_defaults(lazy):
     rng = np.random.default_rng(1)
     s = hs.signals.Signal1D(rng.uniform(size=(4, 7, 30)))
-    if lazy:
-        s = s.as_lazy()
+    s = as_lazy(s, lazy)
     run(s, k=2)
     params = json.loads(s.learning_results.cnmf_params)
     assert params["factor_constraints"] == []
