@@ -138,11 +138,12 @@ def test_rotated_copy_is_similar_and_cosine_is_not(lazy, angle):
     np.testing.assert_allclose(result.params["center_xy"], CENTER[::-1])  # (x, y)
 
 
-def test_rotation_sign_matches_rotate_images():
+def test_rotation_sign_matches_rotate_images(lazy):
     base = lattice(0.0)
     rotated = rotate_images(base, 40.0, CENTER)
     s = signal_with_factors(
-        np.stack([base, rotated, lattice(0.0, a=(6.0, 0.0), b=(0.0, 7.0))])
+        np.stack([base, rotated, lattice(0.0, a=(6.0, 0.0), b=(0.0, 7.0))]),
+        lazy=lazy,
     )
     result = hyperspy_cnmf.cluster_components(s)
     # j = i rotated by theta -> rotation[i, j] = -theta (mod 180)
@@ -150,8 +151,8 @@ def test_rotation_sign_matches_rotate_images():
     assert result.similarity[0, 1] >= 0.98
 
 
-def test_function_and_method_agree_and_results_are_stored():
-    s = signal_with_factors(three_patterns())
+def test_function_and_method_agree_and_results_are_stored(lazy):
+    s = signal_with_factors(three_patterns(), lazy=lazy)
     result = hyperspy_cnmf.cluster_components(s, n_clusters=2)
     lr = s.learning_results
     for key in ("labels", "linkage", "similarity", "cosine_similarity", "rotation"):
@@ -167,8 +168,8 @@ def test_function_and_method_agree_and_results_are_stored():
     assert "2 clusters" in repr(result)
 
 
-def test_fixed_threshold_and_auto_cut():
-    s = signal_with_factors(three_patterns())
+def test_fixed_threshold_and_auto_cut(lazy):
+    s = signal_with_factors(three_patterns(), lazy=lazy)
     auto = s.cluster_components()
     assert auto.params["distance_threshold"] == "auto"
     lo, hi = sc.AUTO_THRESHOLD_RANGE
@@ -213,14 +214,16 @@ def test_merged_components_signals(lazy):
     assert "Merged cluster diffractions" in diffractions.metadata.General.title
 
 
-def test_plain_signal2d_and_line_scan():
+def test_plain_signal2d_and_line_scan(lazy):
     patterns = three_patterns()
-    s = signal_with_factors(patterns, pyxem=False)
+    s = signal_with_factors(patterns, pyxem=False, lazy=lazy)
     s.cluster_components()
     diffractions, maps = s.get_cluster_components()
     assert type(diffractions).__name__ == "Signal2D"
     # a line scan: maps become Signal1D
-    line = signal_with_factors(patterns, maps_for(3, (1, 8)), pyxem=False).inav[:, 0]
+    line = signal_with_factors(
+        patterns, maps_for(3, (1, 8)), pyxem=False, lazy=lazy
+    ).inav[:, 0]
     line.learning_results.factors = s.learning_results.factors
     line.learning_results.loadings = maps_for(3, (1, 8)).reshape(3, -1).T
     line.cluster_components()
@@ -234,9 +237,9 @@ def test_plain_signal2d_and_line_scan():
 # ---------------------------------------------------------------------------
 
 
-def test_unmasked_direct_beam_is_left_out_automatically():
+def test_unmasked_direct_beam_is_left_out_automatically(lazy):
     patterns = three_patterns() + beam()
-    s = signal_with_factors(patterns)
+    s = signal_with_factors(patterns, lazy=lazy)
     with_beam = s.cluster_components(r_min=0)
     auto = s.cluster_components()
     assert auto.params["r_min_source"] == "direct beam"
@@ -246,11 +249,11 @@ def test_unmasked_direct_beam_is_left_out_automatically():
     assert auto.labels.tolist() == [0, 0, 1]
 
 
-def test_masked_direct_beam_sets_r_min_and_nan_factors_are_excluded():
+def test_masked_direct_beam_sets_r_min_and_nan_factors_are_excluded(lazy):
     patterns = three_patterns() + beam()
     rows, cols = np.indices(SIG)
     mask = np.hypot(rows - CENTER[0], cols - CENTER[1]) <= 4.0
-    s = signal_with_factors(patterns)
+    s = signal_with_factors(patterns, lazy=lazy)
     factors = s.learning_results.factors.copy()
     factors[mask.ravel()] = np.nan  # as HyperSpy stores masked pixels
     s.learning_results.factors = factors
@@ -265,18 +268,18 @@ def test_masked_direct_beam_sets_r_min_and_nan_factors_are_excluded():
     assert np.isfinite(diffractions.data[:, ~mask]).all()
 
 
-def test_reduced_factors_with_signal_mask_are_expanded():
+def test_reduced_factors_with_signal_mask_are_expanded(lazy):
     patterns = three_patterns()
     rows, cols = np.indices(SIG)
     mask = np.hypot(rows - CENTER[0], cols - CENTER[1]) <= 3.0
-    s = signal_with_factors(patterns)
+    s = signal_with_factors(patterns, lazy=lazy)
     s.learning_results.factors = patterns.reshape(3, -1)[:, ~mask.ravel()].T.copy()
     s.learning_results.signal_mask = mask
     assert s.cluster_components().labels.tolist() == [0, 0, 1]
 
 
-def test_r_min_in_calibrated_units():
-    s = signal_with_factors(three_patterns() + beam())
+def test_r_min_in_calibrated_units(lazy):
+    s = signal_with_factors(three_patterns() + beam(), lazy=lazy)
     px = s.cluster_components(r_min=5.0)
     cal = s.cluster_components(r_min=5.0 * SCALE, radius_units="calibrated")
     assert cal.params["r_min"] == pytest.approx(5.0)
@@ -318,10 +321,10 @@ def test_hyperspy_nmf_with_signal_mask_end_to_end():
 
 
 @pytest.mark.parametrize("extension", ["hspy", "zspy"])
-def test_results_survive_save_and_load(tmp_path, extension):
+def test_results_survive_save_and_load(lazy, tmp_path, extension):
     import hyperspy.api as hs
 
-    s = signal_with_factors(three_patterns())
+    s = signal_with_factors(three_patterns(), lazy=lazy)
     result = s.cluster_components()
     before_d, before_m = s.get_cluster_components()
     path = tmp_path / f"clustered.{extension}"
@@ -340,8 +343,8 @@ def test_results_survive_save_and_load(tmp_path, extension):
     np.testing.assert_allclose(after_m.data, before_m.data)
 
 
-def test_new_decomposition_invalidates_clustering():
-    s = signal_with_factors(three_patterns(), pyxem=False)
+def test_new_decomposition_invalidates_clustering(lazy):
+    s = signal_with_factors(three_patterns(), pyxem=False, lazy=lazy)
     s.cluster_components()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -350,8 +353,8 @@ def test_new_decomposition_invalidates_clustering():
         s.get_cluster_components()
 
 
-def test_stale_clustering_is_detected():
-    s = signal_with_factors(three_patterns())
+def test_stale_clustering_is_detected(lazy):
+    s = signal_with_factors(three_patterns(), lazy=lazy)
     s.cluster_components()
     s.learning_results.factors = s.learning_results.factors * 2.0
     with pytest.raises(RuntimeError, match="earlier decomposition"):
@@ -363,22 +366,22 @@ def test_stale_clustering_is_detected():
 # ---------------------------------------------------------------------------
 
 
-def test_no_decomposition():
+def test_no_decomposition(lazy):
     import hyperspy.api as hs
 
-    s = hs.signals.Signal2D(np.ones((4, 4, 16, 16)))
+    s = as_lazy(hs.signals.Signal2D(np.ones((4, 4, 16, 16))), lazy)
     with pytest.raises(RuntimeError, match=r"run s\.decomposition\(\.\.\.\) first"):
         s.cluster_components()
 
 
-def test_one_component():
-    s = signal_with_factors(three_patterns()[:1])
+def test_one_component(lazy):
+    s = signal_with_factors(three_patterns()[:1], lazy=lazy)
     with pytest.raises(ValueError, match="at least 2 components"):
         s.cluster_components()
 
 
-def test_nan_factors():
-    s = signal_with_factors(three_patterns())
+def test_nan_factors(lazy):
+    s = signal_with_factors(three_patterns(), lazy=lazy)
     factors = s.learning_results.factors.copy()
     factors[100, 1] = np.nan
     s.learning_results.factors = factors
@@ -386,10 +389,12 @@ def test_nan_factors():
         s.cluster_components()
 
 
-def test_one_dimensional_signal():
+def test_one_dimensional_signal(lazy):
     import hyperspy.api as hs
 
-    s = hs.signals.Signal1D(np.random.default_rng(0).uniform(size=(4, 5, 32)))
+    s = as_lazy(
+        hs.signals.Signal1D(np.random.default_rng(0).uniform(size=(4, 5, 32))), lazy
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         s.decomposition(algorithm="SVD", output_dimension=3, print_info=False)
@@ -400,18 +405,18 @@ def test_one_dimensional_signal():
     assert hyperspy_cnmf.cluster_components(s).labels.shape == (3,)
 
 
-def test_results_requested_before_clustering():
-    s = signal_with_factors(three_patterns())
+def test_results_requested_before_clustering(lazy):
+    s = signal_with_factors(three_patterns(), lazy=lazy)
     with pytest.raises(RuntimeError, match=r"s\.cluster_components"):
         s.get_cluster_components()
     with pytest.raises(RuntimeError, match=r"s\.cluster_components"):
         sc.cluster_results(s)
 
 
-def test_uncalibrated_centre_is_refused_and_a_corner_centre_reported():
+def test_uncalibrated_centre_is_refused_and_a_corner_centre_reported(lazy):
     import hyperspy.api as hs
 
-    s = hs.signals.Signal2D(np.ones((4, 4, 16, 16)))
+    s = as_lazy(hs.signals.Signal2D(np.ones((4, 4, 16, 16))), lazy)
     s.learning_results.factors = np.random.default_rng(0).uniform(size=(256, 2))
     s.learning_results.loadings = np.ones((16, 2))
     # An uncalibrated signal (offsets 0): refused, naming both fixes.
@@ -426,10 +431,10 @@ def test_uncalibrated_centre_is_refused_and_a_corner_centre_reported():
     assert "-0" not in str(result.params["center_xy"])
 
 
-def test_center_argument_is_pyxem_xy():
+def test_center_argument_is_pyxem_xy(lazy):
     import hyperspy.api as hs
 
-    s = hs.signals.Signal2D(np.ones((4, 4, 16, 20)))
+    s = as_lazy(hs.signals.Signal2D(np.ones((4, 4, 16, 20))), lazy)
     s.learning_results.factors = np.random.default_rng(0).uniform(size=(320, 2))
     s.learning_results.loadings = np.ones((16, 2))
     result = s.cluster_components(center=(12.0, 7.0))  # (x, y)
@@ -440,8 +445,8 @@ def test_center_argument_is_pyxem_xy():
         s.cluster_components(center=(7.0, 18.0))
 
 
-def test_bad_clustering_arguments():
-    s = signal_with_factors(three_patterns())
+def test_bad_clustering_arguments(lazy):
+    s = signal_with_factors(three_patterns(), lazy=lazy)
     with pytest.raises(ValueError, match="linkage method"):
         s.cluster_components(method="nope")
     with pytest.raises(ValueError, match="distance_threshold"):
