@@ -184,8 +184,8 @@ def test_bad_data(change, kwargs, error, match, lazy):
     assert_unchanged(s, before)
 
 
-def test_same_mask_as_signal_is_accepted():
-    s = make_signal()
+def test_same_mask_as_signal_is_accepted(lazy):
+    s = make_signal(lazy=lazy)
     nav = np.zeros(NAV_SHAPE, bool)
     nav[0, 0] = True
     run(s, k=2, max_iter=3, navigation_mask=hs.signals.BaseSignal(nav).T)

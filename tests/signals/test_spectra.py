@@ -72,8 +72,8 @@ def test_explicit_constraints_win_over_the_defaults(lazy):
     assert params(s)["factor_constraints"][0].startswith("SpectralContinuity(width=20")
 
 
-def test_uncalibrated_energy_axis_falls_back_to_a_tenth_of_the_range(caplog):
-    s = spectra()
+def test_uncalibrated_energy_axis_falls_back_to_a_tenth_of_the_range(lazy, caplog):
+    s = spectra(lazy=lazy)
     s.axes_manager.signal_axes[0].units = "<undefined>"
     with caplog.at_level(logging.INFO, logger="hyperspy_cnmf"):
         run(s)
