@@ -7,11 +7,13 @@ import pytest
 from hyperspy_cnmf import ConstrainedNMF, methods
 from hyperspy_cnmf.signals import dispatch
 
+from .signals.synthetic import as_lazy
+
 hs = pytest.importorskip("hyperspy.api")
 
 
 @pytest.fixture
-def signal():
+def hs_signal():
     rng = np.random.default_rng(0)
     s = hs.signals.Signal2D(rng.random((6, 5, 12, 12)))
     for axis in s.axes_manager.signal_axes:  # beam centre at the middle
@@ -34,7 +36,7 @@ def test_moved_decomposition_is_a_clear_error_naming_version_and_fallback(
 
 
 def test_a_moved_method_warns_at_install_and_the_package_still_works(
-    monkeypatch, signal
+    monkeypatch, hs_signal
 ):
     def moved():
         raise dispatch.DispatchError("HyperSpy 9.9 moved it; use ...")
@@ -45,23 +47,22 @@ def test_a_moved_method_warns_at_install_and_the_package_still_works(
     assert methods.is_installed()  # the rest is still in place
 
 
-def test_estimator_route_needs_no_patching(signal):
+def test_estimator_route_needs_no_patching(hs_signal):
     """``algorithm=ConstrainedNMF(...)``: HyperSpy's own estimator support."""
-    before = signal.data.copy()
-    signal.decomposition(
+    before = hs_signal.data.copy()
+    hs_signal.decomposition(
         algorithm=ConstrainedNMF(3, n_init=2, max_iter=20, random_state=0),
         output_dimension=3,
         print_info=False,
     )
-    lr = signal.learning_results
+    lr = hs_signal.learning_results
     assert lr.factors.shape == (144, 3) and lr.loadings.shape == (30, 3)
     assert np.nanmin(lr.factors) >= 0 and np.nanmin(lr.loadings) >= 0
-    np.testing.assert_array_equal(signal.data, before)
+    np.testing.assert_array_equal(hs_signal.data, before)
 
 
-@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "lazy"])
-def test_algorithm_name_is_installed_on_both_signal_classes(signal, lazy):
-    s = signal.as_lazy() if lazy else signal
+def test_algorithm_name_is_installed_on_both_signal_classes(hs_signal, lazy):
+    s = as_lazy(hs_signal, lazy)
     s.decomposition(
         algorithm="constrained_nmf",
         output_dimension=2,
@@ -72,9 +73,8 @@ def test_algorithm_name_is_installed_on_both_signal_classes(signal, lazy):
     assert s.learning_results.decomposition_algorithm == "constrained_nmf"
 
 
-@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "lazy"])
-def test_learning_results_summary_tells_the_constrained_fit(signal, lazy):
-    s = signal.as_lazy() if lazy else signal
+def test_learning_results_summary_tells_the_constrained_fit(hs_signal, lazy):
+    s = as_lazy(hs_signal, lazy)
     s.decomposition(
         algorithm="constrained_nmf",
         output_dimension=2,

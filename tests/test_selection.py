@@ -17,13 +17,13 @@ FAST = {"n_init": 1, "max_iter": 15, "compression": None}
 
 
 @pytest.fixture(scope="module")
-def signal():
+def simulation():
     return simulated_4dstem(**SMALL)
 
 
 @pytest.fixture(scope="module")
-def scan(signal):
-    return scan_components(signal, (1, 2, 3), show_progressbar=False, **FAST)
+def scan(simulation):
+    return scan_components(simulation, (1, 2, 3), show_progressbar=False, **FAST)
 
 
 def test_scan_records_both_errors_and_the_clusters(scan):
@@ -49,11 +49,11 @@ def optimal_mse(X, k):
     return (sigma[k:] ** 2).sum() / X.size
 
 
-def test_the_errors_are_those_of_single_fits(signal, scan):
-    X = signal.data.reshape(144, -1)
+def test_the_errors_are_those_of_single_fits(simulation, scan):
+    X = simulation.data.reshape(144, -1)
     expected = [optimal_mse(X, k) for k in (1, 2, 3)]
     np.testing.assert_allclose(scan.pca_mse, expected, rtol=1e-5)  # randomized
-    s = signal.deepcopy()
+    s = simulation.deepcopy()
     s.decomposition(
         algorithm="constrained_nmf",
         output_dimension=3,
@@ -65,8 +65,8 @@ def test_the_errors_are_those_of_single_fits(signal, scan):
     assert scan.n_clusters[2] == s.cluster_components().n_clusters
 
 
-def test_scan_leaves_the_signal_alone(signal):
-    s = signal.deepcopy()
+def test_scan_leaves_the_signal_alone(simulation):
+    s = simulation.deepcopy()
     s.decomposition(algorithm="SVD", output_dimension=3, print_info=False)
     factors = s.learning_results.factors.copy()
     data = s.data.copy()
@@ -77,12 +77,12 @@ def test_scan_leaves_the_signal_alone(signal):
     assert not [k for k in vars(s.learning_results) if k.startswith("cnmf_")]
 
 
-def test_scan_is_reproducible_and_honours_masks(signal):
+def test_scan_is_reproducible_and_honours_masks(simulation):
     nav_mask = np.zeros((12, 12), bool)
     nav_mask[:2] = True
     runs = [
         scan_components(
-            signal,
+            simulation,
             (2,),
             cluster=False,
             navigation_mask=nav_mask,
@@ -95,30 +95,30 @@ def test_scan_is_reproducible_and_honours_masks(signal):
     assert runs[0].n_clusters[0] == -1
     # PCA is fitted on the kept positions only ((x, y) mask, HyperSpy's order).
     assert runs[0].pca_mse[0] == runs[1].pca_mse[0]
-    X = signal.data.reshape(144, -1)[~nav_mask.T.ravel()]
+    X = simulation.data.reshape(144, -1)[~nav_mask.T.ravel()]
     np.testing.assert_allclose(runs[0].pca_mse[0], optimal_mse(X, 2), rtol=1e-5)
 
 
-def test_progress_bar_follows_hyperspy(signal, capsys):
-    scan_components(signal, (1,), cluster=False, show_progressbar=True, **FAST)
+def test_progress_bar_follows_hyperspy(simulation, capsys):
+    scan_components(simulation, (1,), cluster=False, show_progressbar=True, **FAST)
     assert "1/1" in capsys.readouterr().err
 
 
-def test_bad_input_is_refused(signal):
+def test_bad_input_is_refused(simulation):
     with pytest.raises(ValueError, match=">= 1"):
-        scan_components(signal, (0, 2))
+        scan_components(simulation, (0, 2))
     with pytest.raises(ValueError, match="repeat"):
-        scan_components(signal, (2, 2))
+        scan_components(simulation, (2, 2))
     with pytest.raises(ValueError, match="unrepeatable"):
-        scan_components(signal, (2,), random_state=None)
+        scan_components(simulation, (2,), random_state=None)
     with pytest.raises(ValueError, match="output_dimension is set"):
-        scan_components(signal, (2,), output_dimension=3)
+        scan_components(simulation, (2,), output_dimension=3)
     with pytest.raises(ValueError, match="normalize_poissonian_noise"):
-        scan_components(signal, (2,), normalize_poissonian_noise=True)
+        scan_components(simulation, (2,), normalize_poissonian_noise=True)
 
 
-def test_hyperspy_scree_plots_work_on_a_constrained_result(signal):
-    s = signal.deepcopy()
+def test_hyperspy_scree_plots_work_on_a_constrained_result(simulation):
+    s = simulation.deepcopy()
     s.decomposition(
         algorithm="constrained_nmf", output_dimension=4, print_info=False, **FAST
     )

@@ -12,21 +12,33 @@ Nothing here imports HyperSpy.
 
 from __future__ import annotations
 
+import math
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 from scipy.cluster import hierarchy
 from scipy.spatial.distance import squareform
 
-from .polar import rotate_images
+from .polar import (
+    direct_beam_radius,
+    inscribed_radius,
+    masked_disc_radius,
+    rotate_images,
+)
 
 __all__ = [
     "AUTO_THRESHOLD_RANGE",
     "DEFAULT_DISTANCE_THRESHOLD",
     "Clustering",
+    "DendrogramCut",
     "MergedComponents",
+    "RadialRange",
     "auto_cut_height",
+    "check_cut",
     "cluster_patterns",
+    "cut_dendrogram",
+    "radial_range",
     "cut_height",
     "merge_components",
     "similarity_to_distance",
@@ -208,6 +220,171 @@ def cluster_patterns(
             linkage, float(distance_threshold), criterion="distance"
         )
     return Clustering(linkage, _first_appearance(raw), distance)
+
+
+class DendrogramCut(NamedTuple):
+    """Result of :func:`cut_dendrogram`.
+
+    Attributes
+    ----------
+    clustering : Clustering
+    cut_height : float
+        The height of the cut, ``1 - similarity``.
+    auto : bool
+        Whether the cut was chosen by :func:`auto_cut_height`.
+    """
+
+    clustering: Clustering
+    cut_height: float
+    auto: bool
+
+
+def _is_auto(value) -> bool:
+    return isinstance(value, str) and value == "auto"
+
+
+def check_cut(n_clusters=None, distance_threshold=None) -> bool:
+    """Refuse both ``n_clusters`` and ``distance_threshold``, or a string
+    threshold other than ``"auto"``; return whether the cut is automatic
+    (``"auto"``, or neither given)."""
+    if n_clusters is not None and distance_threshold is not None:
+        raise ValueError("give either n_clusters or distance_threshold, not both")
+    auto = n_clusters is None and (
+        distance_threshold is None or _is_auto(distance_threshold)
+    )
+    if isinstance(distance_threshold, str) and not auto:
+        raise ValueError(
+            f"distance_threshold must be a number or 'auto', got {distance_threshold!r}"
+        )
+    return auto
+
+
+def cut_dendrogram(
+    similarity, n_clusters=None, distance_threshold=None, method="average"
+) -> DendrogramCut:
+    """:func:`cluster_patterns`, with the automatic cut and its height.
+
+    ``distance_threshold="auto"`` (also when neither ``n_clusters`` nor
+    ``distance_threshold`` is given): the cut of :func:`auto_cut_height` in
+    :data:`AUTO_THRESHOLD_RANGE` on the full dendrogram. With
+    ``n_clusters``, the height that leaves that many clusters
+    (:func:`cut_height`).
+
+    Raises
+    ------
+    ValueError
+        Both ``n_clusters`` and ``distance_threshold``, a string other than
+        ``"auto"``, or what :func:`cluster_patterns` refuses.
+    """
+    auto = check_cut(n_clusters, distance_threshold)
+    if auto:
+        k = np.asarray(similarity).shape[0]
+        probe = cluster_patterns(similarity, n_clusters=k, method=method)
+        distance_threshold = auto_cut_height(probe.linkage, *AUTO_THRESHOLD_RANGE)
+    clustering = cluster_patterns(
+        similarity,
+        n_clusters=n_clusters,
+        distance_threshold=distance_threshold,
+        method=method,
+    )
+    if n_clusters is not None:
+        cut = cut_height(clustering.linkage, int(clustering.labels.max()) + 1)
+    else:
+        cut = float(distance_threshold)
+    return DendrogramCut(clustering, cut, auto)
+
+
+class RadialRange(NamedTuple):
+    """Result of :func:`radial_range`: radii in pixels and where ``r_min``
+    came from (``"signal mask"``, ``"direct beam"``, ``"none"`` or
+    ``"argument"``)."""
+
+    r_min: float
+    r_max: float
+    r_min_source: str
+
+
+def _edge_r_max(shape, center_rc, stacklevel) -> float:
+    """The farthest corner, with a warning, for a centre on the edge."""
+    rows, cols = shape
+    r_max = max(
+        math.hypot(r - center_rc[0], c - center_rc[1])
+        for r in (0, rows - 1)
+        for c in (0, cols - 1)
+    )
+    warnings.warn(
+        f"the beam centre (x, y) = ({center_rc[1]:.4g}, {center_rc[0]:.4g}) px "
+        "is at the edge of the pattern, so no full circle about it fits "
+        "inside; the components are compared over partial circles up "
+        f"to r_max = {r_max:.4g} px (the farthest corner). Calibrate "
+        "the centre (pyxem: s.calibration.center = None for the middle) "
+        "and re-run the decomposition, or pass center=(x, y)",
+        UserWarning,
+        stacklevel=stacklevel + 2,
+    )
+    return r_max
+
+
+def radial_range(
+    patterns, center_rc, *, mask=None, r_min=None, r_max=None, scale=1.0, stacklevel=1
+) -> RadialRange:
+    """The radial range of the comparison: the ``"auto"`` radii policy.
+
+    ``r_max=None``: the largest circle about the centre inside the pattern
+    (:func:`~hyperspy_cnmf.core.polar.inscribed_radius`); for a centre on
+    the edge (less than 2 px), the farthest corner, with a warning.
+    ``r_min=None`` or ``"auto"``: the radius of the masked direct-beam disc
+    if ``mask`` covers the centre
+    (:func:`~hyperspy_cnmf.core.polar.masked_disc_radius`), else that of a
+    bright direct beam the patterns share
+    (:func:`~hyperspy_cnmf.core.polar.direct_beam_radius`), else 0.
+
+    Parameters
+    ----------
+    patterns : ndarray, shape (k, rows, cols)
+    center_rc : (float, float)
+        Beam centre ``(row, col)`` in pixels.
+    mask : bool array, shape (rows, cols), optional
+        ``True`` = excluded.
+    r_min, r_max : float, "auto" or None
+        Given radii, in units of ``scale`` pixels.
+    scale : float, default 1
+        Size of one pixel in the units of ``r_min`` / ``r_max``.
+    stacklevel : int, default 1
+        Of the edge warning, counted from the caller.
+
+    Returns
+    -------
+    RadialRange
+    """
+    shape = np.asarray(patterns).shape[1:]
+    if r_max is None:
+        r_max_px = inscribed_radius(shape, center_rc)
+        if r_max_px < 2:  # a centre on the edge: no full circle fits inside
+            r_max_px = _edge_r_max(shape, center_rc, stacklevel)
+    else:
+        r_max_px = float(r_max) / scale
+    if not r_max_px > 0:
+        raise ValueError(
+            f"r_max = {r_max_px:.3g} px; the beam centre {center_rc} is on the "
+            "pattern edge or r_max is not positive: calibrate the centre"
+        )
+    if r_min is None or _is_auto(r_min):
+        disc = masked_disc_radius(mask, center_rc)
+        if disc > 0:
+            return RadialRange(disc, r_max_px, "signal mask")
+        beam = direct_beam_radius(patterns, center_rc, r_max_px)
+        if beam > 0:
+            return RadialRange(beam, r_max_px, "direct beam")
+        return RadialRange(0.0, r_max_px, "none")
+    if isinstance(r_min, str):
+        raise ValueError(f"r_min must be a number, None or 'auto', got {r_min!r}")
+    r_min_px = float(r_min) / scale
+    if not 0 <= r_min_px < r_max_px:
+        raise ValueError(
+            f"r_min = {r_min_px:.3g} px must lie in [0, r_max = {r_max_px:.3g} px)"
+        )
+    return RadialRange(r_min_px, r_max_px, "argument")
 
 
 def _merge_heights(linkage):

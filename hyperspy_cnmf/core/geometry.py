@@ -33,7 +33,9 @@ __all__ = [
     "Geometry",
     "ConstraintContext",
     "as_point",
+    "center_inside",
     "center_rc_from_xy",
+    "check_center_rc",
     "to_pixels",
 ]
 
@@ -93,6 +95,47 @@ def center_rc_from_xy(center, what="center") -> tuple[float, float] | None:
             "for the calibrated centre"
         )
     return (values[1] + 0.0, values[0] + 0.0)  # + 0.0: no "-0"
+
+
+def center_inside(center_rc, shape) -> bool:
+    """Whether the point ``(row, col)`` lies on a ``(rows, cols)`` pattern:
+    on its pixels' area, ``-0.5 <= row <= rows - 0.5`` and likewise for
+    ``col`` (False for NaN). The one bound for a beam centre."""
+    row, col = (float(v) for v in center_rc)
+    rows, cols = shape
+    return -0.5 <= row <= rows - 0.5 and -0.5 <= col <= cols - 0.5
+
+
+def check_center_rc(center_rc, shape, source=None) -> tuple[float, float]:
+    """The one validator of a beam centre: ``center_rc`` (array order
+    ``(row, col)``) as two floats, if it lies on the ``(rows, cols)``
+    pattern (:func:`center_inside`).
+
+    Parameters
+    ----------
+    center_rc : (float, float)
+    shape : (int, int)
+    source : str, optional
+        Where the centre came from, for the message (e.g. "the center= you
+        passed").
+
+    Raises
+    ------
+    ValueError
+        A centre outside the pattern, the message in the user's ``(x, y)``
+        order with the two fixes.
+    """
+    row, col = (float(v) + 0.0 for v in center_rc)  # + 0.0: no "-0"
+    if center_inside((row, col), shape):
+        return (row, col)
+    rows, cols = shape
+    where = f", {source}," if source else ""
+    raise ValueError(
+        f"the beam centre (x, y) = ({col:.4g}, {row:.4g}) px{where} lies "
+        f"outside the {cols}x{rows} (x, y) pattern. Set it on the signal "
+        "(pyxem: s.calibration.center = None for the middle of the pattern, or "
+        "s.calibration.center = (x, y)) or pass center=(x, y) in pixels"
+    )
 
 
 def to_pixels(length: float, units: str | None, axis: AxisInfo) -> float:
@@ -217,14 +260,7 @@ class Geometry:
             center = self.center
             if center is None:
                 center = ((sig[1] - 1) / 2, (sig[0] - 1) / 2)
-            row, col = center_rc_from_xy(center)
-            if not (-0.5 <= row <= sig[0] - 0.5 and -0.5 <= col <= sig[1] - 0.5):
-                raise ValueError(
-                    f"the beam centre (x, y) = ({col:.4g}, {row:.4g}) px lies "
-                    f"outside the {sig[1]}x{sig[0]} (x, y) pattern; calibrate "
-                    "it (pyxem: s.calibration.center = None puts it at the "
-                    "middle) or pass center=(x, y)"
-                )
+            row, col = check_center_rc(center_rc_from_xy(center), sig)
             object.__setattr__(self, "center", (col, row))
         elif self.center is not None:
             raise ValueError(

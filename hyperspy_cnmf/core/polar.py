@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .backend import NUMPY
+from .geometry import check_center_rc
 
 __all__ = [
     "PolarOperator",
@@ -229,12 +230,7 @@ def polar_operator(
         raise ValueError(f"polar resampling needs 2D images, got shape {shape}")
     if center is None:
         center = _middle(shape)
-    c_row, c_col = float(center[0]), float(center[1])
-    if not (-0.5 <= c_row <= shape[0] - 0.5 and -0.5 <= c_col <= shape[1] - 0.5):
-        raise ValueError(
-            f"the centre (row, col) = {(c_row, c_col)} lies outside the "
-            f"{shape[0]}x{shape[1]} image"
-        )
+    c_row, c_col = check_center_rc(center, shape)
     excluded = (
         np.zeros(shape[0] * shape[1], dtype=bool)
         if mask is None

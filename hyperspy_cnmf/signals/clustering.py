@@ -40,8 +40,6 @@ factors):
 
 from __future__ import annotations
 
-import json
-import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -49,12 +47,12 @@ import numpy as np
 
 from ..core.clustering import (
     AUTO_THRESHOLD_RANGE,
-    auto_cut_height,
-    cluster_patterns,
-    cut_height,
+    check_cut,
+    cut_dendrogram,
     merge_components,
+    radial_range,
 )
-from ..core.polar import direct_beam_radius, inscribed_radius, masked_disc_radius
+from ..core.geometry import check_center_rc
 from ..core.similarity import (
     cosine_similarity,
     diffraction_similarity,
@@ -63,19 +61,19 @@ from ..core.similarity import (
 from .geometry import (
     array_shapes,
     axis_info,
-    beam_center,
-    center_from_xy,
-    check_center,
     pyxem_mask,
-    require_calibrated,
+    signal_center_rc,
     signal_mask_array,
 )
 from .results import (
+    CLUSTER_KEYS,
     CLUSTER_PREFIX,
-    cluster_is_current,
+    clear_cluster_results,
     drop_stale,
     factors_fingerprint,
+    store_clustering,
     stored_center_xy,
+    stored_clustering,
 )
 
 __all__ = [
@@ -90,7 +88,6 @@ __all__ = [
 ]
 
 PREFIX = CLUSTER_PREFIX
-_KEYS = ("labels", "linkage", "similarity", "cosine_similarity", "rotation", "params")
 
 
 # --------------------------------------------------------------------------
@@ -246,21 +243,22 @@ def _all_rows(signal, values, shape, space):
     return out, stored
 
 
-def _component_patterns(signal, signal_mask=None):
-    """The factors as ``(k, rows, cols)`` patterns and the combined mask.
+def _component_factors(signal, signal_mask, unit):
+    """The factors as ``(k, *signal_shape)`` arrays and the combined mask.
 
-    Masked pixels (``learning_results.signal_mask``, pyxem's mask, the
-    ``signal_mask`` argument) are set to 0; NaN anywhere else is an error.
+    Masked pixels (``learning_results.signal_mask``, pyxem's mask for
+    patterns, the ``signal_mask`` argument) are set to 0; NaN anywhere else
+    is an error. ``unit`` ("pixel" or "channel") names them in messages.
     """
-    _check_2d(signal)
     factors, _ = _check_decomposition(signal)
     k = factors.shape[1]
     _, sig_shape = array_shapes(signal)
     factors, stored = _all_rows(signal, factors, sig_shape, "signal")
     user = None if signal_mask is None else signal_mask_array(signal, signal_mask)
-    mask = _combine(stored, pyxem_mask(signal), user)
-    patterns = np.array(factors, dtype=np.float64).T.reshape((k, *sig_shape))
-    bad = ~np.isfinite(patterns)
+    pyxem = pyxem_mask(signal) if unit == "pixel" else None
+    mask = _combine(stored, pyxem, user)
+    values = np.array(factors, dtype=np.float64).T.reshape((k, *sig_shape))
+    bad = ~np.isfinite(values)
     if mask is not None:
         bad &= ~mask
     if bad.any():
@@ -269,14 +267,21 @@ def _component_patterns(signal, signal_mask=None):
             f"the factors of components {comps} contain NaN or infinite values "
             "outside the signal mask (the decomposition failed or diverged): "
             "re-run s.decomposition(...), or pass signal_mask= to exclude those "
-            "pixels"
+            f"{unit}s"
         )
-    patterns[~np.isfinite(patterns)] = 0.0
+    values[~np.isfinite(values)] = 0.0
     if mask is not None:
         if mask.all():
-            raise ValueError("the signal mask excludes every pixel; True = excluded")
-        patterns[:, mask] = 0.0
-    return patterns, mask
+            raise ValueError(f"the signal mask excludes every {unit}; True = excluded")
+        values[:, mask] = 0.0
+    return values, mask
+
+
+def _component_patterns(signal, signal_mask=None):
+    """The factors as ``(k, rows, cols)`` patterns and the combined mask
+    (:func:`_component_factors`)."""
+    _check_2d(signal)
+    return _component_factors(signal, signal_mask, "pixel")
 
 
 def _is_spectra(signal) -> bool:
@@ -288,31 +293,9 @@ def _is_spectra(signal) -> bool:
 
 
 def _component_spectra(signal, signal_mask=None):
-    """The factors as ``(k, n_channels)`` spectra (masked channels 0) and the
-    combined mask, as :func:`_component_patterns` does for patterns."""
-    factors, _ = _check_decomposition(signal)
-    _, sig_shape = array_shapes(signal)
-    factors, stored = _all_rows(signal, factors, sig_shape, "signal")
-    user = None if signal_mask is None else signal_mask_array(signal, signal_mask)
-    mask = _combine(stored, user)
-    spectra = np.array(factors, dtype=np.float64).T
-    bad = ~np.isfinite(spectra)
-    if mask is not None:
-        bad &= ~mask
-    if bad.any():
-        comps = np.flatnonzero(bad.any(axis=1)).tolist()
-        raise ValueError(
-            f"the factors of components {comps} contain NaN or infinite values "
-            "outside the signal mask (the decomposition failed or diverged): "
-            "re-run s.decomposition(...), or pass signal_mask= to exclude those "
-            "channels"
-        )
-    spectra[~np.isfinite(spectra)] = 0.0
-    if mask is not None:
-        if mask.all():
-            raise ValueError("the signal mask excludes every channel; True = excluded")
-        spectra[:, mask] = 0.0
-    return spectra, mask
+    """The factors as ``(k, n_channels)`` spectra and the combined mask
+    (:func:`_component_factors`)."""
+    return _component_factors(signal, signal_mask, "channel")
 
 
 def _component_maps(signal):
@@ -331,40 +314,26 @@ def _component_maps(signal):
     return np.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0), missing
 
 
-def _fingerprint(signal):
-    """SHA-256 of the factors, to detect stale clustering results."""
-    return factors_fingerprint(signal.learning_results.factors)
-
-
 def _resolve_center(signal, center):
-    """Beam centre (row, col) px: argument > the decomposition's > calibrated.
+    """Beam centre ``(row, col)`` px for the core: the argument > the
+    decomposition's > the calibrated one.
 
     ``center`` is given in pyxem's order, ``(x, y) = (col, row)``
     (:func:`~hyperspy_cnmf.signals.geometry.center_from_xy`), as the stored
     ``cnmf_center_xy`` (:func:`~hyperspy_cnmf.signals.results.stored_center_xy`
-    also reads the ``(row, col)`` ``cnmf_center`` of earlier versions); the
-    result is in array order, ``(row, col)``, for the core.
+    also reads the ``(row, col)`` ``cnmf_center`` of earlier versions); each
+    is validated by the core's
+    :func:`~hyperspy_cnmf.core.geometry.check_center_rc`.
     """
+    stored = None if center is not None else stored_center_xy(signal.learning_results)
+    if stored is None:
+        return signal_center_rc(signal, center, check_beam_center=center is None)
     _, sig_shape = array_shapes(signal)
-    if center is not None:
-        center = center_from_xy(center)
-    else:
-        stored = stored_center_xy(signal.learning_results)
-        if stored is not None:
-            center = (stored[1], stored[0])
-        else:
-            require_calibrated(signal)
-            center = beam_center(signal)
-            check_center(center, sig_shape)
-    center = (float(center[0]) + 0.0, float(center[1]) + 0.0)  # no "-0"
-    rows, cols = sig_shape
-    if not (0 <= center[0] <= rows - 1 and 0 <= center[1] <= cols - 1):
-        raise ValueError(
-            f"the beam centre (x, y) = ({center[1]:.4g}, {center[0]:.4g}) px lies "
-            f"outside the {cols}x{rows} (x, y) pattern: calibrate it (pyxem: "
-            "s.calibration.center = None for the middle) or pass center=(x, y)"
-        )
-    return center
+    return check_center_rc(
+        (stored[1], stored[0]),
+        sig_shape,
+        "the centre of the decomposition (learning_results.cnmf_center_xy)",
+    )
 
 
 def _pixel_scale(signal):
@@ -381,58 +350,80 @@ def _pixel_scale(signal):
     return float(scales.mean()), row_axis.units
 
 
-def _radial_range(signal, patterns, mask, center, r_min, r_max, radius_units):
-    """Resolve ``r_min`` / ``r_max`` to pixels; say where ``r_min`` came from."""
-    _, sig_shape = array_shapes(signal)
+def _radial_range(signal, patterns, mask, center_rc, r_min, r_max, radius_units):
+    """The core's radii policy (:func:`~hyperspy_cnmf.core.clustering.radial_range`)
+    with the radii given in pixels or in the signal axes' units."""
     if radius_units not in ("px", "calibrated"):
         raise ValueError(
             f"radius_units must be 'px' or 'calibrated', got {radius_units!r}"
         )
-    scale = 1.0
-    if radius_units == "calibrated":
-        scale, _ = _pixel_scale(signal)
-    if r_max is None:
-        r_max_px = inscribed_radius(sig_shape, center)
-        if r_max_px < 2:  # a centre on the edge: no full circle fits inside
-            rows, cols = sig_shape
-            r_max_px = max(
-                math.hypot(r - center[0], c - center[1])
-                for r in (0, rows - 1)
-                for c in (0, cols - 1)
-            )
-            warnings.warn(
-                f"the beam centre (x, y) = ({center[1]:.4g}, {center[0]:.4g}) px "
-                "is at the edge of the pattern, so no full circle about it fits "
-                "inside; the components are compared over partial circles up "
-                f"to r_max = {r_max_px:.4g} px (the farthest corner). Calibrate "
-                "the centre (pyxem: s.calibration.center = None for the middle) "
-                "and re-run the decomposition, or pass center=(x, y)",
-                UserWarning,
-                stacklevel=4,
-            )
-    else:
-        r_max_px = float(r_max) / scale
-    if not r_max_px > 0:
+    scale = _pixel_scale(signal)[0] if radius_units == "calibrated" else 1.0
+    return radial_range(
+        patterns,
+        center_rc,
+        mask=mask,
+        r_min=r_min,
+        r_max=r_max,
+        scale=scale,
+        stacklevel=4,  # the user's line, through cluster_components and s.method
+    )
+
+
+def _refuse_pattern_arguments(n_azimuthal, r_min, r_max, center, subtract_mean):
+    """Spectra: refuse the arguments that only apply to patterns."""
+    given = {
+        "n_azimuthal": n_azimuthal != 360,
+        "r_min": r_min is not None,
+        "r_max": r_max is not None,
+        "center": center is not None,
+        "subtract_mean": not _is_default_subtract_mean(subtract_mean),
+    }
+    if any(given.values()):
+        names = ", ".join(name for name, on in given.items() if on)
         raise ValueError(
-            f"r_max = {r_max_px:.3g} px; the beam centre {center} is on the "
-            "pattern edge or r_max is not positive: calibrate the centre"
+            f"{names} only apply to diffraction patterns (2 signal axes); "
+            "this signal has spectra: leave them out (max_shift= sets the "
+            "energy shifts the spectral similarity tries)"
         )
-    if r_min is None or (isinstance(r_min, str) and r_min == "auto"):
-        disc = masked_disc_radius(mask, center)
-        if disc > 0:
-            return disc, r_max_px, "signal mask"
-        beam = direct_beam_radius(patterns, center, r_max_px)
-        if beam > 0:
-            return beam, r_max_px, "direct beam"
-        return 0.0, r_max_px, "none"
-    if isinstance(r_min, str):
-        raise ValueError(f"r_min must be a number, None or 'auto', got {r_min!r}")
-    r_min_px = float(r_min) / scale
-    if not 0 <= r_min_px < r_max_px:
-        raise ValueError(
-            f"r_min = {r_min_px:.3g} px must lie in [0, r_max = {r_max_px:.3g} px)"
-        )
-    return r_min_px, r_max_px, "argument"
+
+
+def _cut_params(cut, n_clusters, distance_threshold, method) -> dict:
+    """The dendrogram cut's record in ``cnmf_cluster_params``."""
+    return {
+        "n_clusters": None if n_clusters is None else int(n_clusters),
+        "distance_threshold": "auto" if cut.auto else distance_threshold,
+        "cut_height": cut.cut_height,
+        "method": method,
+    }
+
+
+def _source_params(signal, mask, k) -> dict:
+    """What the clustering was computed from, in ``cnmf_cluster_params``;
+    the fingerprint detects a stale clustering."""
+    return {
+        "masked_pixels": 0 if mask is None else int(mask.sum()),
+        "n_components": int(k),
+        "decomposition_algorithm": str(
+            getattr(signal.learning_results, "decomposition_algorithm", None)
+        ),
+        "factors_fingerprint": factors_fingerprint(signal.learning_results.factors),
+    }
+
+
+def _store(signal, clustering, similarity, cosine, rotation, params):
+    """The :class:`ComponentClusters`, stored in ``learning_results``."""
+    result = ComponentClusters(
+        labels=np.asarray(clustering.labels, dtype=np.int64),
+        linkage=np.asarray(clustering.linkage, dtype=np.float64),
+        similarity=similarity,
+        cosine_similarity=cosine,
+        rotation=rotation,
+        params=params,
+    )
+    store_clustering(
+        signal.learning_results, {key: getattr(result, key) for key in CLUSTER_KEYS}
+    )
+    return result
 
 
 # --------------------------------------------------------------------------
@@ -573,112 +564,48 @@ def cluster_components(
     """
     drop_stale(signal.learning_results)  # no centre from a replaced fit
     if _is_spectra(signal):
-        given = {
-            "n_azimuthal": n_azimuthal != 360,
-            "r_min": r_min is not None,
-            "r_max": r_max is not None,
-            "center": center is not None,
-            "subtract_mean": not _is_default_subtract_mean(subtract_mean),
-        }
-        if any(given.values()):
-            names = ", ".join(name for name, on in given.items() if on)
-            raise ValueError(
-                f"{names} only apply to diffraction patterns (2 signal axes); "
-                "this signal has spectra: leave them out (max_shift= sets the "
-                "energy shifts the spectral similarity tries)"
-            )
+        _refuse_pattern_arguments(n_azimuthal, r_min, r_max, center, subtract_mean)
         return _cluster_spectra(
             signal, n_clusters, distance_threshold, method, max_shift, signal_mask
         )
-    _check_2d(signal)
     patterns, mask = _component_patterns(signal, signal_mask)
-    k = patterns.shape[0]
-    if n_clusters is not None and distance_threshold is not None:
-        raise ValueError("give either n_clusters or distance_threshold, not both")
-    auto = n_clusters is None and (
-        distance_threshold is None
-        or (isinstance(distance_threshold, str) and distance_threshold == "auto")
-    )
-    if isinstance(distance_threshold, str) and not auto:
-        raise ValueError(
-            f"distance_threshold must be a number or 'auto', got {distance_threshold!r}"
-        )
-    center = _resolve_center(signal, center)
-    r_min_px, r_max_px, r_min_source = _radial_range(
-        signal, patterns, mask, center, r_min, r_max, radius_units
-    )
+    check_cut(n_clusters, distance_threshold)
+    center_rc = _resolve_center(signal, center)
+    radii = _radial_range(signal, patterns, mask, center_rc, r_min, r_max, radius_units)
     similarity, rotation = diffraction_similarity(
         patterns,
-        center=center,
+        center=center_rc,
         mask=mask,
         n_azimuthal=n_azimuthal,
-        r_min=r_min_px,
-        r_max=r_max_px,
+        r_min=radii.r_min,
+        r_max=radii.r_max,
         subtract_mean=subtract_mean,
         refine=refine,
     )
     cosine = cosine_similarity(patterns if mask is None else patterns[:, ~mask])
-    if auto:
-        probe = cluster_patterns(similarity, n_clusters=k, method=method)
-        distance_threshold = auto_cut_height(probe.linkage, *AUTO_THRESHOLD_RANGE)
-    clustering = cluster_patterns(
-        similarity,
-        n_clusters=n_clusters,
-        distance_threshold=distance_threshold,
-        method=method,
-    )
-    if n_clusters is not None:
-        cut = cut_height(clustering.linkage, int(clustering.labels.max()) + 1)
-    else:
-        cut = float(distance_threshold)
+    cut = cut_dendrogram(similarity, n_clusters, distance_threshold, method)
     params = {
-        "n_clusters": None if n_clusters is None else int(n_clusters),
-        "distance_threshold": "auto" if auto else distance_threshold,
-        "cut_height": cut,
-        "method": method,
+        **_cut_params(cut, n_clusters, distance_threshold, method),
         "n_azimuthal": int(n_azimuthal),
-        "r_min": r_min_px,
-        "r_max": r_max_px,
-        "r_min_source": r_min_source,
+        "r_min": radii.r_min,
+        "r_max": radii.r_max,
+        "r_min_source": radii.r_min_source,
         "radius_units": "px",
-        "center_xy": [center[1], center[0]],
+        "center_xy": [center_rc[1], center_rc[0]],
         "subtract_mean": (
             subtract_mean if isinstance(subtract_mean, str) else bool(subtract_mean)
         ),
         "refine": bool(refine),
-        "masked_pixels": 0 if mask is None else int(mask.sum()),
-        "n_components": int(k),
-        "decomposition_algorithm": str(
-            getattr(signal.learning_results, "decomposition_algorithm", None)
-        ),
-        "factors_fingerprint": _fingerprint(signal),
+        **_source_params(signal, mask, patterns.shape[0]),
     }
-    result = ComponentClusters(
-        labels=np.asarray(clustering.labels, dtype=np.int64),
-        linkage=np.asarray(clustering.linkage, dtype=np.float64),
-        similarity=similarity,
-        cosine_similarity=cosine,
-        rotation=rotation,
-        params=params,
-    )
-    _store(signal.learning_results, result)
-    return result
+    return _store(signal, cut.clustering, similarity, cosine, rotation, params)
 
 
 def _cluster_spectra(signal, n_clusters, distance_threshold, method, max_shift, mask):
     """:func:`cluster_components` for spectra: a 1D similarity, no rotation."""
     spectra, mask = _component_spectra(signal, mask)
     k = spectra.shape[0]
-    if n_clusters is not None and distance_threshold is not None:
-        raise ValueError("give either n_clusters or distance_threshold, not both")
-    auto = n_clusters is None and (
-        distance_threshold is None
-        or (isinstance(distance_threshold, str) and distance_threshold == "auto")
-    )
-    if isinstance(distance_threshold, str) and not auto:
-        raise ValueError(
-            f"distance_threshold must be a number or 'auto', got {distance_threshold!r}"
-        )
+    check_cut(n_clusters, distance_threshold)
     axis = axis_info(signal.axes_manager.signal_axes[0])
     if not np.isfinite(max_shift) or max_shift < 0:
         raise ValueError(
@@ -690,19 +617,7 @@ def _cluster_spectra(signal, n_clusters, distance_threshold, method, max_shift, 
         spectra, max_shift=shift_channels, mask=mask
     )
     cosine = cosine_similarity(spectra if mask is None else spectra[:, ~mask])
-    if auto:
-        probe = cluster_patterns(similarity, n_clusters=k, method=method)
-        distance_threshold = auto_cut_height(probe.linkage, *AUTO_THRESHOLD_RANGE)
-    clustering = cluster_patterns(
-        similarity,
-        n_clusters=n_clusters,
-        distance_threshold=distance_threshold,
-        method=method,
-    )
-    if n_clusters is not None:
-        cut = cut_height(clustering.linkage, int(clustering.labels.max()) + 1)
-    else:
-        cut = float(distance_threshold)
+    cut = cut_dendrogram(similarity, n_clusters, distance_threshold, method)
     params = {
         "kind": "spectra",
         "similarity": (
@@ -712,53 +627,14 @@ def _cluster_spectra(signal, n_clusters, distance_threshold, method, max_shift, 
             f"channels ({shift_channels * abs(axis.scale):g} {axis.units})"
         ),
         "rotation": "skipped (spectra: no rotation, no beam centre)",
-        "n_clusters": None if n_clusters is None else int(n_clusters),
-        "distance_threshold": "auto" if auto else distance_threshold,
-        "cut_height": cut,
-        "method": method,
+        **_cut_params(cut, n_clusters, distance_threshold, method),
         "max_shift": float(max_shift),
         "max_shift_channels": shift_channels,
         "shift": shift.tolist(),
         "center_xy": None,
-        "masked_pixels": 0 if mask is None else int(mask.sum()),
-        "n_components": int(k),
-        "decomposition_algorithm": str(
-            getattr(signal.learning_results, "decomposition_algorithm", None)
-        ),
-        "factors_fingerprint": _fingerprint(signal),
+        **_source_params(signal, mask, k),
     }
-    result = ComponentClusters(
-        labels=np.asarray(clustering.labels, dtype=np.int64),
-        linkage=np.asarray(clustering.linkage, dtype=np.float64),
-        similarity=similarity,
-        cosine_similarity=cosine,
-        rotation=np.zeros((k, k)),
-        params=params,
-    )
-    _store(signal.learning_results, result)
-    return result
-
-
-def _store(learning_results, result):
-    clear_cluster_results(learning_results)
-    values = {
-        "labels": result.labels,
-        "linkage": result.linkage,
-        "similarity": result.similarity,
-        "cosine_similarity": result.cosine_similarity,
-        "rotation": result.rotation,
-        "params": json.dumps(result.params),
-    }
-    for key, value in values.items():
-        setattr(learning_results, PREFIX + key, value)
-
-
-def clear_cluster_results(learning_results) -> list[str]:
-    """Delete the ``cnmf_cluster_*`` keys; return their names."""
-    keys = [k for k in vars(learning_results) if k.startswith(PREFIX)]
-    for key in keys:
-        delattr(learning_results, key)
-    return keys
+    return _store(signal, cut.clustering, similarity, cosine, np.zeros((k, k)), params)
 
 
 def cluster_results(signal, *, check_current=True) -> ComponentClusters:
@@ -776,51 +652,8 @@ def cluster_results(signal, *, check_current=True) -> ComponentClusters:
     RuntimeError
         No clustering stored, or it is stale.
     """
-    lr = signal.learning_results
-    if (
-        check_current
-        and drop_stale(lr)
-        and getattr(lr, PREFIX + "params", None) is None
-    ):
-        raise RuntimeError(
-            "the stored component clustering belonged to an earlier "
-            "decomposition (the factors have been replaced since) and was "
-            "removed: run s.cluster_components(...) again"
-        )
-    missing = [k for k in _KEYS if getattr(lr, PREFIX + k, None) is None]
-    if missing:
-        raise RuntimeError(
-            "no component clustering on this signal: run "
-            "s.cluster_components(...) (hyperspy_cnmf.cluster_components(s)) "
-            "after s.decomposition(...) first"
-        )
-    params = getattr(lr, PREFIX + "params")
-    if isinstance(params, bytes):
-        params = params.decode()
-    params = json.loads(str(params))
-    if "center_xy" not in params and "center" in params:  # earlier versions
-        old = params.pop("center")  # (row, col), or None for spectra
-        params["center_xy"] = None if old is None else [old[1], old[0]]
-    if check_current:
-        if getattr(lr, "factors", None) is None:
-            raise RuntimeError(
-                "the signal has a stored clustering but no decomposition: run "
-                "s.decomposition(...) and s.cluster_components(...) again"
-            )
-        if not cluster_is_current(lr):
-            raise RuntimeError(
-                "the stored clustering belongs to an earlier decomposition: run "
-                "s.cluster_components(...) again"
-            )
     return ComponentClusters(
-        labels=np.asarray(getattr(lr, PREFIX + "labels")).astype(np.int64),
-        linkage=np.asarray(getattr(lr, PREFIX + "linkage"), dtype=np.float64),
-        similarity=np.asarray(getattr(lr, PREFIX + "similarity"), dtype=np.float64),
-        cosine_similarity=np.asarray(
-            getattr(lr, PREFIX + "cosine_similarity"), dtype=np.float64
-        ),
-        rotation=np.asarray(getattr(lr, PREFIX + "rotation"), dtype=np.float64),
-        params=params,
+        **stored_clustering(signal.learning_results, check_current=check_current)
     )
 
 

@@ -27,7 +27,13 @@ import warnings
 import numpy as np
 
 from ..core.backend import to_host
-from ..core.geometry import AxisInfo, Geometry, center_rc_from_xy
+from ..core.geometry import (
+    AxisInfo,
+    Geometry,
+    center_inside,
+    center_rc_from_xy,
+    check_center_rc,
+)
 from ..core.validation import user_stacklevel
 
 __all__ = [
@@ -36,6 +42,7 @@ __all__ = [
     "axis_info",
     "beam_center",
     "center_from_xy",
+    "signal_center_rc",
     "check_signal",
     "is_uncalibrated",
     "require_calibrated",
@@ -185,34 +192,56 @@ def require_calibrated(signal) -> None:
         )
 
 
-def _check_inside(center, signal_shape, given) -> None:
-    """A clear error, naming the fix, for a centre outside the pattern."""
-    rows, cols = signal_shape
-    r, c = center
-    if -0.5 <= r <= rows - 0.5 and -0.5 <= c <= cols - 0.5:
-        return
-    source = (
-        "the center= you passed"
-        if given
-        else "the signal's calibrated centre (-offset / scale of its signal axes)"
+_CENTER_SOURCES = {
+    True: "the center= you passed",
+    False: "the signal's calibrated centre (-offset / scale of its signal axes)",
+}
+
+
+def signal_center_rc(signal, center=None, *, check_beam_center=True):
+    """The beam centre ``(row, col)`` px, the core's order, of a 2D signal.
+
+    ``center`` is the user's ``(x, y)`` (:func:`center_from_xy`); None: the
+    calibrated centre (:func:`beam_center`). Validated by the core's one
+    check (:func:`~hyperspy_cnmf.core.geometry.check_center_rc`).
+
+    Parameters
+    ----------
+    signal : hyperspy.signal.BaseSignal
+    center : (float, float), optional
+    check_beam_center : bool, default True
+        Refuse an uncalibrated signal (:func:`require_calibrated`) unless
+        ``center`` is given, and warn when the centre is near an edge
+        (:func:`check_center`).
+
+    Raises
+    ------
+    ValueError
+        A bad ``center``, an uncalibrated signal, or a centre outside the
+        pattern.
+    """
+    _, sig_shape = array_shapes(signal)
+    given = center is not None
+    if check_beam_center and not given:
+        require_calibrated(signal)
+    center_rc = check_center_rc(
+        center_from_xy(center) if given else beam_center(signal),
+        sig_shape,
+        _CENTER_SOURCES[given],
     )
-    raise ValueError(
-        f"the beam centre (x, y) = ({c:.4g}, {r:.4g}) px, {source}, lies "
-        f"outside the {cols}x{rows} (x, y) pattern. Set it on the signal "
-        "(pyxem: s.calibration.center = None for the middle of the pattern, or "
-        "s.calibration.center = (x, y)) or pass center=(x, y) in pixels"
-    )
+    if check_beam_center:
+        check_center(center_rc, sig_shape)
+    return center_rc
 
 
 def check_center(center, signal_shape) -> None:
-    """Warn when the centre sits at pixel (0, 0) or near an edge.
-
-    A centre outside the pattern is left to :class:`Geometry` (ValueError).
+    """Warn when the centre ``(row, col)`` sits at pixel (0, 0) or near an
+    edge (a sign of an uncalibrated signal); a centre outside the pattern is
+    :func:`~hyperspy_cnmf.core.geometry.check_center_rc`'s to refuse.
     """
     rows, cols = signal_shape
     r, c = center
-    inside = -0.5 <= r <= rows - 0.5 and -0.5 <= c <= cols - 0.5
-    if not inside:
+    if not center_inside(center, signal_shape):
         return
     near = (
         min(r, rows - 1 - r) < _EDGE_FRACTION * rows
@@ -407,14 +436,9 @@ def signal_geometry(
     signal_axes = tuple(axis_info(a) for a in am.signal_axes[::-1])
     navigation_axes = tuple(axis_info(a) for a in am.navigation_axes[::-1])
     if len(sig_shape) == 2:
-        given = center is not None
-        if check_beam_center and not given:
-            require_calibrated(signal)
-        center_rc = center_from_xy(center) if given else beam_center(signal)
-        center_rc = (float(center_rc[0]) + 0.0, float(center_rc[1]) + 0.0)
-        _check_inside(center_rc, sig_shape, given)
-        if check_beam_center:
-            check_center(center_rc, sig_shape)
+        center_rc = signal_center_rc(
+            signal, center, check_beam_center=check_beam_center
+        )
         center = (center_rc[1], center_rc[0])  # the Geometry takes (x, y)
     elif center is not None:
         raise ValueError("center is only used for 2D signals (diffraction patterns)")

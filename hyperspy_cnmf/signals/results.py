@@ -19,6 +19,8 @@ __all__ = [
     "ALGORITHM",
     "PREFIX",
     "CLUSTER_PREFIX",
+    "CLUSTER_KEYS",
+    "clear_cluster_results",
     "clear_results",
     "cluster_is_current",
     "component_energy",
@@ -27,7 +29,9 @@ __all__ = [
     "is_current",
     "decomposition_results",
     "store",
+    "store_clustering",
     "stored_center_xy",
+    "stored_clustering",
     "fit_history",
     "fit_details",
     "fit_params",
@@ -39,6 +43,16 @@ PREFIX = "cnmf_"
 CLUSTER_PREFIX = PREFIX + "cluster_"
 
 FINGERPRINT = PREFIX + "fingerprint"
+
+#: The component clustering's keys, after :data:`CLUSTER_PREFIX`.
+CLUSTER_KEYS = (
+    "labels",
+    "linkage",
+    "similarity",
+    "cosine_similarity",
+    "rotation",
+    "params",
+)
 
 # learning_results key -> NMFResult.history / ConstrainedNMF.history_ key
 _HISTORY_KEYS = {
@@ -133,6 +147,87 @@ def drop_stale(learning_results) -> list[str]:
     if cluster_keys and not cluster_is_current(learning_results):
         removed += clear_results(learning_results, CLUSTER_PREFIX)
     return removed
+
+
+def clear_cluster_results(learning_results) -> list[str]:
+    """Delete the ``cnmf_cluster_*`` keys; return their names."""
+    return clear_results(learning_results, CLUSTER_PREFIX)
+
+
+def store_clustering(learning_results, fields: dict) -> None:
+    """Store a component clustering: ``fields`` holds the arrays named in
+    :data:`CLUSTER_KEYS` and ``"params"`` (a dict, stored as JSON); an
+    earlier clustering's keys are replaced."""
+    results = {
+        CLUSTER_PREFIX + key: (
+            json.dumps(fields[key]) if key == "params" else fields[key]
+        )
+        for key in CLUSTER_KEYS
+    }
+    store(learning_results, results, CLUSTER_PREFIX)
+
+
+def _cluster_params(value) -> dict:
+    params = json.loads(_stored_string(value))
+    if "center_xy" not in params and "center" in params:  # earlier versions
+        old = params.pop("center")  # (row, col), or None for spectra
+        params["center_xy"] = None if old is None else [old[1], old[0]]
+    return params
+
+
+def _check_clustering_current(learning_results) -> None:
+    if getattr(learning_results, "factors", None) is None:
+        raise RuntimeError(
+            "the signal has a stored clustering but no decomposition: run "
+            "s.decomposition(...) and s.cluster_components(...) again"
+        )
+    if not cluster_is_current(learning_results):
+        raise RuntimeError(
+            "the stored clustering belongs to an earlier decomposition: run "
+            "s.cluster_components(...) again"
+        )
+
+
+def stored_clustering(learning_results, *, check_current=True) -> dict:
+    """The stored component clustering: the :data:`CLUSTER_KEYS` arrays
+    (float64; ``labels`` int64) and ``"params"`` as a dict (a record saved
+    by an earlier version, with ``"center"`` in ``(row, col)``, is read
+    into ``"center_xy"``).
+
+    Raises
+    ------
+    RuntimeError
+        No clustering stored or, with ``check_current``, one that belongs to
+        replaced factors (it is removed).
+    """
+    lr = learning_results
+    prefix = CLUSTER_PREFIX
+    if (
+        check_current
+        and drop_stale(lr)
+        and getattr(lr, prefix + "params", None) is None
+    ):
+        raise RuntimeError(
+            "the stored component clustering belonged to an earlier "
+            "decomposition (the factors have been replaced since) and was "
+            "removed: run s.cluster_components(...) again"
+        )
+    if any(getattr(lr, prefix + key, None) is None for key in CLUSTER_KEYS):
+        raise RuntimeError(
+            "no component clustering on this signal: run "
+            "s.cluster_components(...) (hyperspy_cnmf.cluster_components(s)) "
+            "after s.decomposition(...) first"
+        )
+    params = _cluster_params(getattr(lr, prefix + "params"))
+    if check_current:
+        _check_clustering_current(lr)
+    fields = {
+        key: np.asarray(getattr(lr, prefix + key), dtype=np.float64)
+        for key in CLUSTER_KEYS
+        if key not in ("labels", "params")
+    }
+    labels = np.asarray(getattr(lr, prefix + "labels")).astype(np.int64)
+    return {"labels": labels, **fields, "params": params}
 
 
 def store(learning_results, results: dict, prefix: str = PREFIX) -> None:

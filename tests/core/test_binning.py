@@ -139,7 +139,6 @@ def weak_phase_scan():
     return X, maps, patterns
 
 
-@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "lazy"])
 def test_auto_binning_fits_the_coarse_scan_then_the_full_one(weak_phase_scan, lazy):
     X, maps, _ = weak_phase_scan
     data = da.from_array(X, chunks=(100, 144)) if lazy else X

@@ -135,7 +135,6 @@ def low_dose_problem():
     return X, maps, patterns
 
 
-@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "lazy"])
 def test_poisson_loss_minimises_the_deviance_and_keeps_the_counts(
     low_dose_problem, lazy
 ):

@@ -233,7 +233,6 @@ def test_custom_phases_and_minor_fraction():
 # --- the pyxem signal ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("lazy", [False, True])
 def test_signal_calibration_and_truth(lazy):
     s = realistic_4dstem(**FAST, random_state=1, lazy=lazy)
     sim = simulate_realistic_arrays(**FAST, random_state=1)

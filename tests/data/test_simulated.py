@@ -283,17 +283,17 @@ def test_default_size_end_to_end():
 
 
 @pytest.fixture(scope="module")
-def signal():
+def simulated():
     pytest.importorskip("pyxem")
     from hyperspy_cnmf.data import simulated_4dstem
 
     return simulated_4dstem((10, 12), (40, 48), area_size=3, seed=4)
 
 
-def test_signal_type_and_calibration(signal):
+def test_signal_type_and_calibration(simulated):
     from pyxem.signals import ElectronDiffraction2D
 
-    s = signal
+    s = simulated
     assert isinstance(s, ElectronDiffraction2D)
     assert not s._lazy
     assert s.data.shape == (10, 12, 40, 48) and s.data.dtype == np.float32
@@ -309,8 +309,8 @@ def test_signal_type_and_calibration(signal):
     np.testing.assert_allclose(s.metadata.Simulation.center, [19.5, 23.5])
 
 
-def test_signal_metadata_truth(signal):
-    truth = signal.metadata.Simulation
+def test_signal_metadata_truth(simulated):
+    truth = simulated.metadata.Simulation
     assert truth.true_patterns.shape == (4, 40, 48)
     assert truth.true_maps.shape == (4, 10, 12)
     assert truth.spot_masks.shape == (3, 40, 48)
@@ -325,18 +325,18 @@ def test_signal_metadata_truth(signal):
     assert truth.direct_beam is False
     np.testing.assert_allclose(truth.true_maps.sum(0), 1, atol=1e-6)
     sim = simulate_4dstem_arrays((10, 12), (40, 48), area_size=3, seed=4)
-    np.testing.assert_array_equal(signal.data, sim.data)
+    np.testing.assert_array_equal(simulated.data, sim.data)
     d = truth.as_dictionary()
     assert "true_patterns" in d and "spot_masks" in d
 
 
-def test_signal_lazy_equals_eager(signal):
+def test_signal_lazy_equals_eager(simulated):
     from hyperspy_cnmf.data import simulated_4dstem
 
     lazy = simulated_4dstem((10, 12), (40, 48), area_size=3, seed=4, lazy=True)
     assert lazy._lazy
-    np.testing.assert_array_equal(lazy.data.compute(), signal.data)
-    np.testing.assert_allclose(lazy.calibration.center, signal.calibration.center)
+    np.testing.assert_array_equal(lazy.data.compute(), simulated.data)
+    np.testing.assert_allclose(lazy.calibration.center, simulated.calibration.center)
 
 
 def test_signal_noise_free_and_beam():

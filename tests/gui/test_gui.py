@@ -22,7 +22,7 @@ KWARGS = {"toolkit": "ipywidgets", "display": False}
 
 
 @pytest.fixture
-def signal():
+def gui_signal():
     """A 4 x 5 scan of 16 x 12 patterns, centre at (row, col) = (7, 3)."""
     rng = np.random.default_rng(0)
     s = pxm.signals.Diffraction2D(rng.random((4, 5, 16, 12)))
@@ -39,8 +39,8 @@ def fake_decomposition(monkeypatch):
     """Replace the decomposition the form runs by a recorder."""
     calls = []
 
-    def decomposition(signal, **kwargs):
-        calls.append((signal, kwargs))
+    def decomposition(gui_signal, **kwargs):
+        calls.append((gui_signal, kwargs))
         return "result"
 
     monkeypatch.setattr(gui_parameters, "decomposition", decomposition)
@@ -90,16 +90,18 @@ def test_gui_method_added():
 # -- parameters -----------------------------------------------------------------
 
 
-def test_calibrated_center_follows_pyxem(signal):
-    assert calibrated_center(signal) == (3.0, 7.0)  # (x, y)
-    assert tuple(signal.calibration.center) == calibrated_center(signal)  # (x, y)
-    signal.axes_manager.signal_axes[0].offset = 0.0
-    signal.axes_manager.signal_axes[1].offset = 0.0
-    assert calibrated_center(signal) is None  # uncalibrated: no centre
+def test_calibrated_center_follows_pyxem(gui_signal):
+    assert calibrated_center(gui_signal) == (3.0, 7.0)  # (x, y)
+    assert tuple(gui_signal.calibration.center) == calibrated_center(
+        gui_signal
+    )  # (x, y)
+    gui_signal.axes_manager.signal_axes[0].offset = 0.0
+    gui_signal.axes_manager.signal_axes[1].offset = 0.0
+    assert calibrated_center(gui_signal) is None  # uncalibrated: no centre
 
 
-def test_defaults(signal):
-    params = ConstrainedNMFParameters(signal)
+def test_defaults(gui_signal):
+    params = ConstrainedNMFParameters(gui_signal)
     assert params.output_dimension == 2
     assert params.radial_continuity
     assert params.outlier_factor == 2.0
@@ -107,7 +109,7 @@ def test_defaults(signal):
     assert params.smoothing == "paper"
     assert params.probe_units == "nm"
     assert params.random_state is None
-    assert params.signal is signal
+    assert params.signal is gui_signal
     assert params.kwargs() == {
         "output_dimension": 2,
         "factor_constraints": params.factor_constraints(),
@@ -124,9 +126,9 @@ def test_defaults(signal):
     assert "output_dimension=2" in repr(params)
 
 
-def test_initial_traits(signal):
+def test_initial_traits(gui_signal):
     params = ConstrainedNMFParameters(
-        signal, output_dimension=4, smoothing="none", n_init=1
+        gui_signal, output_dimension=4, smoothing="none", n_init=1
     )
     assert (params.output_dimension, params.smoothing, params.n_init) == (4, "none", 1)
 
@@ -147,14 +149,14 @@ def test_initial_traits(signal):
         ("pure_phases", "yes"),
     ],
 )
-def test_invalid_values_rejected(signal, name, value):
-    params = ConstrainedNMFParameters(signal)
+def test_invalid_values_rejected(gui_signal, name, value):
+    params = ConstrainedNMFParameters(gui_signal)
     with pytest.raises(t.TraitError):
         setattr(params, name, value)
 
 
-def test_factor_constraints_and_center(signal):
-    params = ConstrainedNMFParameters(signal, outlier_factor=3.0)
+def test_factor_constraints_and_center(gui_signal):
+    params = ConstrainedNMFParameters(gui_signal, outlier_factor=3.0)
     (constraint,) = params.factor_constraints()
     assert isinstance(constraint, RadialContinuity)
     assert constraint.outlier_factor == 3.0
@@ -175,16 +177,16 @@ def test_factor_constraints_and_center(signal):
     assert params.kwargs()["center"] is None
 
 
-def test_reset_center_reads_new_calibration(signal):
-    params = ConstrainedNMFParameters(signal)
-    signal.calibration.center = None
+def test_reset_center_reads_new_calibration(gui_signal):
+    params = ConstrainedNMFParameters(gui_signal)
+    gui_signal.calibration.center = None
     params.reset_center()
     assert params.center == (5.5, 7.5)
     assert params.kwargs()["center"] is None
 
 
-def test_loading_constraints(signal):
-    params = ConstrainedNMFParameters(signal)
+def test_loading_constraints(gui_signal):
+    params = ConstrainedNMFParameters(gui_signal)
     (paper,) = params.loading_constraints()
     assert isinstance(paper, GaussianSmoothing)
     assert (paper.sigma, paper.size, paper.probe_fwhm) == (None, None, None)
@@ -210,11 +212,11 @@ def test_signal_without_2d_patterns():
     assert params.probe_units == ""  # undefined navigation units
 
 
-def test_run_calls_decomposition(signal, fake_decomposition):
-    params = ConstrainedNMFParameters(signal, output_dimension=3, random_state=1)
+def test_run_calls_decomposition(gui_signal, fake_decomposition):
+    params = ConstrainedNMFParameters(gui_signal, output_dimension=3, random_state=1)
     assert params.run() == "result"
     ((passed, kwargs),) = fake_decomposition
-    assert passed is signal
+    assert passed is gui_signal
     assert kwargs["output_dimension"] == 3
     assert kwargs["random_state"] == 1
     assert repr(kwargs["factor_constraints"]) == repr(params.factor_constraints())
@@ -226,10 +228,10 @@ def test_run_calls_decomposition(signal, fake_decomposition):
 # -- ipywidgets form ------------------------------------------------------------
 
 
-def test_ipywidgets_form_structure(signal):
+def test_ipywidgets_form_structure(gui_signal):
     import ipywidgets
 
-    form = ipy(ConstrainedNMFParameters(signal))
+    form = ipy(ConstrainedNMFParameters(gui_signal))
     assert isinstance(form["widget"], ipywidgets.VBox)
     for name in (
         "output_dimension",
@@ -256,15 +258,15 @@ def test_ipywidgets_form_structure(signal):
         assert name in form["wdict"]
 
 
-def test_widgets_show_initial_values(signal):
-    params = ConstrainedNMFParameters(signal, n_init=3, random_state=5)
+def test_widgets_show_initial_values(gui_signal):
+    params = ConstrainedNMFParameters(gui_signal, n_init=3, random_state=5)
     wd = ipy(params)["wdict"]
     assert wd["output_dimension"].value == 2
     assert wd["center_x"].value == 3.0
     assert wd["center_y"].value == 7.0
     assert wd["compression"].value == "auto"
     assert wd["pure_phases"].value == "auto"
-    assert wd["use_signal_mask"].disabled  # the signal has no mask
+    assert wd["use_signal_mask"].disabled  # the gui_signal has no mask
     assert wd["probe_units"].value == "nm"
     assert wd["n_init"].value == 3
     assert wd["random_state"].value == "5"
@@ -289,19 +291,19 @@ def test_widgets_show_initial_values(signal):
         ("tol", 1e-6),
     ],
 )
-def test_widgets_linked_both_ways(signal, name, value):
-    params = ConstrainedNMFParameters(signal)
+def test_widgets_linked_both_ways(gui_signal, name, value):
+    params = ConstrainedNMFParameters(gui_signal)
     wd = ipy(params)["wdict"]
     wd[name].value = value
     assert getattr(params, name) == value
-    other = ConstrainedNMFParameters(signal)
+    other = ConstrainedNMFParameters(gui_signal)
     wd = ipy(other)["wdict"]
     setattr(other, name, value)
     assert wd[name].value == value
 
 
-def test_random_state_text(signal):
-    params = ConstrainedNMFParameters(signal)
+def test_random_state_text(gui_signal):
+    params = ConstrainedNMFParameters(gui_signal)
     wd = ipy(params)["wdict"]
     assert wd["random_state"].value == ""
     wd["random_state"].value = " 42 "
@@ -321,8 +323,8 @@ def test_random_state_text(signal):
     assert wd["random_state"].value == "7"
 
 
-def test_invalid_seed_is_not_run(signal, fake_decomposition):
-    params = ConstrainedNMFParameters(signal)
+def test_invalid_seed_is_not_run(gui_signal, fake_decomposition):
+    params = ConstrainedNMFParameters(gui_signal)
     wd = ipy(params)["wdict"]
     wd["random_state"].value = "abc"
     wd["run_button"].click()
@@ -333,8 +335,8 @@ def test_invalid_seed_is_not_run(signal, fake_decomposition):
         params.run()
 
 
-def test_compression_text(signal):
-    params = ConstrainedNMFParameters(signal)
+def test_compression_text(gui_signal):
+    params = ConstrainedNMFParameters(gui_signal)
     wd = ipy(params)["wdict"]
     wd["compression"].value = "none"
     assert params.compression is None
@@ -347,11 +349,11 @@ def test_compression_text(signal):
     assert params.compression == "auto" and not params.errors
 
 
-def test_signal_mask_control(signal):
+def test_signal_mask_control(gui_signal):
     mask = np.zeros((16, 12), dtype=bool)
     mask[6:9, 2:5] = True
-    signal.calibration.mask = mask
-    params = ConstrainedNMFParameters(signal)
+    gui_signal.calibration.mask = mask
+    params = ConstrainedNMFParameters(gui_signal)
     assert params.signal_mask_pixels == 9 and params.use_signal_mask
     wd = ipy(params)["wdict"]
     assert not wd["use_signal_mask"].disabled
@@ -362,8 +364,8 @@ def test_signal_mask_control(signal):
     assert off.shape == (12, 16) and not off.any()  # axes_manager.signal_shape
 
 
-def test_center_buttons(signal):
-    params = ConstrainedNMFParameters(signal)
+def test_center_buttons(gui_signal):
+    params = ConstrainedNMFParameters(gui_signal)
     wd = ipy(params)["wdict"]
     wd["center_middle_button"].click()
     assert (wd["center_x"].value, wd["center_y"].value) == (5.5, 7.5)
@@ -373,8 +375,8 @@ def test_center_buttons(signal):
     assert wd["center_y"].value == 7.0
 
 
-def test_fields_hidden_when_unused(signal):
-    params = ConstrainedNMFParameters(signal)
+def test_fields_hidden_when_unused(gui_signal):
+    params = ConstrainedNMFParameters(gui_signal)
     form = ipy(params)
     wd = form["wdict"]
 
@@ -398,8 +400,8 @@ def test_fields_hidden_when_unused(signal):
     assert shown(wd["probe_fwhm"])
 
 
-def test_run_button(signal, fake_decomposition):
-    params = ConstrainedNMFParameters(signal)
+def test_run_button(gui_signal, fake_decomposition):
+    params = ConstrainedNMFParameters(gui_signal)
     wd = ipy(params)["wdict"]
     wd["output_dimension"].value = 4
     wd["radial_continuity"].value = False
@@ -410,7 +412,7 @@ def test_run_button(signal, fake_decomposition):
     wd["random_state"].value = "3"
     wd["run_button"].click()
     ((passed, kwargs),) = fake_decomposition
-    assert passed is signal
+    assert passed is gui_signal
     assert kwargs == {
         "output_dimension": 4,
         "factor_constraints": [],
@@ -428,18 +430,18 @@ def test_run_button(signal, fake_decomposition):
     assert not wd["run_button"].disabled
 
 
-def test_run_button_click_handlers(signal, fake_decomposition):
-    wd = ipy(ConstrainedNMFParameters(signal))["wdict"]
+def test_run_button_click_handlers(gui_signal, fake_decomposition):
+    wd = ipy(ConstrainedNMFParameters(gui_signal))["wdict"]
     wd["run_button"]._click_handlers(wd["run_button"])
     assert len(fake_decomposition) == 1
 
 
-def test_run_button_reports_errors(signal, monkeypatch):
-    def failing(signal, **kwargs):
+def test_run_button_reports_errors(gui_signal, monkeypatch):
+    def failing(gui_signal, **kwargs):
         raise ValueError("bad <input>")
 
     monkeypatch.setattr(gui_parameters, "decomposition", failing)
-    params = ConstrainedNMFParameters(signal)
+    params = ConstrainedNMFParameters(gui_signal)
     wd = ipy(params)["wdict"]
     # ipywidgets logs exceptions raised in click callbacks instead of raising.
     wd["run_button"].click()
@@ -449,22 +451,22 @@ def test_run_button_reports_errors(signal, monkeypatch):
         params.run()
 
 
-def test_close_button(signal):
-    form = ipy(ConstrainedNMFParameters(signal))
+def test_close_button(gui_signal):
+    form = ipy(ConstrainedNMFParameters(gui_signal))
     form["wdict"]["close_button"].click()
     assert form["widget"].comm is None  # closed
 
 
-def test_display_true_returns_none(signal):
-    assert ConstrainedNMFParameters(signal).gui(toolkit="ipywidgets") is None
+def test_display_true_returns_none(gui_signal):
+    assert ConstrainedNMFParameters(gui_signal).gui(toolkit="ipywidgets") is None
 
 
 # -- convenience function -----------------------------------------------------------
 
 
-def test_constrained_nmf_gui(signal, fake_decomposition):
+def test_constrained_nmf_gui(gui_signal, fake_decomposition):
     params = constrained_nmf_gui(
-        signal, toolkit="ipywidgets", display=False, output_dimension=3
+        gui_signal, toolkit="ipywidgets", display=False, output_dimension=3
     )
     assert isinstance(params, ConstrainedNMFParameters)
     assert params.output_dimension == 3
@@ -473,12 +475,12 @@ def test_constrained_nmf_gui(signal, fake_decomposition):
     assert fake_decomposition[0][1]["output_dimension"] == 3
 
 
-def test_constrained_nmf_gui_default_toolkit(signal):
-    params = constrained_nmf_gui(signal, display=False)
+def test_constrained_nmf_gui_default_toolkit(gui_signal):
+    params = constrained_nmf_gui(gui_signal, display=False)
     assert "ipywidgets" in params.widgets
     if not traitsui_available():
         assert "traitsui" not in params.widgets
-    params = constrained_nmf_gui(signal)  # displays (as text outside Jupyter)
+    params = constrained_nmf_gui(gui_signal)  # displays (as text outside Jupyter)
     assert params.widgets is None
 
 
@@ -486,12 +488,12 @@ def test_constrained_nmf_gui_default_toolkit(signal):
 
 
 @pytest.mark.skipif(traitsui_available(), reason="traitsui is installed")
-def test_traitsui_missing_said_plainly(signal):
-    params = ConstrainedNMFParameters(signal)
+def test_traitsui_missing_said_plainly(gui_signal):
+    params = ConstrainedNMFParameters(gui_signal)
     with pytest.warns(UserWarning, match="toolkit='ipywidgets'"):
         assert constrained_nmf_traitsui(params) is None
     with pytest.raises(NotImplementedError, match="traitsui"):
-        constrained_nmf_gui(signal, toolkit="traitsui")
+        constrained_nmf_gui(gui_signal, toolkit="traitsui")
     # HyperSpy's gui(): the traitsui entry is its own (None), never the
     # ipywidgets form
     with pytest.warns(UserWarning, match="traitsui"):
@@ -500,8 +502,8 @@ def test_traitsui_missing_said_plainly(signal):
     assert "widget" in widgets["ipywidgets"]
 
 
-def test_no_escape_codes_outside_jupyter(signal, fake_decomposition, capsys):
-    wd = ipy(ConstrainedNMFParameters(signal))["wdict"]
+def test_no_escape_codes_outside_jupyter(gui_signal, fake_decomposition, capsys):
+    wd = ipy(ConstrainedNMFParameters(gui_signal))["wdict"]
     wd["run_button"].click()
     wd["run_button"].click()
     captured = capsys.readouterr()
@@ -509,8 +511,10 @@ def test_no_escape_codes_outside_jupyter(signal, fake_decomposition, capsys):
 
 
 @pytest.mark.skipif(not traitsui_available(), reason="traitsui is not installed")
-def test_traitsui_view(signal):  # pragma: no cover - traitsui is not a test dependency
-    params = ConstrainedNMFParameters(signal)
+def test_traitsui_view(
+    gui_signal,
+):  # pragma: no cover - traitsui is not a test dependency
+    params = ConstrainedNMFParameters(gui_signal)
     result = constrained_nmf_traitsui(params, display=False)
     assert "view" in result
 

@@ -20,13 +20,13 @@ from hyperspy_cnmf.plotting.clustering import (  # noqa: E402
     plot_similarity_matrices,
 )
 
-from ..signals.test_clustering_signals import make_signal, ring, three_patterns  # noqa: E402
+from ..signals.test_clustering_signals import ring, signal_with_factors, three_patterns  # noqa: E402
 
 
 @pytest.fixture
 def clustered():
     patterns = np.concatenate([three_patterns(35.0), ring(16.0)[None]])
-    s = make_signal(patterns)
+    s = signal_with_factors(patterns)
     s.cluster_components()
     return s
 
@@ -167,7 +167,7 @@ def test_signal_side_functions_pass_arrays_through(clustered):
 
 
 def test_plots_before_clustering():
-    s = make_signal(three_patterns())
+    s = signal_with_factors(three_patterns())
     with pytest.raises(RuntimeError, match="cluster_components"):
         sc.plot_similarity_matrices(s)
     with pytest.raises(RuntimeError, match="cluster_components"):

@@ -223,7 +223,6 @@ def test_plot_factors_and_maps_refuses_what_it_cannot_draw(decomposed):
         plot_factors_and_maps(decomposed.inav[0])
 
 
-@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "lazy"])
 def test_plot_factors_and_maps_with_one_component(lazy):
     """HyperSpy returns a single component without a navigation axis
     (an IndexError before, issue 19)."""

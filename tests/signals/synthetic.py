@@ -67,6 +67,13 @@ def calibrate(s, center=CENTER):
     return s
 
 
+def as_lazy(s, lazy=True):
+    """``s`` as a lazy (dask-backed) signal when ``lazy``, else ``s`` itself:
+    the one switch of the numpy/lazy parametrisation (the ``lazy`` fixture
+    of ``tests/conftest.py``). HyperSpy copies the learning results."""
+    return s.as_lazy() if lazy else s
+
+
 def make_signal(lazy=False, dtype=np.float64, center=CENTER, **kwargs):
     import pyxem as pxm
 
@@ -75,7 +82,7 @@ def make_signal(lazy=False, dtype=np.float64, center=CENTER, **kwargs):
     )
     calibrate(s, center)
     if lazy:
-        s = s.as_lazy()
+        s = as_lazy(s)
         s.data = s.data.rechunk((3, -1, -1, -1))
     return s
 
@@ -91,9 +98,7 @@ FAST = {
 
 def decomposed_copy(s, k, lazy=False, **params):
     """A copy of ``s`` (lazy if asked) after a quiet constrained NMF."""
-    s = s.deepcopy()
-    if lazy:
-        s = s.as_lazy()
+    s = as_lazy(s.deepcopy(), lazy)
     s.decomposition(
         algorithm="constrained_nmf",
         output_dimension=k,
@@ -123,4 +128,4 @@ def make_counts_signal(lazy=False, beam_xy=(33, 30), **kwargs):
 
     s = pxm.signals.ElectronDiffraction2D(make_counts(beam_xy=beam_xy, **kwargs))
     s.calibration.center = beam_xy
-    return s.as_lazy() if lazy else s
+    return as_lazy(s, lazy)

@@ -9,7 +9,7 @@ import pytest
 
 from hyperspy_cnmf.core import GaussianSmoothing, RadialContinuity
 
-from .synthetic import NAV_SHAPE, SIG_SHAPE
+from .synthetic import NAV_SHAPE, SIG_SHAPE, as_lazy
 from .test_signal_decomposition import assert_unchanged, make_signal, run, snapshot
 
 
@@ -135,7 +135,7 @@ def test_bad_constraint_parameters(make, match):
 def _modified(lazy, change):
     s = make_signal()
     change(s)
-    return s.as_lazy() if lazy else s
+    return as_lazy(s, lazy)
 
 
 def _unfold(s):
@@ -184,8 +184,8 @@ def test_bad_data(change, kwargs, error, match, lazy):
     assert_unchanged(s, before)
 
 
-def test_same_mask_as_signal_is_accepted():
-    s = make_signal()
+def test_same_mask_as_signal_is_accepted(lazy):
+    s = make_signal(lazy=lazy)
     nav = np.zeros(NAV_SHAPE, bool)
     nav[0, 0] = True
     run(s, k=2, max_iter=3, navigation_mask=hs.signals.BaseSignal(nav).T)
@@ -208,7 +208,7 @@ def test_big_endian_data_fit_like_native(lazy):
     the same factors, the signal's data untouched."""
     native = make_signal(lazy=lazy, dtype=np.float32)
     swapped = make_signal(dtype=np.dtype(">f4"))
-    swapped = swapped.as_lazy() if lazy else swapped
+    swapped = as_lazy(swapped, lazy)
     before = np.array(swapped.data).copy()
     for s in (native, swapped):
         run(s, k=2, max_iter=5)

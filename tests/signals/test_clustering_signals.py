@@ -17,6 +17,8 @@ from hyperspy_cnmf import methods
 from hyperspy_cnmf.core.polar import rotate_images
 from hyperspy_cnmf.signals import clustering as sc
 
+from .synthetic import as_lazy
+
 NAV = (8, 8)
 SIG = (48, 48)
 CENTER = (23.0, 24.0)  # (row, col) px, off the middle on purpose
@@ -69,7 +71,9 @@ def maps_for(k, nav=NAV):
     return np.stack(out)
 
 
-def make_signal(patterns, maps=None, *, lazy=False, pyxem=True, algorithm="fake"):
+def signal_with_factors(
+    patterns, maps=None, *, lazy=False, pyxem=True, algorithm="fake"
+):
     """A calibrated signal whose ``learning_results`` hold the given factors."""
     import hyperspy.api as hs
 
@@ -93,7 +97,7 @@ def make_signal(patterns, maps=None, *, lazy=False, pyxem=True, algorithm="fake"
     lr.decomposition_algorithm = algorithm
     lr.output_dimension = k
     if lazy:
-        s = s.as_lazy()
+        s = as_lazy(s)
         s.learning_results = lr
     return s
 
@@ -118,7 +122,7 @@ def wrap180(angle):
 
 @pytest.mark.parametrize("angle", [35.0, 77.0, -50.0])
 def test_rotated_copy_is_similar_and_cosine_is_not(lazy, angle):
-    s = make_signal(three_patterns(angle), lazy=lazy)
+    s = signal_with_factors(three_patterns(angle), lazy=lazy)
     result = s.cluster_components()
     assert result.similarity[0, 1] >= 0.98
     assert result.similarity[0, 2] < result.similarity[0, 1] - 0.3
@@ -134,18 +138,21 @@ def test_rotated_copy_is_similar_and_cosine_is_not(lazy, angle):
     np.testing.assert_allclose(result.params["center_xy"], CENTER[::-1])  # (x, y)
 
 
-def test_rotation_sign_matches_rotate_images():
+def test_rotation_sign_matches_rotate_images(lazy):
     base = lattice(0.0)
     rotated = rotate_images(base, 40.0, CENTER)
-    s = make_signal(np.stack([base, rotated, lattice(0.0, a=(6.0, 0.0), b=(0.0, 7.0))]))
+    s = signal_with_factors(
+        np.stack([base, rotated, lattice(0.0, a=(6.0, 0.0), b=(0.0, 7.0))]),
+        lazy=lazy,
+    )
     result = hyperspy_cnmf.cluster_components(s)
     # j = i rotated by theta -> rotation[i, j] = -theta (mod 180)
     assert abs(wrap180(result.rotation[0, 1] + 40.0)) <= 1.0
     assert result.similarity[0, 1] >= 0.98
 
 
-def test_function_and_method_agree_and_results_are_stored():
-    s = make_signal(three_patterns())
+def test_function_and_method_agree_and_results_are_stored(lazy):
+    s = signal_with_factors(three_patterns(), lazy=lazy)
     result = hyperspy_cnmf.cluster_components(s, n_clusters=2)
     lr = s.learning_results
     for key in ("labels", "linkage", "similarity", "cosine_similarity", "rotation"):
@@ -161,8 +168,8 @@ def test_function_and_method_agree_and_results_are_stored():
     assert "2 clusters" in repr(result)
 
 
-def test_fixed_threshold_and_auto_cut():
-    s = make_signal(three_patterns())
+def test_fixed_threshold_and_auto_cut(lazy):
+    s = signal_with_factors(three_patterns(), lazy=lazy)
     auto = s.cluster_components()
     assert auto.params["distance_threshold"] == "auto"
     lo, hi = sc.AUTO_THRESHOLD_RANGE
@@ -179,7 +186,7 @@ def test_merged_components_signals(lazy):
     patterns = three_patterns(35.0)
     maps = maps_for(3)
     maps[0] *= 3.0  # component 0 is the reference of its cluster
-    s = make_signal(patterns, maps, lazy=lazy)
+    s = signal_with_factors(patterns, maps, lazy=lazy)
     s.cluster_components()
     diffractions, cluster_maps = s.get_cluster_components()
 
@@ -207,14 +214,16 @@ def test_merged_components_signals(lazy):
     assert "Merged cluster diffractions" in diffractions.metadata.General.title
 
 
-def test_plain_signal2d_and_line_scan():
+def test_plain_signal2d_and_line_scan(lazy):
     patterns = three_patterns()
-    s = make_signal(patterns, pyxem=False)
+    s = signal_with_factors(patterns, pyxem=False, lazy=lazy)
     s.cluster_components()
     diffractions, maps = s.get_cluster_components()
     assert type(diffractions).__name__ == "Signal2D"
     # a line scan: maps become Signal1D
-    line = make_signal(patterns, maps_for(3, (1, 8)), pyxem=False).inav[:, 0]
+    line = signal_with_factors(
+        patterns, maps_for(3, (1, 8)), pyxem=False, lazy=lazy
+    ).inav[:, 0]
     line.learning_results.factors = s.learning_results.factors
     line.learning_results.loadings = maps_for(3, (1, 8)).reshape(3, -1).T
     line.cluster_components()
@@ -228,9 +237,9 @@ def test_plain_signal2d_and_line_scan():
 # ---------------------------------------------------------------------------
 
 
-def test_unmasked_direct_beam_is_left_out_automatically():
+def test_unmasked_direct_beam_is_left_out_automatically(lazy):
     patterns = three_patterns() + beam()
-    s = make_signal(patterns)
+    s = signal_with_factors(patterns, lazy=lazy)
     with_beam = s.cluster_components(r_min=0)
     auto = s.cluster_components()
     assert auto.params["r_min_source"] == "direct beam"
@@ -240,11 +249,11 @@ def test_unmasked_direct_beam_is_left_out_automatically():
     assert auto.labels.tolist() == [0, 0, 1]
 
 
-def test_masked_direct_beam_sets_r_min_and_nan_factors_are_excluded():
+def test_masked_direct_beam_sets_r_min_and_nan_factors_are_excluded(lazy):
     patterns = three_patterns() + beam()
     rows, cols = np.indices(SIG)
     mask = np.hypot(rows - CENTER[0], cols - CENTER[1]) <= 4.0
-    s = make_signal(patterns)
+    s = signal_with_factors(patterns, lazy=lazy)
     factors = s.learning_results.factors.copy()
     factors[mask.ravel()] = np.nan  # as HyperSpy stores masked pixels
     s.learning_results.factors = factors
@@ -259,18 +268,18 @@ def test_masked_direct_beam_sets_r_min_and_nan_factors_are_excluded():
     assert np.isfinite(diffractions.data[:, ~mask]).all()
 
 
-def test_reduced_factors_with_signal_mask_are_expanded():
+def test_reduced_factors_with_signal_mask_are_expanded(lazy):
     patterns = three_patterns()
     rows, cols = np.indices(SIG)
     mask = np.hypot(rows - CENTER[0], cols - CENTER[1]) <= 3.0
-    s = make_signal(patterns)
+    s = signal_with_factors(patterns, lazy=lazy)
     s.learning_results.factors = patterns.reshape(3, -1)[:, ~mask.ravel()].T.copy()
     s.learning_results.signal_mask = mask
     assert s.cluster_components().labels.tolist() == [0, 0, 1]
 
 
-def test_r_min_in_calibrated_units():
-    s = make_signal(three_patterns() + beam())
+def test_r_min_in_calibrated_units(lazy):
+    s = signal_with_factors(three_patterns() + beam(), lazy=lazy)
     px = s.cluster_components(r_min=5.0)
     cal = s.cluster_components(r_min=5.0 * SCALE, radius_units="calibrated")
     assert cal.params["r_min"] == pytest.approx(5.0)
@@ -284,7 +293,7 @@ def test_r_min_in_calibrated_units():
 def test_hyperspy_nmf_with_signal_mask_end_to_end():
     patterns = three_patterns() + beam()
     rng = np.random.default_rng(0)
-    s = make_signal(patterns, pyxem=False)
+    s = signal_with_factors(patterns, pyxem=False)
     s.data = s.data + 0.01 * rng.uniform(size=s.data.shape)
     rows, cols = np.indices(SIG)
     mask = s._get_signal_signal(np.hypot(rows - CENTER[0], cols - CENTER[1]) <= 4.0)
@@ -312,10 +321,10 @@ def test_hyperspy_nmf_with_signal_mask_end_to_end():
 
 
 @pytest.mark.parametrize("extension", ["hspy", "zspy"])
-def test_results_survive_save_and_load(tmp_path, extension):
+def test_results_survive_save_and_load(lazy, tmp_path, extension):
     import hyperspy.api as hs
 
-    s = make_signal(three_patterns())
+    s = signal_with_factors(three_patterns(), lazy=lazy)
     result = s.cluster_components()
     before_d, before_m = s.get_cluster_components()
     path = tmp_path / f"clustered.{extension}"
@@ -334,8 +343,8 @@ def test_results_survive_save_and_load(tmp_path, extension):
     np.testing.assert_allclose(after_m.data, before_m.data)
 
 
-def test_new_decomposition_invalidates_clustering():
-    s = make_signal(three_patterns(), pyxem=False)
+def test_new_decomposition_invalidates_clustering(lazy):
+    s = signal_with_factors(three_patterns(), pyxem=False, lazy=lazy)
     s.cluster_components()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -344,8 +353,8 @@ def test_new_decomposition_invalidates_clustering():
         s.get_cluster_components()
 
 
-def test_stale_clustering_is_detected():
-    s = make_signal(three_patterns())
+def test_stale_clustering_is_detected(lazy):
+    s = signal_with_factors(three_patterns(), lazy=lazy)
     s.cluster_components()
     s.learning_results.factors = s.learning_results.factors * 2.0
     with pytest.raises(RuntimeError, match="earlier decomposition"):
@@ -357,22 +366,22 @@ def test_stale_clustering_is_detected():
 # ---------------------------------------------------------------------------
 
 
-def test_no_decomposition():
+def test_no_decomposition(lazy):
     import hyperspy.api as hs
 
-    s = hs.signals.Signal2D(np.ones((4, 4, 16, 16)))
+    s = as_lazy(hs.signals.Signal2D(np.ones((4, 4, 16, 16))), lazy)
     with pytest.raises(RuntimeError, match=r"run s\.decomposition\(\.\.\.\) first"):
         s.cluster_components()
 
 
-def test_one_component():
-    s = make_signal(three_patterns()[:1])
+def test_one_component(lazy):
+    s = signal_with_factors(three_patterns()[:1], lazy=lazy)
     with pytest.raises(ValueError, match="at least 2 components"):
         s.cluster_components()
 
 
-def test_nan_factors():
-    s = make_signal(three_patterns())
+def test_nan_factors(lazy):
+    s = signal_with_factors(three_patterns(), lazy=lazy)
     factors = s.learning_results.factors.copy()
     factors[100, 1] = np.nan
     s.learning_results.factors = factors
@@ -380,10 +389,12 @@ def test_nan_factors():
         s.cluster_components()
 
 
-def test_one_dimensional_signal():
+def test_one_dimensional_signal(lazy):
     import hyperspy.api as hs
 
-    s = hs.signals.Signal1D(np.random.default_rng(0).uniform(size=(4, 5, 32)))
+    s = as_lazy(
+        hs.signals.Signal1D(np.random.default_rng(0).uniform(size=(4, 5, 32))), lazy
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         s.decomposition(algorithm="SVD", output_dimension=3, print_info=False)
@@ -394,18 +405,18 @@ def test_one_dimensional_signal():
     assert hyperspy_cnmf.cluster_components(s).labels.shape == (3,)
 
 
-def test_results_requested_before_clustering():
-    s = make_signal(three_patterns())
+def test_results_requested_before_clustering(lazy):
+    s = signal_with_factors(three_patterns(), lazy=lazy)
     with pytest.raises(RuntimeError, match=r"s\.cluster_components"):
         s.get_cluster_components()
     with pytest.raises(RuntimeError, match=r"s\.cluster_components"):
         sc.cluster_results(s)
 
 
-def test_uncalibrated_centre_is_refused_and_a_corner_centre_reported():
+def test_uncalibrated_centre_is_refused_and_a_corner_centre_reported(lazy):
     import hyperspy.api as hs
 
-    s = hs.signals.Signal2D(np.ones((4, 4, 16, 16)))
+    s = as_lazy(hs.signals.Signal2D(np.ones((4, 4, 16, 16))), lazy)
     s.learning_results.factors = np.random.default_rng(0).uniform(size=(256, 2))
     s.learning_results.loadings = np.ones((16, 2))
     # An uncalibrated signal (offsets 0): refused, naming both fixes.
@@ -420,10 +431,10 @@ def test_uncalibrated_centre_is_refused_and_a_corner_centre_reported():
     assert "-0" not in str(result.params["center_xy"])
 
 
-def test_center_argument_is_pyxem_xy():
+def test_center_argument_is_pyxem_xy(lazy):
     import hyperspy.api as hs
 
-    s = hs.signals.Signal2D(np.ones((4, 4, 16, 20)))
+    s = as_lazy(hs.signals.Signal2D(np.ones((4, 4, 16, 20))), lazy)
     s.learning_results.factors = np.random.default_rng(0).uniform(size=(320, 2))
     s.learning_results.loadings = np.ones((16, 2))
     result = s.cluster_components(center=(12.0, 7.0))  # (x, y)
@@ -434,8 +445,8 @@ def test_center_argument_is_pyxem_xy():
         s.cluster_components(center=(7.0, 18.0))
 
 
-def test_bad_clustering_arguments():
-    s = make_signal(three_patterns())
+def test_bad_clustering_arguments(lazy):
+    s = signal_with_factors(three_patterns(), lazy=lazy)
     with pytest.raises(ValueError, match="linkage method"):
         s.cluster_components(method="nope")
     with pytest.raises(ValueError, match="distance_threshold"):

@@ -24,11 +24,6 @@ def _fit(s, k=2, **options):
     )
 
 
-@pytest.fixture(params=[False, True], ids=["numpy", "lazy"])
-def lazy(request):
-    return request.param
-
-
 @pytest.mark.parametrize("kind", [list, tuple, np.asarray])
 def test_radial_continuity_takes_pyxem_centre_as_given(lazy, kind, capsys):
     s = make_signal(lazy=lazy)
@@ -46,8 +41,8 @@ def test_radial_continuity_takes_pyxem_centre_as_given(lazy, kind, capsys):
     assert "beam centre (x, y)=(11, 6) px" in capsys.readouterr().out
 
 
-def test_constraint_centre_is_the_fit_centre_and_conflicts_are_refused():
-    s = make_signal()
+def test_constraint_centre_is_the_fit_centre_and_conflicts_are_refused(lazy):
+    s = make_signal(lazy=lazy)
     s.calibration.center = None  # the middle, (9.5, 7.5); the beam is elsewhere
     _fit(s, factor_constraints=[RadialContinuity(center=CENTER_XY)])
     assert stored_center_xy(s.learning_results) == pytest.approx(CENTER_XY)
@@ -116,10 +111,10 @@ def test_results_of_earlier_versions_are_read_in_x_y(lazy, tmp_path):
     assert again.params["center_xy"] == pytest.approx(list(CENTER_XY))
 
 
-def test_saved_results_of_earlier_versions_load_in_x_y(tmp_path):
+def test_saved_results_of_earlier_versions_load_in_x_y(lazy, tmp_path):
     import hyperspy.api as hs
 
-    s = make_signal()
+    s = make_signal(lazy=lazy)
     _fit(s)
     lr = s.learning_results
     params = json.loads(lr.cnmf_params)  # the previous release's layout
@@ -137,6 +132,7 @@ def test_saved_results_of_earlier_versions_load_in_x_y(tmp_path):
 
 
 def test_messages_name_what_the_user_gave():
+    # numpy only: var_array is an argument of the in-memory decomposition
     s = make_signal()
     with pytest.raises(ValueError, match=r"var_array=<ndarray of shape \(6, 5\)>"):
         _fit(s, var_array=np.ones((6, 5)))
@@ -161,8 +157,8 @@ def test_probe_units_listed_once():
     assert "μm" not in listed  # the Greek-mu spelling is accepted, not listed
 
 
-def test_merged_titles_of_an_untitled_signal():
-    s = make_signal()
+def test_merged_titles_of_an_untitled_signal(lazy):
+    s = make_signal(lazy=lazy)
     s.metadata.General.title = ""
     _fit(s, k=3)
     s.cluster_components()

@@ -37,7 +37,6 @@ def paper():
     return simulated_4dstem(seed=32)
 
 
-@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "lazy"])
 @pytest.mark.parametrize("k", [4, 6, 8])
 def test_paper_simulation(paper, k, lazy):
     s = decomposed_copy(paper, k, lazy, random_state=32)
@@ -87,7 +86,6 @@ def rotated():
     return s, hs.signals.Signal2D(beam), truth, np.asarray(sim.component_phase)
 
 
-@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "lazy"])
 @pytest.mark.parametrize("k", [5, 10])
 def test_non_square_off_centre_masked_two_rotations(rotated, k, lazy):
     s, beam, truth, true_phase = rotated

@@ -8,14 +8,14 @@ import pytest
 import hyperspy_cnmf  # noqa: F401  (enables the algorithm name)
 from hyperspy_cnmf.signals.results import fit_summary
 
-from .synthetic import FAST, make_signal
+from .synthetic import FAST, as_lazy, make_signal
 
 
 @pytest.fixture
 def counts_signal(lazy):
     s = make_signal(lazy=False)
     s.data = np.random.default_rng(0).poisson(s.data * 3).astype(np.uint16)
-    return s.as_lazy() if lazy else s
+    return as_lazy(s, lazy)
 
 
 def test_poisson_loss_is_stored_and_summarised(counts_signal):

@@ -41,7 +41,6 @@ def pattern_cosines(s):
     return cosine_similarity_matrix(factors, truth)  # (k, n_true)
 
 
-@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "lazy"])
 @pytest.mark.parametrize("k", [4, 6])
 def test_crystal_factors_are_pure_and_clusters_are_the_phases(simulation, k, lazy):
     s = fit(simulation, k, lazy)
@@ -60,7 +59,6 @@ def test_crystal_factors_are_pure_and_clusters_are_the_phases(simulation, k, laz
     assert set(lr.cnmf_amorphous_components) == set(np.flatnonzero(phase_of == 0))
 
 
-@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "lazy"])
 def test_pure_phases_off_gives_the_papers_protocol(simulation, lazy):
     """Off: crystal factors keep the rings (NMF's ambiguity) and nothing is
     recorded; on: the residual is at most 0.1 % above (the maps refitted to
@@ -73,7 +71,6 @@ def test_pure_phases_off_gives_the_papers_protocol(simulation, lazy):
     assert change < 1e-3
 
 
-@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "lazy"])
 @pytest.mark.parametrize("k", [4, 6])
 def test_maps_as_good_as_the_patterns(simulation, k, lazy):
     """Issue 17: with the pure-phase step every map correlates with the truth

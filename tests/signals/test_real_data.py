@@ -40,7 +40,6 @@ def quick(s, k=2, **kwargs):
     return s.learning_results
 
 
-@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "lazy"])
 def test_nanomegas_blockfile_spot_patterns(lazy):
     s = load("nanomegas_blockfile/test1.blo", lazy=lazy)
     before = np.asarray(s.data).copy()
@@ -131,7 +130,6 @@ def _every_real_file():
     )
 
 
-@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "lazy"])
 @pytest.mark.parametrize("relative", _every_real_file())
 def test_every_real_file_load_decompose_cluster_with_the_defaults(relative, lazy):
     """Each file as a user meets it: load, decompose, cluster, defaults only.

@@ -13,7 +13,7 @@ import hyperspy_cnmf
 from hyperspy_cnmf.core import ConstrainedNMF, Constraint
 from hyperspy_cnmf.signals import dispatch
 
-from .synthetic import FAST, NAV_SHAPE, SIG_SHAPE, make_data, make_signal
+from .synthetic import FAST, NAV_SHAPE, SIG_SHAPE, as_lazy, make_data, make_signal
 
 N_NAV, N_SIG = int(np.prod(NAV_SHAPE)), int(np.prod(SIG_SHAPE))
 CNMF_KEYS = (
@@ -226,17 +226,17 @@ def test_patch_free_function_and_return_info(lazy):
     assert run(t, return_info=True).mse_ == pytest.approx(est.mse_)
 
 
-def test_print_info(capsys):
-    s = make_signal()
+def test_print_info(lazy, capsys):
+    s = make_signal(lazy=lazy)
     run(s, print_info=True)
     out = capsys.readouterr().out
     assert "algorithm=constrained_nmf" in out
     assert "beam centre (x, y)=(11, 6) px" in out
 
 
-def test_show_progressbar_follows_hyperspy_preference(capsys, monkeypatch):
+def test_show_progressbar_follows_hyperspy_preference(lazy, capsys, monkeypatch):
     monkeypatch.setattr(hs.preferences.General, "show_progressbar", True)
-    s = make_signal()
+    s = make_signal(lazy=lazy)
     run(s, show_progressbar=None, max_iter=3)
     assert "Constrained NMF" in capsys.readouterr().err
     monkeypatch.setattr(hs.preferences.General, "show_progressbar", False)
@@ -244,8 +244,8 @@ def test_show_progressbar_follows_hyperspy_preference(capsys, monkeypatch):
     assert "Constrained NMF" not in capsys.readouterr().err
 
 
-def test_primitive_als_with_empty_lists():
-    s = make_signal()
+def test_primitive_als_with_empty_lists(lazy):
+    s = make_signal(lazy=lazy)
     run(s, factor_constraints=[], loading_constraints=[])
     params = json.loads(s.learning_results.cnmf_params)
     assert params["factor_constraints"] == [] == params["loading_constraints"]
@@ -326,10 +326,10 @@ def test_same_masks_exclude_the_same_as_svd(nav_shape, kind, lazy):
     np.testing.assert_array_equal(ours_nav, nav.ravel())
 
 
-def test_masked_results_match_hyperspy_svd_convention():
+def test_masked_results_match_hyperspy_svd_convention(lazy):
     nav, sig = _masks()
-    s = make_signal()
-    svd = make_signal()
+    s = make_signal(lazy=lazy)
+    svd = make_signal(lazy=lazy)
     nav_signal, sig_signal = hs.signals.BaseSignal(nav).T, hs.signals.Signal2D(sig)
     svd.decomposition(
         output_dimension=3,
@@ -383,9 +383,9 @@ def test_reproject_fills_masked_entries(reproject, lazy):
         assert b.factors[sig.ravel()].max() > 0  # the direct beam is bright
 
 
-def test_pyxem_calibration_mask_is_used():
+def test_pyxem_calibration_mask_is_used(lazy):
     _, sig = _masks()
-    s = make_signal()
+    s = make_signal(lazy=lazy)
     s.calibration.mask = sig
     run(s)
     np.testing.assert_array_equal(s.learning_results.signal_mask, sig)
@@ -417,9 +417,9 @@ def test_poissonian_noise_normalization(lazy):
 
 
 @pytest.mark.parametrize("ext", ["hspy", "zspy"])
-def test_save_load_round_trip(tmp_path, ext):
+def test_save_load_round_trip(lazy, tmp_path, ext):
     nav, sig = _masks()
-    s = make_signal()
+    s = make_signal(lazy=lazy)
     run(s, navigation_mask=nav.T, signal_mask=hs.signals.Signal2D(sig))
     path = tmp_path / f"s.{ext}"
     s.save(path)
@@ -462,7 +462,7 @@ def test_unknown_algorithm_raises_hyperspy_error(signal):
     assert cnmf_keys(signal) == sorted(CNMF_KEYS)
 
 
-def test_dispatch_is_idempotent_and_keeps_signature():
+def test_dispatch_is_idempotent_and_keeps_signature(lazy):
     from hyperspy._signals.lazy import LazySignal
     from hyperspy.learn._mva import MVA
 
@@ -486,7 +486,9 @@ def test_dispatch_is_idempotent_and_keeps_signature():
         dispatch.uninstall()
         assert not dispatch.is_installed()
         with pytest.raises(ValueError, match="not recognised"):
-            make_signal().decomposition(algorithm="constrained_nmf", output_dimension=2)
+            make_signal(lazy=lazy).decomposition(
+                algorithm="constrained_nmf", output_dimension=2
+            )
     finally:
         dispatch.install()
     assert dispatch.is_installed()
@@ -504,6 +506,7 @@ def test_positional_arguments_bind_like_hyperspy(lazy):
     [("svd_solver", "full"), ("var_array", np.ones(3)), ("copy", True)],
 )
 def test_hyperspy_only_arguments_are_refused(name, value):
+    # numpy only: LazySignal.decomposition has none of these arguments
     s = make_signal()
     with pytest.raises(
         ValueError, match=f"{name}=.*not used by algorithm='constrained_nmf'"
@@ -521,8 +524,7 @@ def test_nan_raises_unless_masked(lazy):
     s = make_signal()
     run(s, k=2, max_iter=3)
     s.data[2, 3, 4, 5] = np.nan
-    if lazy:
-        s = s.as_lazy()
+    s = as_lazy(s, lazy)
     before = snapshot(s)
     with pytest.raises(ValueError, match="NaN"):
         run(s)
@@ -555,8 +557,8 @@ def test_unsupported_signals_name_what_is_supported():
         run(single, k=2)
 
 
-def test_line_scan_of_patterns():
-    s = make_signal()
+def test_line_scan_of_patterns(lazy):
+    s = make_signal(lazy=lazy)
     line = s.inav[2, :]  # 6 positions along y
     assert line.axes_manager.navigation_dimension == 1
     run(line, k=2)
@@ -567,8 +569,7 @@ def test_line_scan_of_patterns():
 def test_spectrum_image_gets_geometry_free_defaults(lazy):
     rng = np.random.default_rng(1)
     s = hs.signals.Signal1D(rng.uniform(size=(4, 7, 30)))
-    if lazy:
-        s = s.as_lazy()
+    s = as_lazy(s, lazy)
     run(s, k=2)
     params = json.loads(s.learning_results.cnmf_params)
     assert params["factor_constraints"] == []
@@ -588,8 +589,8 @@ def test_integer_data_are_converted_on_a_copy(lazy):
     assert s.learning_results.factors.dtype == np.float32
 
 
-def test_float32_stays_float32():
-    s = make_signal(dtype=np.float32)
+def test_float32_stays_float32(lazy):
+    s = make_signal(dtype=np.float32, lazy=lazy)
     run(s)
     assert s.learning_results.factors.dtype == np.float32
 

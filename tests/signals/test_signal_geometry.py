@@ -53,8 +53,8 @@ class OuterCutoff(Constraint):
         return images * keep
 
 
-def test_geometry_array_order_and_calibration():
-    s = make_signal()
+def test_geometry_array_order_and_calibration(lazy):
+    s = make_signal(lazy=lazy)
     g = signal_geometry(s)
     assert g.signal_shape == SIG_SHAPE
     assert g.navigation_shape == NAV_SHAPE
@@ -69,8 +69,8 @@ def test_geometry_array_order_and_calibration():
     assert s.calibration.center == pytest.approx(CENTER[::-1])
 
 
-def test_masks_are_read_as_hyperspy_reads_them():
-    s = make_signal()
+def test_masks_are_read_as_hyperspy_reads_them(lazy):
+    s = make_signal(lazy=lazy)
     nav = np.zeros(NAV_SHAPE, bool)
     nav[1, 4] = True
     sig = np.zeros(SIG_SHAPE, bool)
@@ -99,8 +99,8 @@ def test_masks_are_read_as_hyperspy_reads_them():
     assert np.array_equal(navigation_mask_array(s, floats), nav)
 
 
-def test_center_argument_is_pyxem_xy():
-    s = make_signal()
+def test_center_argument_is_pyxem_xy(lazy):
+    s = make_signal(lazy=lazy)
     g = signal_geometry(s, center=s.calibration.center)
     assert g.center_rc == pytest.approx(CENTER)
     g = signal_geometry(s, center=np.array([11.0, 4.0]))
@@ -162,10 +162,10 @@ def test_custom_callback_acts_at_calibrated_radius(lazy):
     assert "OuterCutoff(k_max=0.2)" in s.learning_results.cnmf_factor_constraints
 
 
-def test_uncalibrated_centre_is_refused_and_centre_near_edge_warns():
+def test_uncalibrated_centre_is_refused_and_centre_near_edge_warns(lazy):
     import pyxem as pxm
 
-    s = make_signal()
+    s = make_signal(lazy=lazy)
     s = pxm.signals.ElectronDiffraction2D(s.data)  # fresh: offsets 0
     with pytest.raises(ValueError, match=r"s\.calibration\.center = None"):
         s.decomposition(algorithm="constrained_nmf", output_dimension=2, **FAST)
@@ -194,8 +194,8 @@ def test_centre_outside_pattern_raises(lazy):
         hyperspy_cnmf.decomposition(s, 2, center=(3.0, 40.0), **FAST)
 
 
-def test_explicit_center_overrides_calibration():
-    s = make_signal()
+def test_explicit_center_overrides_calibration(lazy):
+    s = make_signal(lazy=lazy)
     rec = Recorder()
     hyperspy_cnmf.decomposition(
         s,
@@ -210,8 +210,8 @@ def test_explicit_center_overrides_calibration():
     assert rec.contexts[0].center_rc == (9.0, 8.0)
 
 
-def test_calibration_center_passed_explicitly_gives_the_default_fit():
-    a, b = make_signal(), make_signal()
+def test_calibration_center_passed_explicitly_gives_the_default_fit(lazy):
+    a, b = make_signal(lazy=lazy), make_signal(lazy=lazy)
     hyperspy_cnmf.decomposition(a, 2, **FAST)
     hyperspy_cnmf.decomposition(b, 2, center=b.calibration.center, **FAST)
     np.testing.assert_array_equal(

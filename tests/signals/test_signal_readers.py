@@ -24,8 +24,8 @@ def test_pyxem_mask_absent(lazy):
 
 
 @pytest.mark.parametrize("kind", ["bool", "int", "signal", "dask"])
-def test_pyxem_mask_forms(kind):
-    s = make_signal()
+def test_pyxem_mask_forms(lazy, kind):
+    s = make_signal(lazy=lazy)
     mask = _mask()
     if kind == "int":
         value = mask.astype(np.uint8)
@@ -44,15 +44,15 @@ def test_pyxem_mask_forms(kind):
 
 
 @pytest.mark.parametrize("value", [np.zeros(SIG_SHAPE[::-1], bool), "beam stop"])
-def test_pyxem_mask_unusable_is_ignored_with_a_warning(value):
-    s = make_signal()
+def test_pyxem_mask_unusable_is_ignored_with_a_warning(lazy, value):
+    s = make_signal(lazy=lazy)
     s.calibration.mask = value
     with pytest.warns(UserWarning, match="ignoring metadata.General.mask"):
         assert pyxem_mask(s) is None
 
 
-def test_beam_center_array_order_and_non_strict():
-    s = make_signal()
+def test_beam_center_array_order_and_non_strict(lazy):
+    s = make_signal(lazy=lazy)
     assert beam_center(s) == pytest.approx(CENTER)
     assert beam_center(s, strict=False) == pytest.approx(CENTER)
     spectrum = s.inav[0, 0].isig[:, 0]  # one signal axis

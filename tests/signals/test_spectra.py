@@ -13,14 +13,14 @@ from hyperspy_cnmf.core import SpectralContinuity
 from hyperspy_cnmf.data import simulated_spectrum_image
 from hyperspy_cnmf.signals.decomposition import spectrum_kind
 
-from .synthetic import FAST
+from .synthetic import FAST, as_lazy
 
 
 def spectra(kind="EELS", lazy=False, shape=(8, 10), n_channels=150, **kwargs):
     s = simulated_spectrum_image(
         kind, shape, n_channels=n_channels, random_state=0, **kwargs
     )
-    return s.as_lazy() if lazy else s
+    return as_lazy(s, lazy)
 
 
 def run(s, k=3, **kwargs):
@@ -72,8 +72,8 @@ def test_explicit_constraints_win_over_the_defaults(lazy):
     assert params(s)["factor_constraints"][0].startswith("SpectralContinuity(width=20")
 
 
-def test_uncalibrated_energy_axis_falls_back_to_a_tenth_of_the_range(caplog):
-    s = spectra()
+def test_uncalibrated_energy_axis_falls_back_to_a_tenth_of_the_range(lazy, caplog):
+    s = spectra(lazy=lazy)
     s.axes_manager.signal_axes[0].units = "<undefined>"
     with caplog.at_level(logging.INFO, logger="hyperspy_cnmf"):
         run(s)

@@ -10,6 +10,8 @@ from hyperspy_cnmf.signals.clustering import (
     get_cluster_components,
 )
 
+from .synthetic import as_lazy
+
 E = 500.0 + 0.5 * np.arange(200)  # eV
 
 
@@ -25,14 +27,12 @@ def with_components(spectra, lazy=False):
     s = hs.signals.Signal1D((loadings @ np.array(spectra)).reshape(6, 5, -1))
     axis = s.axes_manager.signal_axes[0]
     axis.offset, axis.scale, axis.units = E[0], 0.5, "eV"
-    if lazy:
-        s = s.as_lazy()
+    s = as_lazy(s, lazy)
     s.learning_results.factors = np.array(spectra).T
     s.learning_results.loadings = loadings
     return s
 
 
-@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "lazy"])
 def test_cluster_spectra_merges_shifted_copies(lazy):
     spectra = [peak(540) + 0.1, peak(541.5) + 0.1, peak(600) + 0.1]
     s = with_components(spectra, lazy)
