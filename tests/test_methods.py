@@ -47,18 +47,19 @@ def test_a_moved_method_warns_at_install_and_the_package_still_works(
     assert methods.is_installed()  # the rest is still in place
 
 
-def test_estimator_route_needs_no_patching(hs_signal):
+def test_estimator_route_needs_no_patching(hs_signal, lazy):
     """``algorithm=ConstrainedNMF(...)``: HyperSpy's own estimator support."""
-    before = hs_signal.data.copy()
-    hs_signal.decomposition(
+    s = as_lazy(hs_signal, lazy)
+    before = np.array(s.data).copy()
+    s.decomposition(
         algorithm=ConstrainedNMF(3, n_init=2, max_iter=20, random_state=0),
         output_dimension=3,
         print_info=False,
     )
-    lr = hs_signal.learning_results
+    lr = s.learning_results
     assert lr.factors.shape == (144, 3) and lr.loadings.shape == (30, 3)
     assert np.nanmin(lr.factors) >= 0 and np.nanmin(lr.loadings) >= 0
-    np.testing.assert_array_equal(hs_signal.data, before)
+    np.testing.assert_array_equal(s.data, before)
 
 
 def test_algorithm_name_is_installed_on_both_signal_classes(hs_signal, lazy):

@@ -36,6 +36,8 @@ from hyperspy_cnmf.data import simulated_4dstem  # noqa: E402
 from hyperspy_cnmf.data.simulated import crystalline_pattern  # noqa: E402
 from hyperspy_cnmf.scoring import cosine_similarity_matrix  # noqa: E402
 
+from .signals.synthetic import as_lazy  # noqa: E402
+
 #: First-order reflection of both phases, 1/Å (a = 5 Å cubic; a = 2 / (sqrt(3) g)
 #: hexagonal).
 G_FIRST = 0.2
@@ -106,9 +108,8 @@ def bank():
     return _bank()
 
 
-@pytest.fixture(scope="module")
-def merged():
-    s = simulated_4dstem(
+def _simulated():
+    return simulated_4dstem(
         navigation_shape=(24, 24),
         signal_shape=SIGNAL_SHAPE,
         reciprocal_scale=SCALE * 10,
@@ -117,6 +118,10 @@ def merged():
         crystallinity=(0.5, 0.2),
         seed=5,
     )
+
+
+def _merged(s):
+    """Decompose, cluster and merge ``s``; return it and the diffractions."""
     s.decomposition(
         algorithm="constrained_nmf",
         output_dimension=4,
@@ -129,6 +134,22 @@ def merged():
     s.cluster_components()
     diffractions, _ = s.get_cluster_components()
     return s, diffractions
+
+
+@pytest.fixture(scope="module")
+def merged():
+    return _merged(_simulated())
+
+
+def test_lazy_signal_gives_the_same_merged_diffractions(merged):
+    """The chain on the lazy twin of the signal (the one shared lazy case of
+    this module: the fit is its slow part) hands off the same patterns."""
+    _, diffractions = merged
+    s, lazy_diffractions = _merged(as_lazy(_simulated()))
+    assert s._lazy and not lazy_diffractions._lazy
+    np.testing.assert_allclose(
+        lazy_diffractions.data, diffractions.data, rtol=1e-5, atol=1e-9
+    )
 
 
 def test_conventions_on_true_patterns(bank):

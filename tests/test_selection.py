@@ -12,6 +12,8 @@ import hyperspy_cnmf  # noqa: E402, F401  (installs algorithm="constrained_nmf")
 from hyperspy_cnmf.data import simulated_4dstem  # noqa: E402
 from hyperspy_cnmf.selection import ComponentScan, scan_components  # noqa: E402
 
+from .signals.synthetic import as_lazy  # noqa: E402
+
 SMALL = {"navigation_shape": (12, 12), "signal_shape": (32, 32), "area_size": 3}
 FAST = {"n_init": 1, "max_iter": 15, "compression": None}
 
@@ -43,6 +45,16 @@ def test_scan_records_both_errors_and_the_clusters(scan):
     assert len(fig.axes) == 2
 
 
+def test_lazy_scan_gives_the_same_errors_and_clusters(simulation, scan):
+    """The scan of the lazy twin (the one shared lazy case of the scan)."""
+    lazy = scan_components(
+        as_lazy(simulation), (1, 2, 3), show_progressbar=False, **FAST
+    )
+    np.testing.assert_allclose(lazy.pca_mse, scan.pca_mse, rtol=1e-5)
+    np.testing.assert_allclose(lazy.cnmf_mse, scan.cnmf_mse, rtol=1e-5)
+    np.testing.assert_array_equal(lazy.n_clusters, scan.n_clusters)
+
+
 def optimal_mse(X, k):
     """The rank-k optimum (Eckart-Young), from the exact SVD."""
     sigma = np.linalg.svd(X.astype(np.float64), compute_uv=False)
@@ -65,8 +77,8 @@ def test_the_errors_are_those_of_single_fits(simulation, scan):
     assert scan.n_clusters[2] == s.cluster_components().n_clusters
 
 
-def test_scan_leaves_the_signal_alone(simulation):
-    s = simulation.deepcopy()
+def test_scan_leaves_the_signal_alone(simulation, lazy):
+    s = as_lazy(simulation.deepcopy(), lazy)
     s.decomposition(algorithm="SVD", output_dimension=3, print_info=False)
     factors = s.learning_results.factors.copy()
     data = s.data.copy()
@@ -77,12 +89,13 @@ def test_scan_leaves_the_signal_alone(simulation):
     assert not [k for k in vars(s.learning_results) if k.startswith("cnmf_")]
 
 
-def test_scan_is_reproducible_and_honours_masks(simulation):
+def test_scan_is_reproducible_and_honours_masks(simulation, lazy):
+    s = as_lazy(simulation, lazy)
     nav_mask = np.zeros((12, 12), bool)
     nav_mask[:2] = True
     runs = [
         scan_components(
-            simulation,
+            s,
             (2,),
             cluster=False,
             navigation_mask=nav_mask,
@@ -104,7 +117,8 @@ def test_progress_bar_follows_hyperspy(simulation, capsys):
     assert "1/1" in capsys.readouterr().err
 
 
-def test_bad_input_is_refused(simulation):
+def test_bad_input_is_refused(simulation, lazy):
+    simulation = as_lazy(simulation, lazy)
     with pytest.raises(ValueError, match=">= 1"):
         scan_components(simulation, (0, 2))
     with pytest.raises(ValueError, match="repeat"):

@@ -9,7 +9,10 @@ matrix. Conventions (used throughout the core):
   surface (:class:`Geometry`, ``RadialContinuity(center=...)``, the stored
   results). Array code reads it in array order as ``center_rc``
   (``(row, col)``); core functions on bare images (``polar_operator``,
-  ``radius_map``, ``rotate_images``...) take ``(row, col)``;
+  ``radius_map``, ``rotate_images``...) take ``(row, col)``; whether a
+  centre lies on the pattern is decided in one place, :func:`check_center_rc`
+  (``-0.5 <= row <= rows - 0.5``, likewise for ``col``), which every layer
+  calls;
 * masks follow HyperSpy: ``True`` marks an *excluded* pixel or position;
 * the data matrix ``X`` has one row per kept probe position (navigation,
   C order of ``navigation_shape`` with masked positions removed) and one

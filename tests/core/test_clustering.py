@@ -7,11 +7,15 @@ from hyperspy_cnmf.core.clustering import (
     AUTO_THRESHOLD_RANGE,
     DEFAULT_DISTANCE_THRESHOLD,
     auto_cut_height,
+    check_cut,
     cluster_patterns,
+    cut_dendrogram,
     cut_height,
     merge_components,
+    radial_range,
     similarity_to_distance,
 )
+from hyperspy_cnmf.core.geometry import center_inside, check_center_rc
 from hyperspy_cnmf.core.polar import rotate_images
 from hyperspy_cnmf.core.similarity import cosine_similarity, diffraction_similarity
 
@@ -293,3 +297,97 @@ def test_cut_height_leaves_the_requested_clusters():
         assert labels.max() == n
     with pytest.raises(ValueError, match="n_clusters"):
         cut_height(linkage, 6)
+
+
+# --------------------------------------------------------------------------
+# The dendrogram cut and the radii policy (moved here from the adapter)
+# --------------------------------------------------------------------------
+
+
+def _similarity():
+    """Components 0 and 1 alike (0.97), 2 apart from both (0.4 / 0.5)."""
+    return np.array([[1.0, 0.97, 0.4], [0.97, 1.0, 0.5], [0.4, 0.5, 1.0]])
+
+
+def test_cut_dendrogram_auto_fixed_and_by_count():
+    sim = _similarity()
+    auto = cut_dendrogram(sim)
+    assert auto.auto and check_cut() and check_cut(None, "auto")
+    probe = cluster_patterns(sim, n_clusters=3)
+    assert auto.cut_height == auto_cut_height(probe.linkage, *AUTO_THRESHOLD_RANGE)
+    np.testing.assert_array_equal(auto.clustering.labels, [0, 0, 1])
+    fixed = cut_dendrogram(sim, distance_threshold=0.2)
+    assert not fixed.auto and fixed.cut_height == 0.2
+    counted = cut_dendrogram(sim, n_clusters=3)
+    assert counted.cut_height == cut_height(counted.clustering.linkage, 3)
+    np.testing.assert_array_equal(counted.clustering.labels, [0, 1, 2])
+    with pytest.raises(ValueError, match="not both"):
+        cut_dendrogram(sim, n_clusters=2, distance_threshold=0.3)
+    with pytest.raises(ValueError, match="a number or 'auto', got 'big'"):
+        check_cut(None, "big")
+
+
+def _disc(radius, shape=(33, 33), center=(16.0, 16.0)):
+    rows, cols = np.indices(shape)
+    return np.hypot(rows - center[0], cols - center[1]) <= radius
+
+
+def test_radial_range_policy():
+    rows, cols = np.indices((33, 33))
+    rho = np.hypot(rows - 16.0, cols - 16.0)
+    rings = np.stack([np.exp(-0.5 * (rho - r) ** 2) for r in (8.0, 12.0)])
+    beam = rings + 50 * np.exp(-0.5 * (rho / 1.2) ** 2)
+    center = (16.0, 16.0)
+    # r_max: the inscribed circle; r_min from the masked disc, the bright
+    # shared beam, or nothing
+    masked = radial_range(rings, center, mask=_disc(3.0))
+    assert masked.r_max == 16.0 and masked.r_min_source == "signal mask"
+    assert masked.r_min == pytest.approx(np.sqrt(10.0))  # nearest unmasked pixel
+    found = radial_range(beam, center)
+    assert found.r_min_source == "direct beam" and 2 < found.r_min < 16.0 / 3 + 1e-9
+    assert radial_range(rings, center) == (0.0, 16.0, "none")
+    # given radii, in units of `scale` pixels
+    assert radial_range(rings, center, r_min=1.0, r_max=4.0, scale=0.5) == (
+        2.0,
+        8.0,
+        "argument",
+    )
+    with pytest.raises(ValueError, match=r"must lie in \[0, r_max"):
+        radial_range(rings, center, r_min=20)
+    with pytest.raises(ValueError, match="None or 'auto'"):
+        radial_range(rings, center, r_min="beam")
+
+
+def test_radial_range_for_a_centre_on_the_edge_warns_and_uses_the_corner():
+    patterns = np.ones((2, 9, 11))
+    with pytest.warns(UserWarning, match="edge of the pattern") as record:
+        radii = radial_range(patterns, (0.0, 5.0))
+    assert radii.r_max == pytest.approx(np.hypot(8, 5))
+    assert record[0].filename == __file__  # stacklevel=1: the caller's line
+
+
+@pytest.mark.parametrize(
+    ("center_rc", "inside"),
+    [
+        ((-0.5, -0.5), True),
+        ((15.5, 19.5), True),
+        ((7.0, 3.0), True),
+        ((-0.51, 3.0), False),
+        ((3.0, 19.6), False),
+        ((np.nan, 3.0), False),
+    ],
+)
+def test_one_centre_bound(center_rc, inside):
+    """A centre lies on the pattern within half a pixel of its outer pixels;
+    every layer checks it with check_center_rc."""
+    assert center_inside(center_rc, (16, 20)) is inside
+    if inside:
+        assert check_center_rc(center_rc, (16, 20)) == tuple(map(float, center_rc))
+    else:
+        with pytest.raises(ValueError, match=r"outside the 20x16 \(x, y\) pattern"):
+            check_center_rc(center_rc, (16, 20), "the center= you passed")
+
+
+def test_checked_centre_has_no_negative_zero():
+    row, col = check_center_rc((-0.0, -0.0), (4, 4))
+    assert str(row) == "0.0" and str(col) == "0.0"

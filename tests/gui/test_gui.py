@@ -12,6 +12,7 @@ from hyperspy_cnmf.gui import (
 )
 from hyperspy_cnmf.gui import parameters as gui_parameters
 from hyperspy_cnmf.gui.traitsui import constrained_nmf_traitsui, traitsui_available
+from tests.signals.synthetic import as_lazy
 
 pxm = pytest.importorskip("pyxem")
 pytest.importorskip("ipywidgets")
@@ -22,10 +23,11 @@ KWARGS = {"toolkit": "ipywidgets", "display": False}
 
 
 @pytest.fixture
-def gui_signal():
-    """A 4 x 5 scan of 16 x 12 patterns, centre at (row, col) = (7, 3)."""
+def gui_signal(lazy):
+    """A 4 x 5 scan of 16 x 12 patterns, centre at (row, col) = (7, 3), in
+    memory and lazy."""
     rng = np.random.default_rng(0)
-    s = pxm.signals.Diffraction2D(rng.random((4, 5, 16, 12)))
+    s = as_lazy(pxm.signals.Diffraction2D(rng.random((4, 5, 16, 12))), lazy)
     kx, ky = s.axes_manager.signal_axes  # HyperSpy order: (x, y) = (col, row)
     kx.scale, kx.offset = 0.5, -1.5  # col centre 3
     ky.scale, ky.offset = 0.5, -3.5  # row centre 7

@@ -24,9 +24,9 @@ from ..signals.test_clustering_signals import ring, signal_with_factors, three_p
 
 
 @pytest.fixture
-def clustered():
+def clustered(lazy):
     patterns = np.concatenate([three_patterns(35.0), ring(16.0)[None]])
-    s = signal_with_factors(patterns)
+    s = signal_with_factors(patterns, lazy=lazy)
     s.cluster_components()
     return s
 
@@ -166,8 +166,8 @@ def test_signal_side_functions_pass_arrays_through(clustered):
     assert len(fig.axes) == 1 and not fig.axes[0].child_axes
 
 
-def test_plots_before_clustering():
-    s = signal_with_factors(three_patterns())
+def test_plots_before_clustering(lazy):
+    s = signal_with_factors(three_patterns(), lazy=lazy)
     with pytest.raises(RuntimeError, match="cluster_components"):
         sc.plot_similarity_matrices(s)
     with pytest.raises(RuntimeError, match="cluster_components"):

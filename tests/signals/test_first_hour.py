@@ -132,7 +132,6 @@ def test_saved_results_of_earlier_versions_load_in_x_y(lazy, tmp_path):
 
 
 def test_messages_name_what_the_user_gave():
-    # numpy only: var_array is an argument of the in-memory decomposition
     s = make_signal()
     with pytest.raises(ValueError, match=r"var_array=<ndarray of shape \(6, 5\)>"):
         _fit(s, var_array=np.ones((6, 5)))

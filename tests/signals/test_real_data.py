@@ -56,14 +56,14 @@ def test_nanomegas_blockfile_spot_patterns(lazy):
     assert residual < 0.5 * before.mean()
 
 
-def test_uncalibrated_centre_is_refused_with_the_fix():
-    s = load("nanomegas_blockfile/test1.blo")
+def test_uncalibrated_centre_is_refused_with_the_fix(lazy):
+    s = load("nanomegas_blockfile/test1.blo", lazy=lazy)
     with pytest.raises(ValueError, match=r"s\.calibration\.center = None"):
         quick(s, max_iter=2, loading_constraints=[])
 
 
-def test_default_map_kernel_on_a_tiny_scan_smooths_the_long_axes_only():
-    s = load("nanomegas_blockfile/test1.blo")
+def test_default_map_kernel_on_a_tiny_scan_smooths_the_long_axes_only(lazy):
+    s = load("nanomegas_blockfile/test1.blo", lazy=lazy)
     s.calibration.center = None
     with pytest.warns(UserWarning, match="not smoothed along axis"):
         quick(s, max_iter=2)
@@ -95,10 +95,11 @@ def test_merlin_non_square_detector_with_masked_direct_beam():
     assert np.isfinite(lr.factors[~beam.ravel()]).all()
 
 
-def test_merlin_dark_frames_with_one_hot_pixel():
+def test_merlin_dark_frames_with_one_hot_pixel(lazy):
     """Almost all-zero data: the empty pixels are named, the fit still works."""
     s = load(
-        "merlin_4x2_hotpixel_dark/002_merlin_test_roi_sig256x128_nav4x2_hot_pixel_52x_39y.mib"
+        "merlin_4x2_hotpixel_dark/002_merlin_test_roi_sig256x128_nav4x2_hot_pixel_52x_39y.mib",
+        lazy=lazy,
     )
     s.calibration.center = None
     # all-zero pixels are a logged note, not a warning

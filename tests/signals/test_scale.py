@@ -25,7 +25,7 @@ def counts(nav_shape=NAV_SHAPE, sig_shape=SIG_SHAPE):
     return np.random.default_rng(1).poisson(40 * data).astype(np.uint16)
 
 
-def signal(data, chunks=None):
+def calibrated_signal(data, chunks=None):
     s = calibrate(hs.signals.Signal2D(data))
     if chunks is not None:
         s = s.as_lazy()
@@ -55,8 +55,8 @@ def masks():
 def test_streamed_blocks_split_along_signal_axes_give_the_in_memory_result(poisson):
     data = counts()
     options = dict(masks(), normalize_poissonian_noise=poisson)
-    reference = fit(signal(data), **options)
-    lazy = signal(data, chunks=(4, 2, 5, 7))  # every axis split
+    reference = fit(calibrated_signal(data), **options)
+    lazy = calibrated_signal(data, chunks=(4, 2, 5, 7))  # every axis split
     streamed = fit(lazy, stream=True, **options)
     assert json.loads(streamed.cnmf_params)["streamed"] is True
     np.testing.assert_allclose(
@@ -69,7 +69,7 @@ def test_streamed_blocks_split_along_signal_axes_give_the_in_memory_result(poiss
 
 
 def test_lazy_data_that_fit_are_loaded_once_in_their_own_dtype():
-    s = signal(counts(), chunks=(2, -1, 8, 10))
+    s = calibrated_signal(counts(), chunks=(2, -1, 8, 10))
     reads = []
     source = s.data
     s.data = source.map_blocks(lambda b: reads.append(b.shape) or b, dtype=source.dtype)
@@ -84,11 +84,11 @@ def test_streaming_is_chosen_when_the_data_would_take_too_much_memory(monkeypatc
 
     decomposition = importlib.import_module("hyperspy_cnmf.signals.decomposition")
     monkeypatch.setattr(decomposition, "available_memory", lambda: 1000)
-    lr = fit(signal(counts(), chunks=(3, -1, -1, -1)))
+    lr = fit(calibrated_signal(counts(), chunks=(3, -1, -1, -1)))
     params = json.loads(lr.cnmf_params)
     assert params["streamed"] and params["n_exact_iter"] == 3  # given: kept
     options = {k: v for k, v in FIT.items() if k != "n_exact_iter"}
-    s = signal(counts(), chunks=(3, -1, -1, -1))
+    s = calibrated_signal(counts(), chunks=(3, -1, -1, -1))
     s.decomposition(
         algorithm="constrained_nmf", output_dimension=3, print_info=False, **options
     )
@@ -102,7 +102,7 @@ def test_integer_counts_are_never_copied_or_converted(monkeypatch):
     monkeypatch.setattr(data_module, "BLOCK_BYTES", 2**20)  # blocks << data
     data = counts(nav_shape=(64, 64), sig_shape=(32, 32))  # 8 MiB of uint16
     before = data.copy()
-    s = signal(data)
+    s = calibrated_signal(data)
     tracemalloc.start()
     fit(s, factor_constraints=[], loading_constraints=[], pure_phases=False)
     _, peak = tracemalloc.get_traced_memory()
@@ -114,7 +114,7 @@ def test_integer_counts_are_never_copied_or_converted(monkeypatch):
 
 def test_not_enough_memory_is_a_clear_error_and_nothing_is_stored(monkeypatch):
     monkeypatch.setattr(memory, "available_memory", lambda: 10_000)
-    s = signal(counts())
+    s = calibrated_signal(counts())
     with pytest.raises(MemoryError, match=r"needs about .*(lazy|n_init)"):
         fit(s)
     assert s.learning_results.factors is None
@@ -138,11 +138,15 @@ def local_cluster(distributed):
 def test_distributed_cluster_gives_the_threaded_result():
     distributed = pytest.importorskip("distributed")
     data = counts()
-    threaded = fit(signal(data, chunks=(3, 2, 8, -1)), stream=True, **masks())
+    threaded = fit(
+        calibrated_signal(data, chunks=(3, 2, 8, -1)), stream=True, **masks()
+    )
     with local_cluster(distributed):
-        s = signal(data, chunks=(3, 2, 8, -1))
+        s = calibrated_signal(data, chunks=(3, 2, 8, -1))
         on_cluster = fit(s, stream=True, **masks())
-        loaded = fit(signal(data, chunks=(3, 2, 8, -1)), stream=False, **masks())
+        loaded = fit(
+            calibrated_signal(data, chunks=(3, 2, 8, -1)), stream=False, **masks()
+        )
     for result in (on_cluster, loaded):
         np.testing.assert_allclose(
             result.factors, threaded.factors, rtol=1e-4, atol=1e-6
@@ -183,9 +187,11 @@ def make_faulty(s, folder, how):
 def test_a_worker_lost_mid_fit_is_replaced_and_the_result_is_unchanged(tmp_path):
     distributed = pytest.importorskip("distributed")
     data = counts()
-    threaded = fit(signal(data, chunks=(3, 2, 8, -1)), stream=True)
+    threaded = fit(calibrated_signal(data, chunks=(3, 2, 8, -1)), stream=True)
     with local_cluster(distributed):
-        s = make_faulty(signal(data, chunks=(3, 2, 8, -1)), str(tmp_path), "kill")
+        s = make_faulty(
+            calibrated_signal(data, chunks=(3, 2, 8, -1)), str(tmp_path), "kill"
+        )
         on_cluster = fit(s, stream=True)
     assert (tmp_path / "killed").exists()  # a worker did die mid-fit
     np.testing.assert_allclose(
@@ -195,7 +201,7 @@ def test_a_worker_lost_mid_fit_is_replaced_and_the_result_is_unchanged(tmp_path)
 
 
 def test_a_read_failing_mid_fit_raises_and_keeps_the_previous_results(tmp_path):
-    s = signal(counts(), chunks=(3, 2, 8, -1))
+    s = calibrated_signal(counts(), chunks=(3, 2, 8, -1))
     previous = fit(s, stream=True, n_init=1)
     before = (previous.factors.copy(), previous.cnmf_params)
     make_faulty(s, str(tmp_path), "raise")

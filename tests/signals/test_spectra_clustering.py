@@ -55,16 +55,17 @@ def test_cluster_spectra_merges_shifted_copies(lazy):
     )
 
 
-def test_radial_arguments_are_refused_on_spectra():
-    s = with_components([peak(540), peak(600)])
+def test_radial_arguments_are_refused_on_spectra(lazy):
+    s = with_components([peak(540), peak(600)], lazy)
     with pytest.raises(ValueError, match="only apply to diffraction patterns"):
         cluster_components(s, r_min=3)
 
 
-def test_decomposed_spectrum_image_clusters():
+def test_decomposed_spectrum_image_clusters(lazy):
     from hyperspy_cnmf.data import simulated_spectrum_image
 
     s = simulated_spectrum_image("EDS", (8, 8), n_channels=150, random_state=0)
+    s = as_lazy(s, lazy)
     s.decomposition(
         algorithm="constrained_nmf",
         output_dimension=4,
