@@ -20,8 +20,10 @@ def test_solver_takes_every_setting_as_a_keyword():
     estimator (no ``settings`` argument)."""
     signature = inspect.signature(solver_module.solve).parameters
     assert "settings" not in signature
-    # scan_binning is the estimator's (a coarse solve, then a fine one)
-    assert set(signature) - {"X", "init"} == set(PARAMS) - {"scan_binning"}
+    # the estimator's own: scan_binning (a coarse solve, then a fine one) and
+    # the Poisson normalisation (the data and constraints it hands over)
+    own = {"scan_binning", "normalize_poissonian_noise"}
+    assert set(signature) - {"X", "init"} == set(PARAMS) - own
 
 
 def test_resolve_leaves_no_auto():

@@ -35,6 +35,7 @@ from .solver import (
     solve,
 )
 from .validation import check_constraints, check_data, check_n_components
+from .weighting import poisson_weights, scaled_constraints, unscaled
 
 __all__ = ["ConstrainedNMF", "constrained_nmf", "nonnegative_loadings"]
 
@@ -194,6 +195,14 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         clustering separates phases. ``"auto"``: on for 2D diffraction
         patterns (a 2D ``geometry``), off otherwise; it does nothing where
         no amorphous-like component is found.
+    normalize_poissonian_noise : bool, default False
+        Fit ``X / (sqrt(aG) sqrt(bH))`` (``aG``, ``bH`` the row and column
+        sums of ``X``; Keenan & Kotula 2004, as HyperSpy does), the data
+        never copied, with the constraints still acting on physical
+        (unscaled) patterns and maps; ``components_`` and the maps are
+        scaled back (``mse_``, ``history_`` and ``reconstruction_err_`` are
+        those of the scaled fit). For counts, ``loss="poisson"`` models the
+        same noise exactly: the two are not combined.
     random_state : int, RandomState or Generator instance, or None
         Seed of the random initial maps (a Generator is drawn from once).
     show_progressbar : bool, default False
@@ -221,6 +230,10 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         The loss the fit ran with (``loss`` resolved).
     scan_binning_ : int
         The binning the fit ran with (``scan_binning`` resolved).
+    resolved_params_ : dict
+        :meth:`get_params` with every ``"auto"`` turned into the value the
+        fit ran with (the constraints as the lists that ran, ``compression``
+        as the sketch's rank or None).
     poisson_deviance_ : float or None
         Mean Poisson deviance of the fit (``loss="poisson"``), None otherwise.
     phase_separation_ : PhaseSeparation or None
@@ -272,6 +285,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Interval(Integral, 1, None, closed="left"),
         ],
         "pure_phases": [StrOptions({"auto"}), "boolean"],
+        "normalize_poissonian_noise": ["boolean"],
         "random_state": ["random_state", np.random.Generator],
         "show_progressbar": ["boolean"],
     }
@@ -293,6 +307,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         n_exact_iter="auto",
         scan_binning="auto",
         pure_phases="auto",
+        normalize_poissonian_noise=False,
         random_state=None,
         show_progressbar=False,
     ):
@@ -310,6 +325,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.n_exact_iter = n_exact_iter
         self.scan_binning = scan_binning
         self.pure_phases = pure_phases
+        self.normalize_poissonian_noise = normalize_poissonian_noise
         self.random_state = random_state
         self.show_progressbar = show_progressbar
 
@@ -325,7 +341,12 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 self.n_features_in_ = X.shape[1]
                 if is_dask(X) and X.ndim == 2:
                     X = as_data(X)  # one pass for the checks and ||X||^2
-            return check_data(X)
+            elif X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__} "
+                    f"is expecting {self.n_features_in_} features as input"
+                )
+            return check_data(X, fitting=reset)
         # Numbers keep their dtype here (integer counts are never converted
         # whole: the data classes cast blocks); NaN/inf pass on to
         # check_data, whose messages name the fix.
@@ -338,17 +359,24 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             ensure_min_features=2 if reset else 1,
             ensure_all_finite=False,
         )
-        return check_data(X)
+        return check_data(X, fitting=reset)
 
     def fit_transform(self, X, y=None):
         """Fit and return the maps (n_samples, n_components)."""
         return self._fit(X).loadings
 
     def _validate_params(self):
-        """scikit-learn's checks, and no bool where a number is meant
+        """scikit-learn's checks, no bool where a number is meant
         (``max_iter=True`` is not one iteration, ``n_init=True`` not one
-        restart)."""
+        restart), no two models of the same noise."""
         super()._validate_params()
+        if self.normalize_poissonian_noise and self.loss == "poisson":
+            raise ValueError(
+                "normalize_poissonian_noise=True and loss='poisson' both model "
+                "Poisson noise: the Poisson likelihood needs the raw counts. Use "
+                "loss='poisson' alone (or normalize_poissonian_noise=True with "
+                "the default loss='auto')"
+            )
         for name in _NUMBERS:
             value = getattr(self, name)
             if isinstance(value, (bool, np.bool_)):
@@ -358,13 +386,19 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 )
 
     def _fit(self, X) -> NMFResult:
-        """Validate, resolve every "auto", run the solver, set the learned
-        attributes."""
+        """Validate, resolve every "auto", run the solver (on the
+        Poisson-scaled data when asked), set the learned attributes."""
         self._validate_params()
         X = self._validate_input(X, reset=True)
         data = as_data(X)
+        weights = None
+        if self.normalize_poissonian_noise:
+            weights = poisson_weights(data)
+            label = getattr(data, "label", None)
+            data = data.with_scaling(*weights)
+            data.label = label
         resolved = self._resolve(data)
-        result = self._solve(data, resolved)
+        result = self._solve(data, resolved, weights)
         n_entries = X.shape[0] * X.shape[1]
         self.components_ = result.factors.T
         self.n_components_ = self.components_.shape[0]
@@ -384,6 +418,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.scan_binning_ = resolved["scan_binning"]
         self.factor_constraints_ = resolved["factor_constraints"]
         self.loading_constraints_ = resolved["loading_constraints"]
+        self.resolved_params_ = resolved
         return result
 
     def _resolve(self, data) -> dict:
@@ -451,15 +486,45 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         integer counts, the squared error for anything else."""
         if self.loss != "auto":
             return self.loss
+        # scaled (Poisson-normalised) data are no longer counts: "frobenius"
         return "poisson" if is_counts(data) else "frobenius"
 
-    def _solve(self, data, resolved) -> NMFResult:
+    def _solve(self, data, resolved, weights=None) -> NMFResult:
         """The solver with the resolved settings as keywords, on the binned
-        scan first when ``scan_binning`` asks."""
+        scan first when ``scan_binning`` asks; with Poisson ``weights``, the
+        constraints wrapped to act on physical images and the result scaled
+        back."""
         factor = resolved["scan_binning"]
-        settings = {name: resolved[name] for name in resolved if name != "scan_binning"}
+        settings = {
+            name: resolved[name]
+            for name in resolved
+            if name not in ("scan_binning", "normalize_poissonian_noise")
+        }
+        if weights is not None:
+            if factor != 1:
+                raise ValueError(
+                    f"scan_binning={factor} and normalize_poissonian_noise=True "
+                    "are not combined (the binned scan has other weights): "
+                    "leave scan_binning='auto' or give scan_binning=1"
+                )
+            geometry = self.geometry or Geometry.flat(*data.shape)
+            settings["factor_constraints"], settings["loading_constraints"] = (
+                scaled_constraints(
+                    weights,
+                    resolved["factor_constraints"],
+                    resolved["loading_constraints"],
+                    geometry,
+                )
+            )
         if factor == 1:
-            return solve(data, **settings)
+            result = solve(data, **settings)
+        else:
+            result = self._solve_binned(data, settings, factor)
+        return result if weights is None else unscaled(result, weights)
+
+    def _solve_binned(self, data, settings, factor) -> NMFResult:
+        """A coarse fit on the scan binned ``factor x factor``, then the fit
+        of ``data`` started from it."""
         if self.geometry is None:
             raise ValueError(
                 f"scan_binning={factor} needs the scan's shape: give a geometry"
@@ -493,19 +558,48 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """Nonnegative least-squares maps of ``X`` for the fitted components.
 
         The loading constraints are not applied: new data need not share the
-        scan geometry.
+        scan geometry (HyperSpy's ``reproject="navigation"``).
         """
         check_is_fitted(self)
         X = self._validate_input(X, reset=False)
-        factors = self.components_.T
-        if is_dask(X):
-            X = X.compute()
-        return nonnegative_loadings(X.astype(factors.dtype, copy=False), factors)
+        return nonnegative_loadings(_dense(X, self.components_), self.components_.T)
+
+    def extend_components(self, X, maps):
+        """Nonnegative least-squares components at new features.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_new_features)
+            The data at features (detector pixels) the fit did not use,
+            from the samples it used.
+        maps : array of shape (n_samples, n_components)
+            The fitted maps (:meth:`fit_transform`'s result).
+
+        Returns
+        -------
+        array of shape (n_components, n_new_features)
+            The components there (HyperSpy's ``reproject="signal"``).
+        """
+        check_is_fitted(self)
+        if X.shape[0] != maps.shape[0]:
+            raise ValueError(
+                f"X has {X.shape[0]} samples and maps {maps.shape[0]}: give "
+                "the data of the fitted samples"
+            )
+        check_data(X, fitting=False)
+        return nonnegative_loadings(_dense(X, maps).T, maps).T
 
     def inverse_transform(self, X):
         """Data from maps: ``X @ components_``."""
         check_is_fitted(self)
         return X @ self.components_
+
+
+def _dense(X, like):
+    """``X`` in memory, on ``like``'s device and in its float dtype."""
+    if is_dask(X):
+        X = X.compute()
+    return get_backend(like).xp.asarray(X).astype(like.dtype, copy=False)
 
 
 def _chain(coarse: NMFResult, fine: NMFResult) -> NMFResult:

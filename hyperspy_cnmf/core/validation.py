@@ -74,8 +74,11 @@ def _check_scale(maximum, dtype):
         )
 
 
-def check_data(X):
+def check_data(X, *, fitting=True):
     """Validate a data matrix or data object; return it unchanged.
+
+    ``fitting=False`` (data to transform): all-zero data and rows are fine
+    (their maps are zero); finiteness, sign and scale are still checked.
 
     Nothing is converted or copied: integer counts are checked as integers,
     in-memory arrays in blocks of rows, dask arrays in one pass (whose
@@ -120,6 +123,8 @@ def check_data(X):
             f"{minimum:.3g}); NMF needs nonnegative data: clip them "
             "(np.clip(X, 0, None)) or subtract a smaller background"
         )
+    if not fitting:
+        return X
     if float(row_sums.max()) == 0:
         raise ValueError(f"{what} is all zero: there is nothing to factorize")
     _check_scale(float(maximum), data.dtype)

@@ -64,6 +64,7 @@ NOT_EXPOSED = (
     "prune_restarts",
     "n_exact_iter",
     "scan_binning",
+    "normalize_poissonian_noise",
 )
 _OUTLIER_FACTOR = (
     inspect.signature(RadialContinuity).parameters["outlier_factor"].default

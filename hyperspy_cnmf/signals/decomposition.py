@@ -23,7 +23,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ..core.backend import as_float, get_backend, is_dask, to_host
+from ..core.backend import get_backend, is_dask, to_host
 from ..core.constraints import (
     RadialContinuity,
     SpectralContinuity,
@@ -31,7 +31,7 @@ from ..core.constraints import (
     paper_loading_constraints,
 )
 from ..core.data import DaskData, as_data
-from ..core.estimator import ConstrainedNMF, nonnegative_loadings, resolve_constraints
+from ..core.estimator import ConstrainedNMF, resolve_constraints
 from ..core.geometry import center_rc_from_xy
 from ..core.memory import available_memory, format_bytes
 from .geometry import array_shapes, check_signal, signal_geometry
@@ -127,8 +127,6 @@ def working_copy(signal):
 
 def _describe(constraint) -> str:
     """A readable, address-free name for a constraint (for params and print)."""
-    if isinstance(constraint, _PoissonScaled):
-        return _describe(constraint.constraint)
     if type(constraint).__repr__ is not object.__repr__:
         return repr(constraint)
     name = getattr(constraint, "__qualname__", None) or type(constraint).__qualname__
@@ -304,85 +302,11 @@ def _check_not_all_dead(factors, loadings, factor_constraints, loading_constrain
         )
 
 
-class _PoissonScaled:
-    """Run a constraint in physical units on Poisson-scaled images.
-
-    The solver sees ``X / (sqrt(aG) sqrt(bH))``, so its images are physical
-    images divided by ``weights``; the constraint gets ``images * weights``
-    and its output is divided back.
-    """
-
-    def __init__(self, constraint, weights):
-        self.constraint = constraint
-        self.weights = weights  # image shape, > 0
-
-    def __call__(self, images, context):
-        xp = context.xp
-        w = xp.asarray(self.weights, dtype=images.dtype)
-        return self.constraint(images * w, context) / w
-
-    def __repr__(self):
-        return f"PoissonScaled({_describe(self.constraint)})"
-
-
-def _poisson_weights(data):
-    """``sqrt(aG)`` per kept position and ``sqrt(bH)`` per kept pixel (zeros -> 1)."""
-    finite, minimum, _, aG, bH = data.stats()
-    if not finite:
-        raise ValueError(
-            "the signal contains NaN or infinite values; replace them "
-            "(s.data = np.nan_to_num(s.data)) or exclude those pixels/positions "
-            "with signal_mask / navigation_mask"
-        )
-    if minimum < 0:
-        raise ValueError(
-            "normalize_poissonian_noise needs nonnegative data; the signal has "
-            f"negative values (minimum {float(minimum):.3g}): clip them "
-            "(s.data = s.data.clip(0)) or subtract a smaller background"
-        )
-    ra = np.sqrt(np.asarray(aG, dtype=np.float64))
-    rb = np.sqrt(np.asarray(bH, dtype=np.float64))
-    ra[ra == 0] = 1.0
-    rb[rb == 0] = 1.0
-    return ra, rb
-
-
-def _poisson_scaled(data, weights, factor_constraints, loading_constraints, geometry):
-    """The data divided by the Poisson ``weights`` ``(ra, rb)`` (the
-    products are scaled, not the data) and the constraints wrapped to run in
-    physical units."""
-    ra, rb = weights
-    data = data.with_scaling(ra, rb)
-    data.label = "the signal's data"
-    sig_w = _full_image(rb, _kept(geometry.signal_mask), geometry.signal_shape)
-    nav_w = _full_image(ra, _kept(geometry.navigation_mask), geometry.navigation_shape)
-    return (
-        data,
-        [_PoissonScaled(c, sig_w) for c in factor_constraints],
-        [_PoissonScaled(c, nav_w) for c in loading_constraints],
-    )
-
-
-def _kept(mask):
-    """Flat indices of kept entries (None: all) from an exclusion mask."""
-    return None if mask is None else ~mask.ravel()
-
-
-def _full_image(values, keep, shape):
-    """Flat kept ``values`` to an image of ``shape``, ones where excluded."""
-    full = np.ones(int(np.prod(shape)))
-    if keep is None:
-        full[:] = values
-    else:
-        full[keep] = values
-    return full.reshape(shape)
-
-
-def _nan_expand(arr, keep, n_total):
-    """Rows of ``arr`` at the kept positions of an (n_total, k) NaN array."""
+def _nan_expand(arr, keep):
+    """Rows of ``arr`` at the kept rows of a NaN array of ``keep.size`` rows."""
     if keep is None:
         return arr
-    out = np.full((n_total, arr.shape[1]), np.nan, dtype=arr.dtype)
+    out = np.full((keep.size, arr.shape[1]), np.nan, dtype=arr.dtype)
     out[keep] = arr
     return out
 
@@ -435,10 +359,10 @@ def _spectral_default(signal, geometry):
     return lambda: [constraint]
 
 
-def _signal_constraints(signal, settings, geometry, image_signal):
+def _signal_constraints(signal, settings, geometry):
     """The constraints with "auto" resolved for the signal: the paper's on
     2D patterns, by signal type on spectra (:func:`_spectral_default`)."""
-    if image_signal:
+    if len(geometry.signal_shape) == 2:
         factor_default = paper_factor_constraints
     elif _is_auto(settings["factor_constraints"]):  # spectra: by signal type
         factor_default = _spectral_default(signal, geometry)
@@ -456,44 +380,47 @@ def _signal_constraints(signal, settings, geometry, image_signal):
     return factor_constraints, loading_constraints
 
 
-def _reproject(signal, reproject, factors, loadings, nav_keep, sig_keep):
+def _keeps(geometry):
+    """Flat ``(nav_keep, sig_keep)`` of the kept positions and pixels (None: all)."""
+    return tuple(
+        None if mask is None else ~mask.ravel()
+        for mask in (geometry.navigation_mask, geometry.signal_mask)
+    )
+
+
+def _reproject(signal, estimator, reproject, factors, loadings, geometry):
     """Full-size factors and maps (NaN where excluded), the excluded
-    positions/pixels reprojected as ``reproject`` asks."""
-    factors_full = _nan_expand(
-        factors, sig_keep, factors.shape[0] if sig_keep is None else sig_keep.size
-    )
-    loadings_full = _nan_expand(
-        loadings, nav_keep, loadings.shape[0] if nav_keep is None else nav_keep.size
-    )
+    positions/pixels reprojected by the estimator as ``reproject`` asks."""
+    nav_keep, sig_keep = _keeps(geometry)
+    factors_full = _nan_expand(factors, sig_keep)
+    loadings_full = _nan_expand(loadings, nav_keep)
     if reproject in ("navigation", "both") and nav_keep is not None:
         rows = _unfolded_matrix(signal, ~nav_keep, sig_keep)
-        loadings_full[~nav_keep] = nonnegative_loadings(
-            as_float(to_host(rows)).astype(factors.dtype), factors
-        )
+        loadings_full[~nav_keep] = to_host(estimator.transform(rows))
     if reproject in ("signal", "both") and sig_keep is not None:
         cols = _unfolded_matrix(signal, nav_keep, ~sig_keep)
-        factors_full[~sig_keep] = nonnegative_loadings(
-            as_float(to_host(cols)).astype(loadings.dtype).T, loadings
-        )
+        factors_full[~sig_keep] = to_host(estimator.extend_components(cols, loadings)).T
     return factors_full, loadings_full
 
 
-def _record(settings, estimator, factor_constraints, loading_constraints):
-    """The estimator's settings as ``cnmf_params`` stores them, the
-    constraints by name (``loss`` and ``scan_binning`` resolved follow)."""
+def _record(estimator, geometry, center_xy, **facts):
+    """What ``cnmf_params`` stores: the settings the fit ran with (every
+    "auto" resolved, the constraints by name) and ``facts`` about the run."""
+    resolved = estimator.resolved_params_
+    settings = {k: v for k, v in resolved.items() if k not in _SET_BY_ADAPTER}
     return {
         "algorithm": ALGORITHM,
         "output_dimension": int(estimator.n_components_),
         **settings,
-        "factor_constraints": [_describe(c) for c in factor_constraints],
-        "loading_constraints": [_describe(c) for c in loading_constraints],
+        "factor_constraints": [_describe(c) for c in resolved["factor_constraints"]],
+        "loading_constraints": [_describe(c) for c in resolved["loading_constraints"]],
+        "center_xy": center_xy,
+        **facts,
+        "data_shape": [geometry.n_navigation, geometry.n_signal],
     }
 
 
-def _check_arguments(
-    signal, *, centre, normalize_poissonian_noise, loss, reproject,
-    show_progressbar, stream,
-):  # fmt: skip
+def _check_arguments(signal, *, centre, reproject, show_progressbar, stream):
     """The signal-level arguments checked; returns ``show_progressbar`` (None:
     HyperSpy's preference)."""
     if centre is not None:
@@ -501,13 +428,6 @@ def _check_arguments(
             f"centre={centre!r} is not supported by constrained_nmf: centring "
             "makes the data negative and NMF needs nonnegative data; use "
             "centre=None"
-        )
-    if normalize_poissonian_noise and loss == "poisson":
-        raise ValueError(
-            "normalize_poissonian_noise=True and loss='poisson' both model "
-            "Poisson noise: the Poisson likelihood needs the raw counts. Use "
-            "loss='poisson' alone (or normalize_poissonian_noise=True with "
-            "the default loss='frobenius')"
         )
     if reproject not in _REPROJECT:
         raise ValueError(f"reproject={reproject!r} must be one of {_REPROJECT}")
@@ -537,7 +457,6 @@ def decomposition(
     navigation_mask=None,
     signal_mask=None,
     center=None,
-    normalize_poissonian_noise=False,
     reproject=None,
     centre=None,
     show_progressbar=None,
@@ -597,12 +516,6 @@ def decomposition(
         centre lies near an edge; a centre outside the pattern is an error.
         It is stored as ``learning_results.cnmf_center_xy``, in the same
         ``(x, y)`` order.
-    normalize_poissonian_noise : bool, default False
-        Scale the data by ``1 / (sqrt(aG) sqrt(bH))`` (Keenan & Kotula 2004,
-        as HyperSpy does) before the fit and undo the scaling on the
-        results. The constraints still act on physical (unscaled) patterns
-        and maps: each is applied to the rescaled images. The user's data
-        are not modified.
     reproject : {None, "navigation", "signal", "both"}
         Fill the excluded positions ("navigation") and/or pixels ("signal")
         by nonnegative least squares against the fitted factors/loadings,
@@ -697,15 +610,82 @@ def decomposition(
     show_progressbar = _check_arguments(
         signal,
         centre=centre,
-        normalize_poissonian_noise=normalize_poissonian_noise,
-        loss=params.get("loss"),
         reproject=reproject,
         show_progressbar=show_progressbar,
         stream=stream,
     )
-    nav_shape, sig_shape = array_shapes(signal)
-    image_signal = len(sig_shape) == 2
     settings = {**estimator_parameters(), **params}
+    geometry, center_used = _fit_geometry(
+        signal, settings, center, signal_mask, navigation_mask, numpy_mask
+    )
+    factor_constraints, loading_constraints = _signal_constraints(
+        signal, settings, geometry
+    )
+    data, streamed = _fit_data(signal, *_keeps(geometry), stream)
+    data.label = "the signal's data"  # what the estimator's messages call it
+    estimator = ConstrainedNMF(
+        n_components=output_dimension,
+        geometry=geometry,
+        show_progressbar=show_progressbar,
+        **{
+            **settings,
+            "factor_constraints": factor_constraints,
+            "loading_constraints": loading_constraints,
+        },
+    )
+    loadings = to_host(estimator.fit_transform(data))
+    factors = to_host(estimator.components_.T)
+    _check_not_all_dead(factors, loadings, factor_constraints, loading_constraints)
+    factors_full, loadings_full = _reproject(
+        signal, estimator, reproject, factors, loadings, geometry
+    )
+    record = _record(
+        estimator,
+        geometry,
+        center_used,
+        reproject=reproject,
+        lazy=signal._lazy,
+        streamed=streamed,
+    )
+    results = _results(
+        signal, estimator, factors_full, loadings_full, record, geometry, start
+    )
+    summary = fit_summary(SimpleNamespace(**results)) if print_info else None
+    # The last step: nothing after it can fail (or be interrupted) half-way.
+    store(target.learning_results, results)
+    if summary is not None:
+        print(summary)
+    return estimator if return_info else None
+
+
+def _results(signal, estimator, factors, loadings, record, geometry, start):
+    """The ``learning_results`` entries of the fit, with HyperSpy's elbow
+    estimate of the number of significant components."""
+    results = decomposition_results(
+        estimator,
+        factors,
+        loadings,
+        params=record,
+        geometry=geometry,
+        elapsed=time.perf_counter() - start,
+        shape={
+            "unfolded": any(len(shape) > 1 for shape in array_shapes(signal)),
+            "original_shape": tuple(signal.data.shape),
+        },
+    )
+    ratio = results["explained_variance_ratio"]
+    if ratio is not None and ratio.size > 2:  # HyperSpy's elbow needs 3 points
+        results["number_significant_components"] = (
+            int(signal.estimate_elbow_position(ratio)) + 1
+        )
+    return results
+
+
+def _fit_geometry(signal, settings, center, signal_mask, navigation_mask, numpy_mask):
+    """The fit's :class:`~hyperspy_cnmf.core.Geometry` from the signal and
+    the masks, and the beam centre ``(x, y)`` it uses (a list), None where
+    nothing reads it."""
+    image_signal = len(signal.axes_manager.signal_shape) == 2
     # The beam centre is needed (and checked) only where a factor constraint
     # or the pure-phase step may use it.
     wants_center = (
@@ -729,90 +709,8 @@ def decomposition(
             navigation_mask=_either(geometry.navigation_mask, numpy_mask[0]),
             signal_mask=_either(geometry.signal_mask, numpy_mask[1]),
         )
-    factor_constraints, loading_constraints = _signal_constraints(
-        signal, settings, geometry, image_signal
-    )
-    nav_keep = (
-        None if geometry.navigation_mask is None else ~geometry.navigation_mask.ravel()
-    )
-    sig_keep = None if geometry.signal_mask is None else ~geometry.signal_mask.ravel()
-
-    lazy = signal._lazy
-    data, streamed = _fit_data(signal, nav_keep, sig_keep, stream)
-
-    data.label = "the signal's data"  # what the estimator's messages call it
-    weights = None
-    fit_factor_constraints, fit_loading_constraints = (
-        factor_constraints,
-        loading_constraints,
-    )
-    if normalize_poissonian_noise:
-        weights = _poisson_weights(data)
-        data, fit_factor_constraints, fit_loading_constraints = _poisson_scaled(
-            data, weights, factor_constraints, loading_constraints, geometry
-        )
-
-    estimator = ConstrainedNMF(
-        n_components=output_dimension,
-        geometry=geometry,
-        show_progressbar=bool(show_progressbar),
-        **{
-            **settings,
-            "factor_constraints": fit_factor_constraints,
-            "loading_constraints": fit_loading_constraints,
-        },
-    )
-    loadings = to_host(estimator.fit_transform(data))
-    factors = to_host(estimator.components_.T)
-    if weights is not None:
-        ra, rb = weights
-        factors = factors * rb[:, None].astype(factors.dtype)
-        loadings = loadings * ra[:, None].astype(loadings.dtype)
-
-    _check_not_all_dead(factors, loadings, factor_constraints, loading_constraints)
-    factors_full, loadings_full = _reproject(
-        signal, reproject, factors, loadings, nav_keep, sig_keep
-    )
-
-    record = {
-        **_record(settings, estimator, factor_constraints, loading_constraints),
-        "normalize_poissonian_noise": bool(normalize_poissonian_noise),
-        "reproject": reproject,
-        # the centre the fit used: none when nothing reads it
-        "center_xy": (
-            list(geometry.center)
-            if geometry.center is not None and (wants_center or center is not None)
-            else None
-        ),
-        "loss": estimator.loss_,  # "auto" resolved
-        "scan_binning": int(estimator.scan_binning_),
-        "lazy": lazy,
-        "streamed": streamed,
-        "data_shape": [geometry.n_navigation, geometry.n_signal],
-    }
-    results = decomposition_results(
-        estimator,
-        factors_full,
-        loadings_full,
-        params=record,
-        geometry=geometry,
-        elapsed=time.perf_counter() - start,
-        shape={
-            "unfolded": len(nav_shape) > 1 or len(sig_shape) > 1,
-            "original_shape": tuple(signal.data.shape),
-        },
-    )
-    ratio = results["explained_variance_ratio"]
-    if ratio is not None and ratio.size > 2:  # HyperSpy's elbow needs 3 points
-        results["number_significant_components"] = (
-            int(signal.estimate_elbow_position(ratio)) + 1
-        )
-    summary = fit_summary(SimpleNamespace(**results)) if print_info else None
-    # The last step: nothing after it can fail (or be interrupted) half-way.
-    store(target.learning_results, results)
-    if summary is not None:
-        print(summary)
-    return estimator if return_info else None
+    used = geometry.center is not None and (wants_center or center is not None)
+    return geometry, list(geometry.center) if used else None
 
 
 decomposition.__doc__ = decomposition.__doc__.replace(

@@ -169,7 +169,7 @@ def _negative(s):
             _negative,
             {"normalize_poissonian_noise": True},
             ValueError,
-            "normalize_poissonian_noise needs nonnegative",
+            "Negative values",
         ),
     ],
     ids=["unfolded", "complex", "float32-1e19", "float32-1e-30", "poisson-negative"],
