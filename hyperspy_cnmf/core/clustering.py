@@ -479,7 +479,9 @@ def _component_weights(maps, weights, k):
     return weights
 
 
-def merge_components(patterns, maps, labels, rotation_deg, center=None, weights=None):
+def merge_components(
+    patterns, maps, labels, rotation_deg, center_rc=None, weights=None
+):
     """Merge the components of each cluster into one.
 
     For each cluster, the reference is the member with the largest weight.
@@ -503,7 +505,7 @@ def merge_components(patterns, maps, labels, rotation_deg, center=None, weights=
         Rotations from :func:`~hyperspy_cnmf.core.similarity.
         diffraction_similarity`: ``rotation_deg[i, j]`` rotates ``j`` onto
         ``i``.
-    center : (float, float), optional
+    center_rc : (float, float), optional
         Beam centre ``(row, col)``; default the image middle. Use the centre
         the rotations were measured about.
     weights : {"l2", "sum"} or array_like, shape (k,), optional
@@ -559,8 +561,8 @@ def merge_components(patterns, maps, labels, rotation_deg, center=None, weights=
     angles = rotation_deg[reference[labels], np.arange(k)]
     angles[reference] = 0.0
 
-    aligned = rotate_images(patterns, angles, center)
-    coverage = rotate_images(np.ones_like(patterns), angles, center)
+    aligned = rotate_images(patterns, angles, center_rc)
+    coverage = rotate_images(np.ones_like(patterns), angles, center_rc)
     merged = np.empty((n_clusters, *patterns.shape[1:]))
     for c, m in enumerate(members):
         w = weights[m] if weights[m].sum() > 0 else np.ones(m.size)

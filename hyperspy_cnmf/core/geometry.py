@@ -9,7 +9,7 @@ matrix. Conventions (used throughout the core):
   surface (:class:`Geometry`, ``RadialContinuity(center=...)``, the stored
   results). Array code reads it in array order as ``center_rc``
   (``(row, col)``); core functions on bare images (``polar_operator``,
-  ``radius_map``, ``rotate_images``...) take ``(row, col)``; whether a
+  ``radius_map``, ``rotate_images``...) take it as ``center_rc``; whether a
   centre lies on the pattern is decided in one place, :func:`check_center_rc`
   (``-0.5 <= row <= rows - 0.5``, likewise for ``col``), which every layer
   calls;

@@ -201,8 +201,8 @@ def _check_inputs(factors, loadings, signal_shape, mask):
 class _Polar:
     """Polar samples of factor columns about the centre (built once)."""
 
-    def __init__(self, signal_shape, center, mask, keep, xp):
-        self.op = polar_operator(signal_shape, center, mask=mask)
+    def __init__(self, signal_shape, center_rc, mask, keep, xp):
+        self.op = polar_operator(signal_shape, center_rc, mask=mask)
         self.signal_shape, self.keep, self.xp = signal_shape, keep, xp
         counts = self.op.valid.sum(axis=1)
         self.rows = counts >= _MIN_SAMPLES
@@ -243,7 +243,7 @@ def _spot_asymmetry(samples):
     return np.where(total > 0, (up - down) / np.where(total > 0, total, 1), 0.0)
 
 
-def azimuthal_anisotropy(factors, *, signal_shape, center=None, mask=None):
+def azimuthal_anisotropy(factors, *, signal_shape, center_rc=None, mask=None):
     """Anisotropy of each factor about the beam centre (0: isotropic).
 
     ``sum (P - <P>_phi)^2 / sum P^2`` over the valid samples of the polar
@@ -253,7 +253,7 @@ def azimuthal_anisotropy(factors, *, signal_shape, center=None, mask=None):
 
     Parameters
     ----------
-    factors, signal_shape, center, mask
+    factors, signal_shape, center_rc, mask
         As in :func:`separate_phases`.
 
     Returns
@@ -263,7 +263,7 @@ def azimuthal_anisotropy(factors, *, signal_shape, center=None, mask=None):
     xp = get_backend(factors).xp
     loadings = xp.zeros((1, factors.shape[1]), dtype=factors.dtype)
     signal_shape, mask, keep = _check_inputs(factors, loadings, signal_shape, mask)
-    polar = _Polar(signal_shape, center, mask, keep, xp)
+    polar = _Polar(signal_shape, center_rc, mask, keep, xp)
     return _anisotropy(polar.samples(factors))
 
 
@@ -361,7 +361,7 @@ def separate_phases(
     loadings,
     *,
     signal_shape,
-    center=None,
+    center_rc=None,
     mask=None,
     amorphous=None,
     isotropy_threshold=0.02,
@@ -390,7 +390,7 @@ def separate_phases(
         Nonnegative maps, ``X ~= loadings @ factors.T``.
     signal_shape : (int, int)
         Detector shape ``(rows, cols)``.
-    center : (float, float), optional
+    center_rc : (float, float), optional
         Beam centre ``(row, col)`` in pixels; default the detector middle.
     mask : bool array, shape signal_shape, optional
         ``True`` marks excluded detector pixels (absent from ``factors``).
@@ -441,7 +441,7 @@ def separate_phases(
     --------
     >>> F, L, info = separate_phases(
     ...     result.factors, result.loadings, signal_shape=(128, 128),
-    ...     center=(63.5, 63.5))  # doctest: +SKIP
+    ...     center_rc=(63.5, 63.5))  # doctest: +SKIP
     >>> info.amorphous, info.crystalline  # doctest: +SKIP
     ((0,), (1, 2, 3))
     """
@@ -466,7 +466,7 @@ def separate_phases(
     safe = xp.where(norms > 0, norms, 1)
     F0 = factors / safe
     L0 = loadings * safe
-    polar = _Polar(signal_shape, center, mask, keep, xp)
+    polar = _Polar(signal_shape, center_rc, mask, keep, xp)
     if amorphous is None:
         amorphous, crystals, anisotropy, asymmetry, median = _classify(
             F0, polar, isotropy_threshold, spot_threshold, xp

@@ -75,7 +75,7 @@ def _bilinear_weights(rows, cols, shape, excluded):
 
 @dataclass(frozen=True, eq=False)
 class PolarOperator:
-    """Sparse polar resampling of ``(rows, cols)`` images about ``center``.
+    """Sparse polar resampling of ``(rows, cols)`` images about ``center_rc``.
 
     Build it with :func:`polar_operator`.
 
@@ -83,7 +83,7 @@ class PolarOperator:
     ----------
     shape : (int, int)
         Image shape.
-    center : (float, float)
+    center_rc : (float, float)
         Centre ``(row, col)`` in pixels.
     radii : ndarray, shape (n_radial,)
         Sample radii in pixels (step 1 px from 0).
@@ -101,7 +101,7 @@ class PolarOperator:
     """
 
     shape: tuple[int, int]
-    center: tuple[float, float]
+    center_rc: tuple[float, float]
     radii: np.ndarray
     angles: np.ndarray
     matrix: sp.csr_matrix = field(repr=False)
@@ -198,7 +198,7 @@ class PolarOperator:
 
 def polar_operator(
     shape,
-    center=None,
+    center_rc=None,
     *,
     n_azimuthal=None,
     r_max=None,
@@ -210,7 +210,7 @@ def polar_operator(
     ----------
     shape : (int, int)
         Image shape ``(rows, cols)``.
-    center : (float, float), optional
+    center_rc : (float, float), optional
         Centre ``(row, col)`` in pixels; default the image middle.
     n_azimuthal : int, optional
         Number of angles. Default: enough that neighbouring samples on the
@@ -228,9 +228,9 @@ def polar_operator(
     shape = tuple(int(n) for n in shape)
     if len(shape) != 2:
         raise ValueError(f"polar resampling needs 2D images, got shape {shape}")
-    if center is None:
-        center = _middle(shape)
-    c_row, c_col = check_center_rc(center, shape)
+    if center_rc is None:
+        center_rc = _middle(shape)
+    c_row, c_col = check_center_rc(center_rc, shape)
     excluded = (
         np.zeros(shape[0] * shape[1], dtype=bool)
         if mask is None
@@ -252,7 +252,7 @@ def polar_operator(
     radial_matrix = _radial_interpolation(shape, (c_row, c_col), n_radial, excluded)
     return PolarOperator(
         shape=shape,
-        center=(c_row, c_col),
+        center_rc=(c_row, c_col),
         radii=radii,
         angles=angles,
         matrix=matrix,
@@ -266,8 +266,8 @@ def _polar_to_pixels(op):
     """Bilinear weights from the valid polar samples of ``op`` to its pixels."""
     n_radial, n_azimuthal = op.polar_shape
     rows, cols = np.indices(op.shape)
-    d_row = (rows - op.center[0]).ravel()
-    d_col = (cols - op.center[1]).ravel()
+    d_row = (rows - op.center_rc[0]).ravel()
+    d_col = (cols - op.center_rc[1]).ravel()
     rho = np.hypot(d_row, d_col)
     angle = np.mod(np.arctan2(d_row, d_col), 2 * np.pi) * n_azimuthal / (2 * np.pi)
     r0 = np.floor(rho).astype(np.int64)
@@ -303,9 +303,9 @@ def _polar_to_pixels(op):
     return sp.csr_matrix((w, (p[keep], c[keep])), shape=(rho.size, valid_flat.size))
 
 
-def _radial_interpolation(shape, center, n_radial, excluded):
+def _radial_interpolation(shape, center_rc, n_radial, excluded):
     """Sparse (n_pixels, n_radial) linear interpolation in the radius."""
-    rho = radius_map(shape, center).ravel()
+    rho = radius_map(shape, center_rc).ravel()
     pixel = np.arange(rho.size)
     inside = (rho <= n_radial - 1) & ~excluded
     lo = np.floor(rho).astype(np.int64)
@@ -331,7 +331,7 @@ def _image_stack(images, what, dtype=None):
     return images, single
 
 
-def rotate_images(images, angle_deg, center=None, *, order=1, cval=0.0):
+def rotate_images(images, angle_deg, center_rc=None, *, order=1, cval=0.0):
     """Rotate patterns about the beam centre, consistently with the polar grid.
 
     Rotating by ``angle_deg`` shifts the polar image (see
@@ -348,7 +348,7 @@ def rotate_images(images, angle_deg, center=None, *, order=1, cval=0.0):
         Pattern(s) to rotate.
     angle_deg : float or array_like, shape (n,)
         Rotation angle(s) in degrees; one per image or one for all.
-    center : (float, float), optional
+    center_rc : (float, float), optional
         Centre ``(row, col)`` in pixels; default the image middle (as in
         :func:`polar_operator`).
     order : int, optional
@@ -373,9 +373,9 @@ def rotate_images(images, angle_deg, center=None, *, order=1, cval=0.0):
             f"got {angles.size} angles for {n} images; give one angle or one per image"
         )
     angles = np.broadcast_to(angles, (n,))
-    if center is None:
-        center = _middle(images.shape[1:])
-    c = np.array([float(center[0]), float(center[1])])
+    if center_rc is None:
+        center_rc = _middle(images.shape[1:])
+    c = np.array([float(center_rc[0]), float(center_rc[1])])
     out = np.empty_like(images)
     for i, angle in enumerate(np.deg2rad(angles)):
         cos, sin = np.cos(angle), np.sin(angle)
@@ -402,14 +402,14 @@ def _middle(shape):
     return ((shape[0] - 1) / 2, (shape[1] - 1) / 2)
 
 
-def radius_map(shape, center=None):
+def radius_map(shape, center_rc=None):
     """Distance of every pixel from the centre.
 
     Parameters
     ----------
     shape : (int, int)
         Image shape ``(rows, cols)``.
-    center : (float, float), optional
+    center_rc : (float, float), optional
         Centre ``(row, col)`` in pixels; default the image middle
         ``((rows - 1) / 2, (cols - 1) / 2)``.
 
@@ -418,15 +418,15 @@ def radius_map(shape, center=None):
     ndarray, shape (rows, cols)
         ``r = sqrt((row - c_row)^2 + (col - c_col)^2)`` in pixels.
     """
-    if center is None:
-        center = _middle(shape)
-    rows = np.arange(shape[0], dtype=np.float64) - float(center[0])
-    cols = np.arange(shape[1], dtype=np.float64) - float(center[1])
+    if center_rc is None:
+        center_rc = _middle(shape)
+    rows = np.arange(shape[0], dtype=np.float64) - float(center_rc[0])
+    cols = np.arange(shape[1], dtype=np.float64) - float(center_rc[1])
     return np.hypot(rows[:, None], cols[None, :])
 
 
-def inscribed_radius(shape, center=None) -> float:
-    """Radius of the largest circle about ``center`` inside the image.
+def inscribed_radius(shape, center_rc=None) -> float:
+    """Radius of the largest circle about ``center_rc`` inside the image.
 
     Every radius up to this one is sampled over all angles, so a rotated
     copy of a pattern is compared over the same support.
@@ -434,7 +434,7 @@ def inscribed_radius(shape, center=None) -> float:
     Parameters
     ----------
     shape : (int, int)
-    center : (float, float), optional
+    center_rc : (float, float), optional
         ``(row, col)``; default the image middle.
 
     Returns
@@ -442,9 +442,9 @@ def inscribed_radius(shape, center=None) -> float:
     float
         ``min(c_row, c_col, rows - 1 - c_row, cols - 1 - c_col)`` pixels.
     """
-    if center is None:
-        center = _middle(shape)
-    c_row, c_col = float(center[0]), float(center[1])
+    if center_rc is None:
+        center_rc = _middle(shape)
+    c_row, c_col = float(center_rc[0]), float(center_rc[1])
     return float(min(c_row, c_col, shape[0] - 1 - c_row, shape[1] - 1 - c_col))
 
 
@@ -453,7 +453,7 @@ _ROUNDING = {"floor": np.floor, "nearest": np.rint}
 
 def radial_profile(
     images,
-    center=None,
+    center_rc=None,
     *,
     mask=None,
     n_bins=None,
@@ -475,7 +475,7 @@ def radial_profile(
     Parameters
     ----------
     images : array_like, shape (rows, cols) or (n, rows, cols)
-    center : (float, float), optional
+    center_rc : (float, float), optional
         Centre ``(row, col)`` in pixels; default the image middle.
     mask : bool array, shape (rows, cols), optional
         ``True`` marks excluded pixels.
@@ -496,7 +496,7 @@ def radial_profile(
     if rounding not in _ROUNDING:
         raise ValueError(f"rounding must be 'floor' or 'nearest', got {rounding!r}")
     shape = images.shape[1:]
-    bins = _ROUNDING[rounding](radius_map(shape, center)).astype(np.int64)
+    bins = _ROUNDING[rounding](radius_map(shape, center_rc)).astype(np.int64)
     if n_bins is None:
         n_bins = int(bins.max()) + 1
     keep = bins < n_bins
@@ -514,14 +514,14 @@ def radial_profile(
     return (profile, counts) if return_counts else profile
 
 
-def masked_disc_radius(mask, center) -> float:
-    """Radius of the largest disc about ``center`` that ``mask`` covers.
+def masked_disc_radius(mask, center_rc) -> float:
+    """Radius of the largest disc about ``center_rc`` that ``mask`` covers.
 
     Parameters
     ----------
     mask : bool array, shape (rows, cols) or None
         ``True`` marks excluded pixels (e.g. a masked direct beam).
-    center : (float, float)
+    center_rc : (float, float)
         ``(row, col)`` in pixels.
 
     Returns
@@ -533,13 +533,13 @@ def masked_disc_radius(mask, center) -> float:
     if mask is None:
         return 0.0
     mask = np.asarray(mask, dtype=bool)
-    radius = radius_map(mask.shape, center)
+    radius = radius_map(mask.shape, center_rc)
     if not mask[radius <= 1.0].all() or mask.all():
         return 0.0
     return float(radius[~mask].min())
 
 
-def direct_beam_radius(patterns, center, r_max) -> float:
+def direct_beam_radius(patterns, center_rc, r_max) -> float:
     """Radius of a bright direct beam that the patterns share.
 
     The patterns are normalised to unit L1 norm and their absolute values
@@ -553,7 +553,7 @@ def direct_beam_radius(patterns, center, r_max) -> float:
     Parameters
     ----------
     patterns : array_like, shape (k, rows, cols)
-    center : (float, float)
+    center_rc : (float, float)
         ``(row, col)`` in pixels.
     r_max : float
         Largest radius considered, pixels.
@@ -566,9 +566,9 @@ def direct_beam_radius(patterns, center, r_max) -> float:
     patterns = np.asarray(patterns, dtype=np.float64)
     norms = np.maximum(np.abs(patterns).sum(axis=(1, 2)), 1e-300)
     total = np.abs(patterns / norms[:, None, None]).sum(axis=0)
-    farthest = np.floor(radius_map(total.shape, center).max())
+    farthest = np.floor(radius_map(total.shape, center_rc).max())
     n_bins = int(min(r_max, farthest)) + 1
-    profile = radial_profile(total, center, n_bins=n_bins)
+    profile = radial_profile(total, center_rc, n_bins=n_bins)
     base = float(np.median(profile))
     peak = float(profile[:2].max())
     if n_bins < 4 or peak <= 3 * max(base, 1e-300) or profile.argmax() > 1:

@@ -117,13 +117,15 @@ def cosine_similarity(patterns, other=None):
     return np.clip(gram, -1.0, 1.0, out=gram)
 
 
-def polar_stack(patterns, center=None, mask=None, n_azimuthal=360, r_min=0, r_max=None):
+def polar_stack(
+    patterns, center_rc=None, mask=None, n_azimuthal=360, r_min=0, r_max=None
+):
     """Polar images of a pattern stack on the grid used for the similarity.
 
     Parameters
     ----------
     patterns : ndarray, shape (k, rows, cols)
-    center, mask, n_azimuthal, r_min, r_max
+    center_rc, mask, n_azimuthal, r_min, r_max
         As in :func:`diffraction_similarity`.
 
     Returns
@@ -134,7 +136,7 @@ def polar_stack(patterns, center=None, mask=None, n_azimuthal=360, r_min=0, r_ma
     """
     shape = patterns.shape[1:]
     if r_max is None:
-        r_max = inscribed_radius(shape, center)
+        r_max = inscribed_radius(shape, center_rc)
     if mask is not None and np.shape(mask) != shape:
         raise ValueError(
             f"mask has shape {np.shape(mask)} but the patterns are {shape}; "
@@ -143,7 +145,7 @@ def polar_stack(patterns, center=None, mask=None, n_azimuthal=360, r_min=0, r_ma
     if int(n_azimuthal) < 4:
         raise ValueError(f"n_azimuthal must be at least 4, got {n_azimuthal}")
     op = polar_operator(
-        shape, center, n_azimuthal=int(n_azimuthal), r_max=r_max, mask=mask
+        shape, center_rc, n_azimuthal=int(n_azimuthal), r_max=r_max, mask=mask
     )
     keep = op.radii >= r_min
     if not keep.any() or not op.valid[keep].any():
@@ -158,7 +160,7 @@ def polar_stack(patterns, center=None, mask=None, n_azimuthal=360, r_min=0, r_ma
 
 def diffraction_similarity(
     patterns,
-    center=None,
+    center_rc=None,
     mask=None,
     n_azimuthal=360,
     r_min=0,
@@ -170,7 +172,7 @@ def diffraction_similarity(
     """Rotation-invariant diffraction similarity and rotation (eqs. 10-11).
 
     Each pattern is resampled once onto a polar grid ``(r, phi)`` (bilinear,
-    about ``center``). For each pair ``(i, j)`` the cross-correlation along
+    about ``center_rc``). For each pair ``(i, j)`` the cross-correlation along
     ``phi`` at zero radial shift,
 
     ``c_ij(s) = sum_{r, phi} P_i(r, phi) P_j(r, phi - s) / (|P_i| |P_j|)``,
@@ -185,7 +187,7 @@ def diffraction_similarity(
     ----------
     patterns : array_like, shape (k, rows, cols)
         ``k >= 2`` diffraction patterns (e.g. NMF components).
-    center : (float, float), optional
+    center_rc : (float, float), optional
         Beam centre ``(row, col)`` in pixels; default the image middle.
     mask : bool array, shape (rows, cols), optional
         ``True`` marks excluded pixels (beam stop, dead pixels); polar samples
@@ -254,7 +256,7 @@ def diffraction_similarity(
     patterns = _check_patterns(patterns, need_2d=True)
     polar, valid = polar_stack(
         patterns,
-        center=center,
+        center_rc=center_rc,
         mask=mask,
         n_azimuthal=n_azimuthal,
         r_min=r_min,

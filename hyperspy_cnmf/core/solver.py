@@ -762,7 +762,7 @@ def _pure_phases(data, fit, geometry, loss, project_l):
         fit.F,
         fit.L,
         signal_shape=geometry.signal_shape,
-        center=geometry.center_rc,
+        center_rc=geometry.center_rc,
         mask=geometry.signal_mask,
     )
     if phases.crystalline and phases.amorphous:

@@ -574,7 +574,7 @@ def cluster_components(
     radii = _radial_range(signal, patterns, mask, center_rc, r_min, r_max, radius_units)
     similarity, rotation = diffraction_similarity(
         patterns,
-        center=center_rc,
+        center_rc=center_rc,
         mask=mask,
         n_azimuthal=n_azimuthal,
         r_min=radii.r_min,
@@ -680,7 +680,7 @@ def merged_arrays(signal, weights=None):
             maps,
             result.labels,
             np.zeros_like(result.rotation),
-            center=(0.0, (n - 1) / 2),
+            center_rc=(0.0, (n - 1) / 2),
             weights=weights,
         )
         merged = merged._replace(patterns=merged.patterns[:, 0, :])
@@ -691,7 +691,7 @@ def merged_arrays(signal, weights=None):
             maps,
             result.labels,
             result.rotation,
-            center=tuple(result.params["center_xy"][::-1]),  # core's (row, col)
+            center_rc=tuple(result.params["center_xy"][::-1]),  # core's (row, col)
             weights=weights,
         )
     merged_maps = merged.maps

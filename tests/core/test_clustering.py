@@ -55,7 +55,7 @@ def components():
     )
     noisy = rng.poisson(clean * 20) / 20
     maps = rng.random((len(group), 6, 7))
-    similarity, rotation = diffraction_similarity(noisy, center=CENTER, r_min=R_MIN)
+    similarity, rotation = diffraction_similarity(noisy, center_rc=CENTER, r_min=R_MIN)
     return {
         "bases": bases,
         "group": group,

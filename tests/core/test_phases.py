@@ -62,7 +62,7 @@ def problem():
 def test_recovers_pure_crystals(problem):
     F_true, _, F, L = problem
     assert _cosine(F[:, 1], F_true[:, 1]) < 0.7  # the glass rings dominate
-    F2, L2, info = separate_phases(F, L, signal_shape=SHAPE, center=CENTER)
+    F2, L2, info = separate_phases(F, L, signal_shape=SHAPE, center_rc=CENTER)
     assert info.amorphous == (0,) and info.crystalline == (1, 2)
     assert (info.spot_asymmetry[1:] > 0.9).all()
     for c in (1, 2):
@@ -75,7 +75,7 @@ def test_recovers_pure_crystals(problem):
 def test_product_exactly_unchanged_without_clipping(problem):
     *_, F, L = problem
     F2, L2, info = separate_phases(
-        F, L, signal_shape=SHAPE, center=CENTER, max_clip=0.0
+        F, L, signal_shape=SHAPE, center_rc=CENTER, max_clip=0.0
     )
     np.testing.assert_allclose(L2 @ F2.T, L @ F.T, rtol=0, atol=1e-12)
     assert info.product_change < 1e-10
@@ -87,7 +87,7 @@ def test_nonnegative_unit_norm_and_residual_reported(problem):
     M = L @ F.T
     X = M + np.random.default_rng(3).uniform(0, 0.2 * M.mean(), size=M.shape)
     F2, L2, info = separate_phases(
-        F, L, signal_shape=SHAPE, center=CENTER, max_clip=0.05, data=X
+        F, L, signal_shape=SHAPE, center_rc=CENTER, max_clip=0.05, data=X
     )
     assert (F2 >= 0).all() and (L2 >= 0).all()
     np.testing.assert_allclose(np.linalg.norm(F2, axis=0), 1.0)
@@ -102,7 +102,7 @@ def test_noisy_factors_clip_within_budget(problem):
     rng = np.random.default_rng(5)
     noisy = F * rng.uniform(0.9, 1.1, size=F.shape)
     F2, L2, info = separate_phases(
-        noisy, L, signal_shape=SHAPE, center=CENTER, max_clip=0.1
+        noisy, L, signal_shape=SHAPE, center_rc=CENTER, max_clip=0.1
     )
     assert info.crystalline == (1, 2)
     assert 0 < info.clipped_fraction.max() <= 0.1
@@ -134,7 +134,7 @@ def test_split_glass_and_mask(problem):
     F, L = F4 @ T, L4 @ np.linalg.inv(T).T
     assert (L >= 0).all()
     F2, L2, info = separate_phases(
-        F, L, signal_shape=SHAPE, center=CENTER, mask=mask, max_clip=0.0
+        F, L, signal_shape=SHAPE, center_rc=CENTER, mask=mask, max_clip=0.0
     )
     assert info.amorphous == (0, 1) and info.crystalline == (2, 3)
     assert info.coefficients[0, 2] > 0 and info.coefficients[1, 2] > 0  # shared
@@ -146,7 +146,7 @@ def test_split_glass_and_mask(problem):
 def test_no_amorphous_component_is_a_no_op(problem):
     *_, F, L = problem
     crystals, maps = F[:, 1:] * 2.0, L[:, 1:] / 2.0
-    F2, L2, info = separate_phases(crystals, maps, signal_shape=SHAPE, center=CENTER)
+    F2, L2, info = separate_phases(crystals, maps, signal_shape=SHAPE, center_rc=CENTER)
     assert info.amorphous == ()
     assert not info.coefficients.any()
     np.testing.assert_allclose(F2, F[:, 1:] / np.linalg.norm(F[:, 1:], axis=0))
@@ -159,7 +159,7 @@ def test_explicit_amorphous_and_float32(problem):
         F.astype(np.float32),
         L.astype(np.float32),
         signal_shape=SHAPE,
-        center=CENTER,
+        center_rc=CENTER,
         amorphous=[0],
         isotropy_threshold=0.0,
     )
@@ -170,7 +170,7 @@ def test_explicit_amorphous_and_float32(problem):
 
 def test_anisotropy_separates_glass_from_crystals(problem):
     F_true, *_ = problem
-    a = azimuthal_anisotropy(F_true, signal_shape=SHAPE, center=CENTER)
+    a = azimuthal_anisotropy(F_true, signal_shape=SHAPE, center_rc=CENTER)
     assert a[0] < 1e-3
     assert (a[1:] > 0.1).all()
 
@@ -195,7 +195,7 @@ def test_anisotropy_separates_glass_from_crystals(problem):
 )
 def test_bad_input(problem, change, match):
     *_, F, L = problem
-    kwargs = dict(factors=F, loadings=L, signal_shape=SHAPE, center=CENTER)
+    kwargs = dict(factors=F, loadings=L, signal_shape=SHAPE, center_rc=CENTER)
     kwargs.update(change)
     with pytest.raises(ValueError, match=match):
         separate_phases(kwargs.pop("factors"), kwargs.pop("loadings"), **kwargs)
@@ -295,7 +295,7 @@ def test_maps_as_good_as_the_patterns(k):
     )
     L0 = est.fit_transform(X)
     F0 = est.components_.T
-    F, L, info = separate_phases(F0, L0, signal_shape=(64, 64), center=sim.center)
+    F, L, info = separate_phases(F0, L0, signal_shape=(64, 64), center_rc=sim.center)
     XF1 = X @ np.hstack([F, np.ones((F.shape[0], 1), F.dtype)])
     L = refit_maps(XF1[:, :-1], F, totals=XF1[:, -1])
     L = GaussianSmoothing()(np.ascontiguousarray(L.T).reshape(k, 24, 24), context)

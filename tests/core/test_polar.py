@@ -114,7 +114,7 @@ def test_rotate_bad_input():
 
 
 def test_radius_map_and_inscribed_radius():
-    r = radius_map((3, 4), center=(1, 0))
+    r = radius_map((3, 4), center_rc=(1, 0))
     assert r[1, 0] == 0 and r[0, 0] == 1 and r[1, 3] == 3
     assert r[2, 3] == pytest.approx(np.sqrt(10))
     np.testing.assert_array_equal(radius_map((5, 5)), radius_map((5, 5), (2, 2)))
@@ -129,7 +129,7 @@ def test_radial_profile_hand_computed():
     np.testing.assert_array_equal(counts, [1, 8])
     np.testing.assert_allclose(profile, [4.0, 4.0])
     # nearest rounding separates edges (r = 1) from corners (rint(1.41) = 1)
-    profile = radial_profile(image, center=(0, 0), rounding="nearest")
+    profile = radial_profile(image, center_rc=(0, 0), rounding="nearest")
     # r: 0 | 1, 1 | 1.41 -> 1 | 2, 2 | 2.24 -> 2 (x2) | 2.83 -> 3
     np.testing.assert_allclose(profile, [0.0, (1 + 3 + 4) / 3, (2 + 6 + 5 + 7) / 4, 8])
     # a mask and a bin limit leave pixels out; empty bins are 0

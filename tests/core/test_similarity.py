@@ -32,7 +32,7 @@ def reference():
 def test_rotated_copy_is_similar_with_right_rotation(reference, theta):
     rotated = rotate_images(reference, theta, CENTER)
     sim, rot = diffraction_similarity(
-        np.stack([reference, rotated]), center=CENTER, n_azimuthal=N_AZ
+        np.stack([reference, rotated]), center_rc=CENTER, n_azimuthal=N_AZ
     )
     assert sim[0, 1] >= 0.98
     # rotation[i, j] rotates j onto i: the copy must turn back by -theta
