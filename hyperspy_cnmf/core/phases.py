@@ -446,14 +446,7 @@ def separate_phases(
     ((0,), (1, 2, 3))
     """
     signal_shape, mask, keep = _check_inputs(factors, loadings, signal_shape, mask)
-    if not 0 <= max_clip < 1:
-        raise ValueError(f"max_clip={max_clip!r} must lie in [0, 1)")
-    if not isotropy_threshold >= 0:
-        raise ValueError(f"isotropy_threshold={isotropy_threshold!r} must be >= 0")
-    if not -1 <= spot_threshold <= 1:
-        raise ValueError(f"spot_threshold={spot_threshold!r} must lie in [-1, 1]")
-    if not isinstance(refit_loadings, (int, np.integer)) or refit_loadings < 0:
-        raise ValueError(f"refit_loadings={refit_loadings!r} must be an integer >= 0")
+    _check_options(max_clip, isotropy_threshold, spot_threshold, refit_loadings)
     xp = get_backend(factors).xp
     k = factors.shape[1]
     if data is not None and tuple(data.shape) != (loadings.shape[0], factors.shape[0]):
@@ -472,14 +465,9 @@ def separate_phases(
             F0, polar, isotropy_threshold, spot_threshold, xp
         )
     else:
-        amorphous = sorted({int(a) for a in np.asarray(amorphous).ravel()})
-        if any(not 0 <= a < k for a in amorphous):
-            raise ValueError(f"amorphous indices must lie in [0, {k}), got {amorphous}")
-        samples = polar.samples(F0)
-        anisotropy, median = _anisotropy(samples), np.nanmedian(samples, axis=2)
-        asymmetry = np.full(k, np.nan)
-        live = np.asarray(to_host((F0 > 0).any(axis=0)))
-        crystals = [c for c in range(k) if c not in amorphous and live[c]]
+        amorphous, crystals, anisotropy, asymmetry, median = _given_amorphous(
+            F0, polar, amorphous
+        )
 
     F, L = F0.copy(), L0.copy()
     N = xp.zeros_like(F)  # what clipping added to F
@@ -502,13 +490,7 @@ def separate_phases(
     L_moved = L.copy()
     if refit_loadings and clipped.any():
         L = _refit_loadings(L, F, L0, F0, refit_loadings, xp)
-    # L_moved (F - N)^T = L0 F0^T exactly, so the product changes by
-    # L_moved N^T + (L - L_moved) F^T: no cancellation when nothing moved.
-    A = xp.concatenate([L_moved, L - L_moved], axis=1)
-    B = xp.concatenate([N, F], axis=1)
-    change = float(((A.T @ A) * (B.T @ B)).sum())
-    before = float(((L0.T @ L0) * (F0.T @ F0)).sum())
-    product_change = float(np.sqrt(max(change, 0.0) / before)) if before > 0 else 0.0
+    product_change = _product_change(L0, F0, L_moved, L, N, F, xp)
     residual_change = None
     if data is not None:
         r0 = np.sqrt(max(_residual_norm2(data, L0, F0, xp), 0.0))
@@ -528,6 +510,45 @@ def separate_phases(
         residual_change=residual_change,
     )
     return F / safe, L * safe, info
+
+
+def _check_options(max_clip, isotropy_threshold, spot_threshold, refit_loadings):
+    if not 0 <= max_clip < 1:
+        raise ValueError(f"max_clip={max_clip!r} must lie in [0, 1)")
+    if not isotropy_threshold >= 0:
+        raise ValueError(f"isotropy_threshold={isotropy_threshold!r} must be >= 0")
+    if not -1 <= spot_threshold <= 1:
+        raise ValueError(f"spot_threshold={spot_threshold!r} must lie in [-1, 1]")
+    if not isinstance(refit_loadings, (int, np.integer)) or refit_loadings < 0:
+        raise ValueError(f"refit_loadings={refit_loadings!r} must be an integer >= 0")
+
+
+def _given_amorphous(F0, polar, amorphous):
+    """What :func:`_classify` returns, for amorphous components the caller
+    named: every other live component is crystalline."""
+    k = F0.shape[1]
+    amorphous = sorted({int(a) for a in np.asarray(amorphous).ravel()})
+    if any(not 0 <= a < k for a in amorphous):
+        raise ValueError(f"amorphous indices must lie in [0, {k}), got {amorphous}")
+    samples = polar.samples(F0)
+    anisotropy, median = _anisotropy(samples), np.nanmedian(samples, axis=2)
+    asymmetry = np.full(k, np.nan)
+    live = np.asarray(to_host((F0 > 0).any(axis=0)))
+    crystals = [c for c in range(k) if c not in amorphous and live[c]]
+    return amorphous, crystals, anisotropy, asymmetry, median
+
+
+def _product_change(L0, F0, L_moved, L, N, F, xp) -> float:
+    """``||L F^T - L0 F0^T|| / ||L0 F0^T||`` without forming either product.
+
+    ``L_moved (F - N)^T = L0 F0^T`` exactly, so the product changes by
+    ``L_moved N^T + (L - L_moved) F^T``: no cancellation when nothing moved.
+    """
+    A = xp.concatenate([L_moved, L - L_moved], axis=1)
+    B = xp.concatenate([N, F], axis=1)
+    change = float(((A.T @ A) * (B.T @ B)).sum())
+    before = float(((L0.T @ L0) * (F0.T @ F0)).sum())
+    return float(np.sqrt(max(change, 0.0) / before)) if before > 0 else 0.0
 
 
 def _constrained_ls(gram, XF, s, totals, free, xp):

@@ -149,6 +149,39 @@ def plot_similarity_matrices(
     return fig
 
 
+def _cluster_insets(ax, tree, labels, patterns, inset_height, cmap):
+    """Each cluster's pattern above its leaves of the dendrogram ``tree``."""
+    from matplotlib.transforms import blended_transform_factory
+
+    labels = np.asarray(labels)
+    patterns = np.asarray(patterns, dtype=float)
+    n_clusters = int(labels.max()) + 1
+    if patterns.shape[0] != n_clusters:
+        raise ValueError(
+            f"{patterns.shape[0]} patterns for {n_clusters} clusters; give one "
+            "image per cluster"
+        )
+    # leaf x positions: 5, 15, 25, ... in dendrogram order
+    position = {int(leaf): 10 * i + 5 for i, leaf in enumerate(tree["leaves"])}
+    transform = blended_transform_factory(ax.transData, ax.transAxes)
+    x_range = ax.get_xlim()
+    width_data = min(9.0, 0.9 * (x_range[1] - x_range[0]) / max(n_clusters, 1))
+    for c in range(n_clusters):
+        xs = [position[int(i)] for i in np.flatnonzero(labels == c)]
+        x0 = float(np.mean(xs)) - width_data / 2
+        inset = ax.inset_axes(
+            [x0, 1.0 - inset_height - 0.01, width_data, inset_height],
+            transform=transform,
+        )
+        image = np.nan_to_num(patterns[c], nan=0.0)
+        inset.imshow(
+            np.sqrt(np.clip(image, 0, None)), cmap=cmap, interpolation="nearest"
+        )
+        inset.set_xticks([])
+        inset.set_yticks([])
+        inset.set_title(f"cluster {c}", fontsize=7, pad=2)
+
+
 def plot_dendrogram(
     source=None,
     *,
@@ -216,7 +249,6 @@ def plot_dendrogram(
     ValueError
         No linkage, or not one pattern per cluster.
     """
-    from matplotlib.transforms import blended_transform_factory
     from scipy.cluster import hierarchy
 
     _refuse_signal(source, "plot_dendrogram")
@@ -252,36 +284,9 @@ def plot_dendrogram(
     ax.set_xlabel("Component")
     if cut_height is not None:
         ax.axhline(cut_height, color="0.4", linestyle="--", linewidth=1)
-    draw_insets = insets and patterns is not None and labels is not None
-    if draw_insets:
+    if insets and patterns is not None and labels is not None:
         ax.set_ylim(0, top / (1.0 - inset_height - 0.05))
-        labels = np.asarray(labels)
-        patterns = np.asarray(patterns, dtype=float)
-        n_clusters = int(labels.max()) + 1
-        if patterns.shape[0] != n_clusters:
-            raise ValueError(
-                f"{patterns.shape[0]} patterns for {n_clusters} clusters; give one "
-                "image per cluster"
-            )
-        # leaf x positions: 5, 15, 25, ... in dendrogram order
-        position = {int(leaf): 10 * i + 5 for i, leaf in enumerate(tree["leaves"])}
-        transform = blended_transform_factory(ax.transData, ax.transAxes)
-        x_range = ax.get_xlim()
-        width_data = min(9.0, 0.9 * (x_range[1] - x_range[0]) / max(n_clusters, 1))
-        for c in range(n_clusters):
-            xs = [position[int(i)] for i in np.flatnonzero(labels == c)]
-            x0 = float(np.mean(xs)) - width_data / 2
-            inset = ax.inset_axes(
-                [x0, 1.0 - inset_height - 0.01, width_data, inset_height],
-                transform=transform,
-            )
-            image = np.nan_to_num(patterns[c], nan=0.0)
-            inset.imshow(
-                np.sqrt(np.clip(image, 0, None)), cmap=cmap, interpolation="nearest"
-            )
-            inset.set_xticks([])
-            inset.set_yticks([])
-            inset.set_title(f"cluster {c}", fontsize=7, pad=2)
+        _cluster_insets(ax, tree, labels, patterns, inset_height, cmap)
     else:
         ax.set_ylim(0, top * 1.1)
     ax.set_title("Component clustering on diffraction similarity")
