@@ -70,6 +70,137 @@ def _text_field(obj, name, widget):
     obj.on_trait_change(trait_changed, name)
 
 
+def _widgets(obj) -> dict:
+    """The form's widgets, by name: the fields under their trait names."""
+    w = {
+        "output_dimension": ipywidgets.BoundedIntText(min=1, max=10**6),
+        "radial_continuity": ipywidgets.Checkbox(
+            description="Radial continuity", indent=False
+        ),
+        "outlier_factor": ipywidgets.BoundedFloatText(
+            min=1.0 + 1e-6, max=1e6, step=0.1
+        ),
+        "center_x": ipywidgets.FloatText(step=0.5),
+        "center_y": ipywidgets.FloatText(step=0.5),
+        "use_signal_mask": ipywidgets.Checkbox(
+            description=(
+                f"Exclude s.calibration.mask ({obj.signal_mask_pixels} px)"
+                if obj.signal_mask_pixels
+                else "No signal mask (set s.calibration.mask)"
+            ),
+            indent=False,
+            disabled=not obj.signal_mask_pixels,
+        ),
+        "smoothing": ipywidgets.Dropdown(
+            options=[(label, value) for value, label in SMOOTHING_OPTIONS.items()]
+        ),
+        "pure_phases": ipywidgets.Dropdown(
+            options=[(label, value) for value, label in PURE_PHASES_OPTIONS.items()]
+        ),
+        "probe_fwhm": ipywidgets.BoundedFloatText(min=1e-12, max=1e12),
+        "probe_units": ipywidgets.Text(placeholder="navigation units"),
+        "n_init": ipywidgets.BoundedIntText(min=1, max=10**6),
+        "max_iter": ipywidgets.BoundedIntText(min=1, max=10**9),
+        "tol": ipywidgets.BoundedFloatText(min=0.0, max=1e6, step=1e-5),
+    }
+    for name, widget in w.items():
+        link((obj, name), (widget, "value"))
+    # Typed text, validated by the parameters object (errors shown, never
+    # silently replaced).
+    w["random_state"] = ipywidgets.Text(placeholder="random")
+    w["compression"] = ipywidgets.Text(placeholder="auto, none or a sketch rank")
+    _text_field(obj, "random_state", w["random_state"])
+    _text_field(obj, "compression", w["compression"])
+    w["center_reset_button"] = ipywidgets.Button(
+        description="Calibrated", tooltip="Beam centre from the signal calibration"
+    )
+    w["center_middle_button"] = ipywidgets.Button(
+        description="Middle", tooltip="Beam centre at the middle of the detector"
+    )
+    w["run_button"] = ipywidgets.Button(
+        description="Run", button_style="primary", tooltip="Run the constrained NMF"
+    )
+    w["close_button"] = ipywidgets.Button(
+        description="Close", tooltip="Close this form"
+    )
+    w["status"] = ipywidgets.HTML("")
+    w["status"].add_class("cnmf-status")  # found by tools/check_gui_in_jupyter.py
+    # The fit's progress bar and summary, shown in the form: a click
+    # handler's output would otherwise go to JupyterLab's log console.
+    w["output"] = ipywidgets.Output()
+    return w
+
+
+def _radial_box(obj, w):
+    """The fields of the radial constraint: outlier factor and beam centre."""
+    center_note = ipywidgets.HTML(
+        ""
+        if obj.center_is_calibrated
+        else "<i>The signal has no calibrated centre (signal offsets 0): the "
+        "fit uses the centre above. To store one: s.calibration.center = "
+        "None (the middle) or = (x, y).</i>"
+    )
+    return ipywidgets.VBox(
+        [
+            _labelme(
+                "Outlier factor",
+                w["outlier_factor"],
+                "Bragg spots: above factor x mean",
+            ),
+            _labelme("Centre x (px)", w["center_x"], "pyxem's s.calibration.center[0]"),
+            _labelme("Centre y (px)", w["center_y"], "pyxem's s.calibration.center[1]"),
+            ipywidgets.HBox([w["center_reset_button"], w["center_middle_button"]]),
+            center_note,
+        ]
+    )
+
+
+def _show_used_fields(w, radial_box, probe_box):
+    """Show only the fields that the choices use."""
+
+    def update_visibility(change=None):
+        radial_box.layout.display = "" if w["radial_continuity"].value else "none"
+        probe_box.layout.display = (
+            "" if w["smoothing"].value == "probe_fwhm" else "none"
+        )
+
+    w["radial_continuity"].observe(update_visibility, "value")
+    w["smoothing"].observe(update_visibility, "value")
+    update_visibility()
+
+
+def _on_run(obj, w):
+    """The Run button's handler: never runs with a value other than the one
+    shown; the outcome goes to the status line."""
+    status, run = w["status"], w["run_button"]
+
+    def on_run_clicked(b):
+        if obj.errors:
+            status.value = _error_html(obj.errors.values()) + (
+                "<div style='color:red'>Not run: correct the field first.</div>"
+            )
+            return
+        run.disabled = True
+        status.value = "Running..."
+        if _in_jupyter():  # outside a kernel this prints escape codes
+            w["output"].clear_output()
+        try:
+            with w["output"]:
+                obj.run()
+        except Exception as error:
+            status.value = (
+                f"<span style='color:red'>Failed: {type(error).__name__}: "
+                f"{html.escape(str(error))}</span>"
+            )
+            raise
+        else:
+            status.value = "Done: results in <code>signal.learning_results</code>"
+        finally:
+            run.disabled = False
+
+    return on_run_clicked
+
+
 @add_display_arg
 def constrained_nmf_ipy(obj, **kwargs):
     """Form to set the constrained NMF parameters and run the fit.
@@ -89,180 +220,50 @@ def constrained_nmf_ipy(obj, **kwargs):
         With ``display=False``: ``{"widget": VBox, "wdict": dict}``; ``wdict``
         holds the field widgets under the trait names, plus
         ``"center_reset_button"``, ``"center_middle_button"``,
-        ``"run_button"``, ``"close_button"`` and ``"status"`` (an HTML
-        widget: invalid fields, quoting what they hold, as they are typed,
-        or the outcome of the last run).
+        ``"run_button"``, ``"close_button"``, ``"output"`` and ``"status"``
+        (an HTML widget: invalid fields, quoting what they hold, as they are
+        typed, or the outcome of the last run).
     """
-    wdict = {}
-    output_dimension = ipywidgets.BoundedIntText(min=1, max=10**6)
-    radial_continuity = ipywidgets.Checkbox(
-        description="Radial continuity", indent=False
-    )
-    outlier_factor = ipywidgets.BoundedFloatText(min=1.0 + 1e-6, max=1e6, step=0.1)
-    center_x = ipywidgets.FloatText(step=0.5)
-    center_y = ipywidgets.FloatText(step=0.5)
-    center_note = ipywidgets.HTML(
-        ""
-        if obj.center_is_calibrated
-        else "<i>The signal has no calibrated centre (signal offsets 0): the "
-        "fit uses the centre above. To store one: s.calibration.center = "
-        "None (the middle) or = (x, y).</i>"
-    )
-    use_signal_mask = ipywidgets.Checkbox(
-        description=(
-            f"Exclude s.calibration.mask ({obj.signal_mask_pixels} px)"
-            if obj.signal_mask_pixels
-            else "No signal mask (set s.calibration.mask)"
-        ),
-        indent=False,
-        disabled=not obj.signal_mask_pixels,
-    )
-    center_reset = ipywidgets.Button(
-        description="Calibrated", tooltip="Beam centre from the signal calibration"
-    )
-    center_middle = ipywidgets.Button(
-        description="Middle", tooltip="Beam centre at the middle of the detector"
-    )
-    smoothing = ipywidgets.Dropdown(
-        options=[(label, value) for value, label in SMOOTHING_OPTIONS.items()]
-    )
-    probe_fwhm = ipywidgets.BoundedFloatText(min=1e-12, max=1e12)
-    probe_units = ipywidgets.Text(placeholder="navigation units")
-    pure_phases = ipywidgets.Dropdown(
-        options=[(label, value) for value, label in PURE_PHASES_OPTIONS.items()]
-    )
-    compression = ipywidgets.Text(placeholder="auto, none or a rank")
-    n_init = ipywidgets.BoundedIntText(min=1, max=10**6)
-    max_iter = ipywidgets.BoundedIntText(min=1, max=10**9)
-    tol = ipywidgets.BoundedFloatText(min=0.0, max=1e6, step=1e-5)
-    random_state = ipywidgets.Text(placeholder="random")
-    run = ipywidgets.Button(
-        description="Run", button_style="primary", tooltip="Run the constrained NMF"
-    )
-    close = ipywidgets.Button(description="Close", tooltip="Close this form")
-    status = ipywidgets.HTML("")
-    status.add_class("cnmf-status")  # found by tools/check_gui_in_jupyter.py
-
-    fields = {
-        "output_dimension": output_dimension,
-        "radial_continuity": radial_continuity,
-        "outlier_factor": outlier_factor,
-        "center_x": center_x,
-        "center_y": center_y,
-        "use_signal_mask": use_signal_mask,
-        "smoothing": smoothing,
-        "pure_phases": pure_phases,
-        "probe_fwhm": probe_fwhm,
-        "probe_units": probe_units,
-        "n_init": n_init,
-        "max_iter": max_iter,
-        "tol": tol,
-    }
-    for name, widget in fields.items():
-        link((obj, name), (widget, "value"))
-    _text_field(obj, "random_state", random_state)
-    _text_field(obj, "compression", compression)
-    wdict.update(fields)
-    wdict["random_state"] = random_state
-    wdict["compression"] = compression
+    w = _widgets(obj)
 
     def show_errors(new=None):
-        status.value = _error_html(obj.errors.values())
+        w["status"].value = _error_html(obj.errors.values())
 
     obj.on_trait_change(show_errors, "errors")
-
-    # Show only the fields that the choices use.
-    radial_box = ipywidgets.VBox(
-        [
-            _labelme(
-                "Outlier factor", outlier_factor, "Bragg spots: above factor x mean"
-            ),
-            _labelme("Centre x (px)", center_x, "pyxem's s.calibration.center[0]"),
-            _labelme("Centre y (px)", center_y, "pyxem's s.calibration.center[1]"),
-            ipywidgets.HBox([center_reset, center_middle]),
-            center_note,
-        ]
-    )
+    radial_box = _radial_box(obj, w)
     probe_box = ipywidgets.VBox(
         [
-            _labelme("Probe FWHM", probe_fwhm),
-            _labelme("Probe units", probe_units, "empty: navigation axes' units"),
+            _labelme("Probe FWHM", w["probe_fwhm"]),
+            _labelme("Probe units", w["probe_units"], "empty: navigation axes' units"),
         ]
     )
-
-    def update_visibility(change=None):
-        radial_box.layout.display = "" if radial_continuity.value else "none"
-        probe_box.layout.display = "" if smoothing.value == "probe_fwhm" else "none"
-
-    radial_continuity.observe(update_visibility, "value")
-    smoothing.observe(update_visibility, "value")
-    update_visibility()
-
-    center_reset.on_click(lambda b: obj.reset_center())
-    center_middle.on_click(lambda b: obj.center_to_middle())
-
-    # The fit's progress bar and summary, shown in the form: a click handler's
-    # output would otherwise go to JupyterLab's log console.
-    output = ipywidgets.Output()
-
-    def on_run_clicked(b):
-        if obj.errors:  # never run with a value other than the one shown
-            status.value = _error_html(obj.errors.values()) + (
-                "<div style='color:red'>Not run: correct the field first.</div>"
-            )
-            return
-        run.disabled = True
-        status.value = "Running..."
-        if _in_jupyter():  # outside a kernel this prints escape codes
-            output.clear_output()
-        try:
-            with output:
-                obj.run()
-        except Exception as error:
-            status.value = (
-                f"<span style='color:red'>Failed: {type(error).__name__}: "
-                f"{html.escape(str(error))}</span>"
-            )
-            raise
-        else:
-            status.value = "Done: results in <code>signal.learning_results</code>"
-        finally:
-            run.disabled = False
-
-    run.on_click(on_run_clicked)
-
+    _show_used_fields(w, radial_box, probe_box)
+    w["center_reset_button"].on_click(lambda b: obj.reset_center())
+    w["center_middle_button"].on_click(lambda b: obj.center_to_middle())
+    w["run_button"].on_click(_on_run(obj, w))
     box = ipywidgets.VBox(
         [
-            _labelme("Number of components", output_dimension),
+            _labelme("Number of components", w["output_dimension"]),
             ipywidgets.HTML("<b>Diffraction factors</b>"),
-            use_signal_mask,
-            radial_continuity,
+            w["use_signal_mask"],
+            w["radial_continuity"],
             radial_box,
-            _labelme("Pure phases", pure_phases, "amorphous part out of the crystals"),
+            _labelme(
+                "Pure phases", w["pure_phases"], "amorphous part out of the crystals"
+            ),
             ipywidgets.HTML("<b>Maps</b>"),
-            _labelme("Smoothing", smoothing),
+            _labelme("Smoothing", w["smoothing"]),
             probe_box,
             ipywidgets.HTML("<b>Solver</b>"),
-            _labelme("Restarts (n_init)", n_init),
-            _labelme("Max iterations", max_iter),
-            _labelme("Tolerance", tol),
-            _labelme("Compression", compression, "auto, none or a sketch rank"),
-            _labelme("Random seed", random_state, "empty: a new seed each run"),
-            ipywidgets.HBox([run, close]),
-            status,
-            output,
+            _labelme("Restarts (n_init)", w["n_init"]),
+            _labelme("Max iterations", w["max_iter"]),
+            _labelme("Tolerance", w["tol"]),
+            _labelme("Compression", w["compression"], "auto, none or a sketch rank"),
+            _labelme("Random seed", w["random_state"], "empty: a new seed each run"),
+            ipywidgets.HBox([w["run_button"], w["close_button"]]),
+            w["status"],
+            w["output"],
         ]
     )
-
-    def on_close_clicked(b):
-        box.close()
-
-    close.on_click(on_close_clicked)
-
-    wdict["center_reset_button"] = center_reset
-    wdict["center_middle_button"] = center_middle
-    wdict["run_button"] = run
-    wdict["close_button"] = close
-    wdict["status"] = status
-    wdict["output"] = output
-    return {"widget": box, "wdict": wdict}
+    w["close_button"].on_click(lambda b: box.close())
+    return {"widget": box, "wdict": w}
