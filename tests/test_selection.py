@@ -174,6 +174,12 @@ def test_scan_on_counts_makes_no_copy_of_the_data(monkeypatch):
     rng = np.random.default_rng(0)
     counts = rng.poisson(5, size=(64, 64, 32, 32)).astype(np.uint16)  # 8 MiB
     s = hs.signals.Signal2D(counts)
+    # The same call on a small scan first: imports and compiled kernels are
+    # loaded before counting (they are not copies of the data).
+    small = hs.signals.Signal2D(counts[:8, :8])
+    scan_components(
+        small, (2, 3), cluster=False, show_progressbar=False, center=(16, 16), **FAST
+    )
     tracemalloc.start()
     scan = scan_components(
         s, (2, 3), cluster=False, show_progressbar=False, center=(16, 16), **FAST

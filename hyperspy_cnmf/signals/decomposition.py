@@ -540,8 +540,9 @@ def decomposition(
         never rechunked.
     return_info : bool, default False
         Return the fitted :class:`~hyperspy_cnmf.core.ConstrainedNMF`
-        (fitted on the kept positions/pixels; with Poisson normalization, on
-        the scaled data).
+        (fitted on the kept positions/pixels; with
+        ``normalize_poissonian_noise=True`` its ``components_`` are scaled
+        back, its errors are those of the scaled fit).
     **params
         The settings of the fit, passed through to
         :class:`~hyperspy_cnmf.core.ConstrainedNMF` (documented there, with
