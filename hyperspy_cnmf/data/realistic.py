@@ -90,7 +90,7 @@ import numpy as np
 from scipy import fft as sp_fft
 from scipy.ndimage import distance_transform_edt, gaussian_filter, map_coordinates
 
-from .simulated import _poisson_arrivals_inplace
+from .simulated import ScanArrays, _poisson_arrivals_inplace, calibrated_diffraction
 
 __all__ = [
     "DEFAULT_PHASES",
@@ -442,7 +442,7 @@ def grain_maps(
 
 
 @dataclass(frozen=True)
-class RealisticData:
+class RealisticData(ScanArrays):
     """Realistic 4D-STEM data and its ground truth (plain numpy arrays).
 
     Attributes
@@ -523,18 +523,6 @@ class RealisticData:
     glass: np.ndarray | None
     random_state: Any
     parameters: dict = field(default_factory=dict)
-
-    @property
-    def navigation_shape(self) -> tuple[int, int]:
-        return tuple(self.data.shape[:2])
-
-    @property
-    def signal_shape(self) -> tuple[int, int]:
-        return tuple(self.data.shape[2:])
-
-    @property
-    def n_components(self) -> int:
-        return self.patterns.shape[0]
 
     def low_rank_expectation(self) -> np.ndarray:
         """``N0 * (maps * detector_fraction) @ patterns``, float32, data-shaped.
@@ -870,17 +858,12 @@ def realistic_4dstem(
         ``s.metadata.Acquisition_instrument.TEM`` holds the beam energy
         (kV) and convergence angle (mrad).
     """
-    from pyxem.signals import ElectronDiffraction2D
 
     sim = simulate_realistic_arrays(navigation_shape, signal_shape, **kwargs)
-    s = ElectronDiffraction2D(sim.data)
-    nav_x, nav_y = s.axes_manager.navigation_axes
-    step_nm = sim.scan_step / 10.0
-    for ax, name in ((nav_x, "x"), (nav_y, "y")):
-        ax.name, ax.units, ax.scale, ax.offset = name, "nm", step_nm, 0.0
     k_scale = sim.mrad_per_px * 1e-3 / _WAVELENGTH_200KV * 10.0  # 1/nm per px
-    for ax, name in zip(s.axes_manager.signal_axes, ("kx", "ky"), strict=True):
-        ax.name, ax.units, ax.scale = name, "1/nm", float(k_scale)
+    s = calibrated_diffraction(
+        sim.data, (sim.scan_step / 10.0, "nm"), (k_scale, "1/nm")
+    )
     s.calibration.center = [float(sim.center[1]), float(sim.center[0])]
     s.calibration.mask = sim.mask.copy()
     s.metadata.General.title = "Realistic 4D-STEM (multislice crystals in a glass)"

@@ -450,8 +450,25 @@ def poisson_sample(
 # --------------------------------------------------------------------------
 
 
+class ScanArrays:
+    """Shapes of a simulated scan's ``data`` (n_rows, n_cols, rows, cols)
+    and number of ``patterns``."""
+
+    @property
+    def navigation_shape(self) -> tuple[int, int]:
+        return tuple(self.data.shape[:2])
+
+    @property
+    def signal_shape(self) -> tuple[int, int]:
+        return tuple(self.data.shape[2:])
+
+    @property
+    def n_components(self) -> int:
+        return self.patterns.shape[0]
+
+
 @dataclass(frozen=True)
-class SimulatedData:
+class SimulatedData(ScanArrays):
     """Simulated 4D-STEM data and its ground truth (plain numpy arrays).
 
     Attributes
@@ -511,18 +528,6 @@ class SimulatedData:
     dose: float | None
     seed: Any
     parameters: dict = field(default_factory=dict)
-
-    @property
-    def navigation_shape(self) -> tuple[int, int]:
-        return tuple(self.data.shape[:2])
-
-    @property
-    def signal_shape(self) -> tuple[int, int]:
-        return tuple(self.data.shape[2:])
-
-    @property
-    def n_components(self) -> int:
-        return self.patterns.shape[0]
 
     @property
     def amorphous_spot_mask(self) -> np.ndarray:
@@ -745,6 +750,21 @@ def simulate_4dstem_arrays(
 # --------------------------------------------------------------------------
 
 
+def calibrated_diffraction(data, scan, reciprocal):
+    """A pyxem ``ElectronDiffraction2D`` of ``data`` with its axes named and
+    calibrated: ``scan`` and ``reciprocal`` are ``(scale, units)`` of the
+    navigation (x, y) and signal (kx, ky) axes."""
+    from pyxem.signals import ElectronDiffraction2D
+
+    s = ElectronDiffraction2D(data)
+    nav_x, nav_y = s.axes_manager.navigation_axes
+    for ax, name in ((nav_x, "x"), (nav_y, "y")):
+        ax.name, ax.units, ax.scale, ax.offset = name, scan[1], float(scan[0]), 0.0
+    for ax, name in zip(s.axes_manager.signal_axes, ("kx", "ky"), strict=True):
+        ax.name, ax.units, ax.scale = name, reciprocal[1], float(reciprocal[0])
+    return s
+
+
 def simulated_4dstem(
     navigation_shape=(36, 36),
     signal_shape=(128, 128),
@@ -795,15 +815,11 @@ def simulated_4dstem(
         ``dose``, ``seed``, ``direct_beam``, ``direct_beam_fraction``,
         and ``direct_beam_pattern`` (if on).
     """
-    from pyxem.signals import ElectronDiffraction2D
 
     sim = simulate_4dstem_arrays(navigation_shape, signal_shape, **kwargs)
-    s = ElectronDiffraction2D(sim.data)
-    nav_x, nav_y = s.axes_manager.navigation_axes
-    for ax, name in ((nav_x, "x"), (nav_y, "y")):
-        ax.name, ax.units, ax.scale, ax.offset = name, scan_units, float(scan_step), 0.0
-    for ax, name in zip(s.axes_manager.signal_axes, ("kx", "ky"), strict=True):
-        ax.name, ax.units, ax.scale = name, reciprocal_units, float(reciprocal_scale)
+    s = calibrated_diffraction(
+        sim.data, (scan_step, scan_units), (reciprocal_scale, reciprocal_units)
+    )
     s.calibration.center = None  # offset = -scale * (size - 1) / 2: the middle
     s.metadata.General.title = "Simulated 4D-STEM (Kimoto et al. 2025)"
     s.metadata.Signal.quantity = "Electrons (counts)" if sim.dose else "Intensity"
