@@ -84,6 +84,11 @@ _ASCENT_RTOL = 1e-3
 #: of lowest error, with a ConvergenceWarning.
 _KEEP_LAST = 0.05
 
+#: With ``n_iter_no_change``, an iteration counts as progress only when it
+#: lowers the restart's error by more than this (relative) below the error of
+#: its last progress.
+_NO_CHANGE_RTOL = 1e-5
+
 
 @dataclass
 class NMFResult:
@@ -325,6 +330,9 @@ class _State:
         self.best_F, self.best_L = F, L
         self.best_mse = np.full(n_blocks, np.inf)
         self.lowest_mse = np.full(n_blocks, np.inf)
+        # the error at each restart's last progress, iterations since then
+        self.progress_mse = np.full(n_blocks, np.inf)
+        self.no_change = np.zeros(n_blocks, dtype=int)
 
     def step(self, iteration):
         """One iteration of every active restart; returns their relative changes."""
@@ -502,10 +510,20 @@ class _State:
         at = int(at[-1]) + 1 if at.size else len(errors)
         return float(self.best_mse[restart]), at, float(errors[-1])
 
-    def run(self, n_iter, *, tol=0.0, first_iteration=0, progress=None, schedule=None):
+    def run(
+        self,
+        n_iter,
+        *,
+        tol=0.0,
+        n_iter_no_change=None,
+        first_iteration=0,
+        progress=None,
+        schedule=None,
+    ):
         """Up to ``n_iter`` iterations (numbered from ``first_iteration``),
-        retiring converged restarts (``tol > 0``) and pruning on ``schedule``;
-        returns the iterations run."""
+        retiring converged restarts (``tol > 0``) and stalled ones
+        (``n_iter_no_change``), pruning on ``schedule``; returns the
+        iterations run."""
         schedule = schedule or {}
         for n in range(1, n_iter + 1):
             change = self.step(first_iteration + n - 1)
@@ -515,14 +533,27 @@ class _State:
                 # Trajectories settle: later rungs drop smaller gaps.
                 self.prune(schedule[n], _PRUNE_MARGIN * min(schedule) / n)
                 continue
+            done = np.zeros(self.active.size, dtype=bool)
             if tol > 0:
-                done = change < tol
-                if done.all():
-                    self.converged[self.active] = True
-                    return n
-                if done.any():
-                    self.retire(done)
+                done |= change < tol
+            if n_iter_no_change is not None:
+                done |= self._stalled(n_iter_no_change)
+            if done.all():
+                self.converged[self.active] = True
+                return n
+            if done.any():
+                self.retire(done)
         return n_iter
+
+    def _stalled(self, n_iter_no_change):
+        """Per active restart: whether its error has not fallen by more than
+        :data:`_NO_CHANGE_RTOL` for ``n_iter_no_change`` iterations."""
+        restarts = self.active
+        latest = np.array([self.history[r]["mse"][-1] for r in restarts])
+        progress = latest < self.progress_mse[restarts] * (1 - _NO_CHANGE_RTOL)
+        self.progress_mse[restarts[progress]] = latest[progress]
+        self.no_change[restarts] = np.where(progress, 0, self.no_change[restarts] + 1)
+        return self.no_change[restarts] >= n_iter_no_change
 
 
 def _warn_divergence(rise, n_iter, mse, zero_mse):
@@ -691,8 +722,8 @@ def _initialise(data, k, n_init, solver, rng):
 
 def _iterate_restarts(data, F0, L0, *, n_init, solver, rank, rng, projectors, **run):
     """The restarts, side by side, on the data or on their rank-``rank``
-    sketch; ``run``: ``max_iter``, ``tol``, ``prune_restarts``,
-    ``progress``. Returns the kept restart."""
+    sketch; ``run``: ``max_iter``, ``tol``, ``n_iter_no_change``,
+    ``prune_restarts``, ``progress``. Returns the kept restart."""
     iterate_on = data if rank is None else sketch(data, int(rank), rng)
     state = _State(iterate_on, F0, L0, n_init, *projectors, solver)
     # MU converges too slowly for early rankings to hold: never pruned.
@@ -700,6 +731,7 @@ def _iterate_restarts(data, F0, L0, *, n_init, solver, rank, rng, projectors, **
     state.run(
         run["max_iter"],
         tol=run["tol"],
+        n_iter_no_change=run["n_iter_no_change"],
         progress=run["progress"],
         schedule=halving_schedule(run["max_iter"], n_init) if prune else None,
     )
@@ -864,6 +896,7 @@ def solve(
     prune_restarts,
     max_iter,
     tol,
+    n_iter_no_change,
     compression,
     n_exact_iter,
     random_state,
@@ -912,6 +945,7 @@ def solve(
             fit = _iterate_restarts(
                 data, F0, L0, n_init=n_init, solver=solver, rank=compression,
                 rng=rng, projectors=projectors, max_iter=max_iter, tol=tol,
+                n_iter_no_change=n_iter_no_change,
                 prune_restarts=prune_restarts, progress=progress,
             )  # fmt: skip
         else:

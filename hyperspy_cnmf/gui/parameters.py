@@ -65,6 +65,7 @@ NOT_EXPOSED = (
     "n_exact_iter",
     "scan_binning",
     "normalize_poissonian_noise",
+    "n_iter_no_change",
 )
 _OUTLIER_FACTOR = (
     inspect.signature(RadialContinuity).parameters["outlier_factor"].default

@@ -154,8 +154,9 @@ def test_auto_binning_fits_the_coarse_scan_then_the_full_one(weak_phase_scan, la
     L = model.fit_transform(data)
     assert model.scan_binning_ == 2  # 25 counts -> 100 binned (max 2 at 24 px)
     exact = model.history_["exact"]
-    # the coarse restarts, then the exact phase on the full scan
-    assert (~exact).sum() == 40
+    # the coarse restarts (stopped once settled), then the exact phase on the
+    # full scan
+    assert 0 < (~exact).sum() <= 40
     assert model.loss_ == "poisson"  # "auto" on counts
     assert exact.sum() == (POISSON_ITER_STREAMED if lazy else POISSON_ITER)
     assert L.shape == (576, 2)

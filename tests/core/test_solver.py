@@ -155,6 +155,20 @@ def test_tol_stops_early_and_flags_convergence(low_rank_problem):
     assert result.converged and result.n_iter < 2000
 
 
+def test_restarts_stop_once_their_error_settles(low_rank_problem):
+    """n_iter_no_change: a settled fit stops long before max_iter, with the
+    error of the full run; None runs every iteration."""
+    X, _, _ = low_rank_problem
+    full = fit(X, max_iter=400, n_iter_no_change=None)
+    settled = fit(X, max_iter=400, n_iter_no_change=10)
+    assert full.n_iter == 400 and not full.converged
+    assert settled.n_iter < 300 and settled.converged
+    assert settled.mse <= full.mse * (1 + 1e-4)
+    # a restart stops only after 10 iterations without progress
+    errors = settled.history["mse"]
+    assert errors[-11] * (1 - 1e-5) <= errors[-10:].min()
+
+
 def test_convergence_warning_when_max_iter_reached(low_rank_problem):
     X, _, _ = low_rank_problem
     with pytest.warns(ConvergenceWarning, match="did not reach tol"):
