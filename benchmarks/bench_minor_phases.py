@@ -16,7 +16,7 @@ components (6), the same signal goes, in the same run, to
 * ``defaults``: ``s.decomposition(algorithm="constrained_nmf",
   output_dimension=k, random_state=seed)`` after ``import hyperspy_cnmf``;
 * ``paper``: the same with the paper's protocol, ``compression=None,
-  prune_restarts=False, pure_phases=False``;
+  prune_restarts=False, n_iter_no_change=None, pure_phases=False``;
 * ``hs NMF``: HyperSpy's ``algorithm="NMF"`` (scikit-learn's NMF, its
   defaults);
 * ``sk KL``: scikit-learn's ``NMF(beta_loss="kullback-leibler",
@@ -88,6 +88,7 @@ def methods(extras):
                 **QUIET,
                 "compression": None,
                 "prune_restarts": False,
+                "n_iter_no_change": None,
                 "pure_phases": False,
             },
         ),

@@ -175,7 +175,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         shape), exact iterations otherwise; the final error stays within
         0.1 % of exact ALS from the same start (``benchmarks/``). ``None``:
         exact iterations throughout (the paper's protocol, with
-        ``prune_restarts=False``).
+        ``prune_restarts=False``, ``n_iter_no_change=None``).
     n_exact_iter : int or "auto", default "auto"
         Exact iterations after a compressed phase. ``"auto"``: 30 for data
         in memory, 10 for data streamed from a dask array, where each exact

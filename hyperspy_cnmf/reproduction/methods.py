@@ -39,8 +39,9 @@ __all__ = [
 
 #: What our solvers run with unless ``**settings`` say otherwise: the
 #: paper's squared error on the data as given (no Poisson loss, no binned
-#: scan, whatever the data's dtype).
-PAPER_PROTOCOL = {"loss": "frobenius", "scan_binning": 1}
+#: scan, whatever the data's dtype) and its ``max_iter`` iterations (no
+#: early stop: the primitive baselines settle slowly).
+PAPER_PROTOCOL = {"loss": "frobenius", "scan_binning": 1, "n_iter_no_change": None}
 
 
 @dataclass(frozen=True)

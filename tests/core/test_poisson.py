@@ -142,7 +142,13 @@ def test_poisson_loss_minimises_the_deviance_and_keeps_the_counts(
     data = da.from_array(X, chunks=(30, 144)) if lazy else X
     fits = {
         loss: constrained_nmf(
-            data, 3, loss=loss, n_init=2, max_iter=60, n_exact_iter=20, random_state=0,
+            data,
+            3,
+            loss=loss,
+            n_init=2,
+            max_iter=60,
+            n_exact_iter=20,
+            random_state=0,
             n_iter_no_change=None,  # the 60 iterations, then the Poisson ones
         )
         for loss in ("frobenius", "poisson")
