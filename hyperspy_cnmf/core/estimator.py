@@ -165,8 +165,13 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         follows the data instead of ``max_iter``. On the paper's
         simulation the restarts settle in 30-60 iterations, and the fits
         (after the exact phase) are those of 500 iterations
-        (``benchmarks/bench_first_hour.py``). None, with ``tol=0``, always
-        runs ``max_iter`` iterations, as in the paper.
+        (``benchmarks/bench_first_hour.py``). The Poisson polish
+        (``loss="poisson"``) stops likewise once its deviance stalls,
+        keeping its iterate of lowest deviance (on the realistic
+        simulation one of the first: the constraints raise the deviance
+        that the updates lower). None, with ``tol=0``, always runs
+        ``max_iter`` iterations (and every Poisson iteration), as in the
+        paper.
     compression : None, "auto" or int, default "auto"
         Iterate on a randomized low-rank sketch of ``X`` of this rank, then
         polish the kept restart with ``n_exact_iter`` exact iterations.

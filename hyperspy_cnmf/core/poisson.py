@@ -37,6 +37,11 @@ import numpy as np
 
 from .backend import to_host
 
+#: An iteration counts as progress (for ``n_iter_no_change``) only when it
+#: lowers the loss by more than this (relative) below the loss of the last
+#: progress.
+NO_CHANGE_RTOL = 1e-5
+
 __all__ = ["PoissonRefinement", "poisson_maps", "poisson_refine"]
 
 
@@ -91,10 +96,11 @@ def poisson_refine(
     project_loadings,
     n_iter,
     *,
+    n_iter_no_change=None,
     first_iteration=0,
     progress=None,
 ) -> PoissonRefinement:
-    """Run ``n_iter`` constrained multiplicative KL updates from a fit.
+    """Run up to ``n_iter`` constrained multiplicative KL updates from a fit.
 
     Parameters
     ----------
@@ -105,6 +111,13 @@ def poisson_refine(
     project_factors, project_loadings : callable
         ``project(M, iteration) -> M``: nonnegativity and constraints.
     n_iter : int
+    n_iter_no_change : int or None
+        Stop once the deviance has not fallen below its lowest by more than
+        :data:`NO_CHANGE_RTOL` (relative) for this many iterations: the
+        iterate kept is the one of lowest deviance, which a longer run would
+        only replace by a better one. On constrained fits it is often one of
+        the first (the constraints raise the deviance that the unconstrained
+        update lowers).
     first_iteration : int
         Number of the first iteration, for the constraints' context.
     progress : tqdm or None
@@ -121,6 +134,7 @@ def poisson_refine(
     F, L = factors, loadings
     record = {key: [] for key in ("mse", "poisson_deviance", "dF", "dL")}
     best = (np.inf, F, L, 0)
+    moved = (np.inf, 0)  # the deviance at the last progress, its iteration
     start_deviance = np.inf
     for n in range(n_iter + 1):
         numerators = data.poisson_pass(L, F, transposed=True)
@@ -132,7 +146,11 @@ def poisson_refine(
             start_deviance = deviance
         if deviance < best[0]:
             best = (deviance, F, L, n)
-        if n == n_iter:
+        if not deviance >= moved[0] * (1 - NO_CHANGE_RTOL):  # NaN: no stop
+            moved = (deviance, n)
+        if n == n_iter or (
+            n_iter_no_change is not None and n - moved[1] >= n_iter_no_change
+        ):
             break
         iteration = first_iteration + n
         F_new = F * numerators.product / xp.maximum(L.sum(axis=0), tiny)

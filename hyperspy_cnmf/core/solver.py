@@ -33,7 +33,7 @@ from .data import DaskData, as_data, sketch
 from .geometry import Geometry
 from .memory import check_fit_memory
 from .phases import PhaseSeparation, refit_maps, separate_phases
-from .poisson import poisson_maps, poisson_refine
+from .poisson import NO_CHANGE_RTOL, poisson_maps, poisson_refine
 from .validation import check_constraint_output, user_stacklevel
 
 __all__ = [
@@ -83,11 +83,6 @@ _ASCENT_RTOL = 1e-3
 #: slightly above an earlier transient); beyond, the fit returns the iterate
 #: of lowest error, with a ConvergenceWarning.
 _KEEP_LAST = 0.05
-
-#: With ``n_iter_no_change``, an iteration counts as progress only when it
-#: lowers the restart's error by more than this (relative) below the error of
-#: its last progress.
-_NO_CHANGE_RTOL = 1e-5
 
 
 @dataclass
@@ -547,10 +542,10 @@ class _State:
 
     def _stalled(self, n_iter_no_change):
         """Per active restart: whether its error has not fallen by more than
-        :data:`_NO_CHANGE_RTOL` for ``n_iter_no_change`` iterations."""
+        :data:`NO_CHANGE_RTOL` for ``n_iter_no_change`` iterations."""
         restarts = self.active
         latest = np.array([self.history[r]["mse"][-1] for r in restarts])
-        progress = latest < self.progress_mse[restarts] * (1 - _NO_CHANGE_RTOL)
+        progress = latest < self.progress_mse[restarts] * (1 - NO_CHANGE_RTOL)
         self.progress_mse[restarts[progress]] = latest[progress]
         self.no_change[restarts] = np.where(progress, 0, self.no_change[restarts] + 1)
         return self.no_change[restarts] >= n_iter_no_change
@@ -756,8 +751,9 @@ def _given_start(init, xp, dtype):
     return _Fit(F, L, history, np.full(1, np.nan), 0, False, None)
 
 
-def _poisson_phase(data, fit, *, n_exact_iter, projectors, progress):
-    """``n_exact_iter`` Poisson (KL) iterations from the Frobenius fit."""
+def _poisson_phase(data, fit, *, n_exact_iter, n_iter_no_change, projectors, progress):
+    """Up to ``n_exact_iter`` Poisson (KL) iterations from the Frobenius fit,
+    stopped once the deviance stalls (``n_iter_no_change``)."""
     n_before = fit.n_iter
     refined = poisson_refine(
         data,
@@ -765,6 +761,7 @@ def _poisson_phase(data, fit, *, n_exact_iter, projectors, progress):
         fit.L,
         *projectors,
         n_exact_iter,
+        n_iter_no_change=n_iter_no_change,
         first_iteration=n_before,
         progress=progress,
     )
@@ -952,7 +949,13 @@ def solve(
             fit = _given_start(init, data.xp, np.dtype(data.dtype))
         phase = dict(n_exact_iter=n_exact_iter, projectors=projectors)
         if loss == "poisson":
-            fit = _poisson_phase(data, fit, progress=progress, **phase)
+            fit = _poisson_phase(
+                data,
+                fit,
+                n_iter_no_change=n_iter_no_change,
+                progress=progress,
+                **phase,
+            )
         elif exact_phase and n_exact_iter > 0:
             fit = _exact_phase(data, fit, solver=solver, progress=progress, **phase)
     finally:

@@ -158,7 +158,8 @@ def test_auto_binning_fits_the_coarse_scan_then_the_full_one(weak_phase_scan, la
     # full scan
     assert 0 < (~exact).sum() <= 40
     assert model.loss_ == "poisson"  # "auto" on counts
-    assert exact.sum() == (POISSON_ITER_STREAMED if lazy else POISSON_ITER)
+    # the Poisson polish, stopped once its deviance stalls
+    assert 0 < exact.sum() <= (POISSON_ITER_STREAMED if lazy else POISSON_ITER)
     assert L.shape == (576, 2)
     grain = int(np.argmax(model.components_[:, 20]))
     correlation = np.corrcoef(L[:, grain], maps[:, 1])[0, 1]

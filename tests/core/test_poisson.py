@@ -227,3 +227,19 @@ def test_counts_where_the_model_is_zero_give_finite_updates(
         assert np.isfinite(result.x_log_m)
     maps = poisson_maps(data, F, L, _identity, 5)
     assert np.isfinite(maps).all() and (maps >= 0).all()
+
+
+def test_poisson_polish_stops_once_its_deviance_stalls(low_dose_problem):
+    """n_iter_no_change: the Poisson iterations stop after 10 without
+    progress and keep the iterate of lowest deviance; None runs them all."""
+    X, _, _ = low_dose_problem
+    options = dict(loss="poisson", n_init=2, max_iter=30, random_state=0)
+    full = constrained_nmf(X, 3, n_exact_iter=600, n_iter_no_change=None, **options)
+    settled = constrained_nmf(X, 3, n_exact_iter=600, n_iter_no_change=10, **options)
+    n_full = int(np.isfinite(full.history["poisson_deviance"]).sum())
+    deviance = settled.history["poisson_deviance"]
+    deviance = deviance[np.isfinite(deviance)]
+    assert n_full == 600 and 10 <= deviance.size < 600
+    # the last 10 iterations made no progress on the one before them
+    assert deviance[-10:].min() >= deviance[-11] * (1 - 1e-5)
+    assert settled.poisson_deviance == pytest.approx(deviance.min())
