@@ -118,14 +118,9 @@ def _compiled_poisson():
         return None
 
     def compile_kernels(jit):
-        @numba.njit(inline="always")
-        def model_at(L, FT, i, j):  # pragma: no cover - compiled
-            # the model L F^T at one entry
-            model = 0.0
-            for c in range(FT.shape[0]):
-                model += L[i, c] * FT[c, j]
-            return model
-
+        # The model L F^T at an entry is summed in place in each kernel: a
+        # jitted helper captured from this closure would change the cache key
+        # of every process (numba would compile again each time).
         @jit
         def rows(X, L, FT, keep):  # pragma: no cover - compiled
             # Q F and the loss sums, one row per task
@@ -138,7 +133,9 @@ def _compiled_poisson():
                     x = np.float64(X[i, j])
                     if x == 0 or not keep[j]:
                         continue
-                    model = model_at(L, FT, i, j)
+                    model = 0.0
+                    for c in range(k):
+                        model += L[i, c] * FT[c, j]
                     if model <= MODEL_FLOOR:  # counts where the model has none:
                         sums[i, 0] += x * LOG_FLOOR  # no ratio, the loss at the floor
                         continue
@@ -163,7 +160,9 @@ def _compiled_poisson():
                         x = np.float64(X[i, j])
                         if x == 0 or not keep[j]:
                             continue
-                        model = model_at(L, FT, i, j)
+                        model = 0.0
+                        for c in range(k):
+                            model += L[i, c] * FT[c, j]
                         if model <= MODEL_FLOOR:  # counts where the model has none:
                             sums[p, 0] += (
                                 x * LOG_FLOOR
