@@ -61,8 +61,10 @@ def _as_stack(a, name):
 
 def _draw_factor(ax, image):
     finite = image[np.isfinite(image)]
-    if finite.size and finite.min() < 0:
-        # Negative intensities (PCA): diverging map, symmetric about zero.
+    # Negative intensities (PCA): diverging map, symmetric about zero. A
+    # rounding-level negative (under 0.1 % of the largest magnitude) is not
+    # one: the panel would switch maps from run to run.
+    if finite.size and finite.min() < -1e-3 * float(np.abs(finite).max()):
         vmax = float(np.percentile(np.abs(finite), 99.5)) or 1.0
         ax.imshow(image, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
     else:

@@ -69,6 +69,11 @@ def test_negative_factors_use_a_diverging_map_symmetric_about_zero():
     assert image.get_cmap().name == "RdBu_r"
     positive = plot_components(np.abs(factors), maps).axes[0].get_images()[0]
     assert positive.get_clim()[0] == 0
+    # rounding-level negatives (a 1e-6 share) keep the nonnegative map
+    rounded = np.abs(factors)
+    rounded[:, 0, 0] = -1e-6 * np.abs(factors).max()
+    image = plot_components(rounded, maps).axes[0].get_images()[0]
+    assert image.get_cmap().name == "inferno" and image.get_clim()[0] == 0
 
 
 def test_plot_components_refuses_mismatched_input():
