@@ -148,8 +148,11 @@ def as_user_signal(s, masked=True):
     ``s.calibration.mask``."""
     import pyxem as pxm
 
-    cls = pxm.signals.LazyElectronDiffraction2D if s._lazy else None
-    s = (cls or pxm.signals.ElectronDiffraction2D)(s.data)
+    lazy, eager = (
+        pxm.signals.LazyElectronDiffraction2D,
+        pxm.signals.ElectronDiffraction2D,
+    )
+    s = (lazy if s._lazy else eager)(s.data)
     calibrate(s)
     s.calibration.center = [BEAM[1], BEAM[0]]  # pyxem's (x, y)
     if masked:
