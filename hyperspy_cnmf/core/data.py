@@ -68,7 +68,9 @@ class PoissonPass(NamedTuple):
     ``X`` is 0), ``product`` is ``Q^T L`` (n_sig, k) or ``Q F`` (n_nav, k),
     the numerators of the multiplicative updates; ``x_log_m`` is
     ``sum X log M`` and ``x_m`` is ``sum X M``, from which the divergence
-    and the squared error of ``(L, F)`` follow without another pass.
+    and the squared error of ``(L, F)`` follow without another pass. The
+    sums come with the transposed pass only (NaN for ``Q F``: the loss is
+    read once per iteration, and the logarithm is a fifth of a pass).
     """
 
     product: object
@@ -85,10 +87,11 @@ def _poisson_block(B, L_part, F, transposed, xp):
     # overflow the update) and their loss is taken at the floor.
     positive = M > MODEL_FLOOR
     Q = xp.where(positive, B / xp.where(positive, M, 1), 0).astype(M.dtype)
+    if not transposed:
+        return Q @ F, np.nan, np.nan
     x_log_m = float((B * xp.log(xp.maximum(M, MODEL_FLOOR))).sum(dtype=np.float64))
     x_m = float((B * M).sum(dtype=np.float64))
-    product = Q.T @ L_part if transposed else Q @ F
-    return product, x_log_m, x_m
+    return Q.T @ L_part, x_log_m, x_m
 
 
 def _poisson_raw_block(raw, cast, L_part, F, keep, transposed, xp):

@@ -755,6 +755,22 @@ def _given_start(init, xp, dtype):
     return _Fit(F, L, history, np.full(1, np.nan), 0, False, None)
 
 
+#: Patience of the Poisson polish (at most ``n_iter_no_change``): its
+#: deviance falls for an iteration or a few, then the constraints raise it
+#: again, and its best iterate is kept. 2 instead of 10: on the realistic
+#: simulation (48x48, seeds 101-103; 3000, 300 and 100 counts) every map's
+#: Pearson r is the same or higher (Si at 100 counts 0.86 -> 0.89, 0.93 ->
+#: 0.96) and the fits take half the time.
+POISSON_NO_CHANGE = 2
+
+
+def _polish_patience(n_iter_no_change):
+    """The polish's ``n_iter_no_change``: None (no early stop) stays None."""
+    if n_iter_no_change is None:
+        return None
+    return min(n_iter_no_change, POISSON_NO_CHANGE)
+
+
 def _poisson_phase(data, fit, *, n_exact_iter, n_iter_no_change, projectors, progress):
     """Up to ``n_exact_iter`` Poisson (KL) iterations from the Frobenius fit,
     stopped once the deviance stalls (``n_iter_no_change``)."""
@@ -765,7 +781,7 @@ def _poisson_phase(data, fit, *, n_exact_iter, n_iter_no_change, projectors, pro
         fit.L,
         *projectors,
         n_exact_iter,
-        n_iter_no_change=n_iter_no_change,
+        n_iter_no_change=_polish_patience(n_iter_no_change),
         first_iteration=n_before,
         progress=progress,
     )

@@ -13,7 +13,7 @@ import pytest
 
 import hyperspy_cnmf  # noqa: F401  (enables the algorithm name)
 from hyperspy_cnmf.core import memory
-from hyperspy_cnmf.core.solver import EXACT_ITER_STREAMED
+from hyperspy_cnmf.core.solver import POISSON_ITER_STREAMED
 
 from .synthetic import NAV_SHAPE, SIG_SHAPE, calibrate, make_data
 
@@ -88,12 +88,15 @@ def test_streaming_is_chosen_when_the_data_would_take_too_much_memory(monkeypatc
     params = json.loads(lr.cnmf_params)
     assert params["streamed"] and params["n_exact_iter"] == 3  # given: kept
     options = {k: v for k, v in FIT.items() if k != "n_exact_iter"}
+    options["n_iter_no_change"] = None  # every "auto" iteration runs
     s = calibrated_signal(counts(), chunks=(3, -1, -1, -1))
     s.decomposition(
         algorithm="constrained_nmf", output_dimension=3, print_info=False, **options
     )
     exact = s.learning_results.cnmf_exact_history
-    assert exact.sum() == EXACT_ITER_STREAMED  # "auto": fewer passes when streamed
+    # "auto": fewer passes when streamed (counts: the Poisson polish's)
+    assert json.loads(s.learning_results.cnmf_params)["loss"] == "poisson"
+    assert exact.sum() == POISSON_ITER_STREAMED
 
 
 def test_integer_counts_are_never_copied_or_converted(monkeypatch):
