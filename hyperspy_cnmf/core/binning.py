@@ -81,13 +81,12 @@ def is_counts(data) -> bool:
 
 
 def counts_per_position(data) -> float | None:
-    """Mean counts per kept pattern of integer (count) data, in one pass;
-    None for float data (their units are unknown) and scaled data."""
+    """Mean counts per kept pattern of integer (count) data, from the row
+    sums of the checks' pass (no pass of its own); None for float data
+    (their units are unknown) and scaled data."""
     if not is_counts(data):
         return None
-    xp = data.xp
-    ones = xp.ones((data.shape[1], 1), dtype=np.float32)
-    return float(data.XF(ones).sum(dtype=np.float64)) / data.shape[0]
+    return float(np.sum(data.stats().row_sums, dtype=np.float64)) / data.shape[0]
 
 
 @dataclasses.dataclass(frozen=True)

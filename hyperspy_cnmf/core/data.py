@@ -20,6 +20,8 @@ factor and map matrices, never the data.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import warnings
 from typing import NamedTuple, Protocol, runtime_checkable
@@ -142,6 +144,20 @@ def _poisson_sum(parts, out, transposed):
     return PoissonPass(out, x_log_m, x_m)
 
 
+def _read_once(method):
+    """Memoise a pass of a data object (its data never change): the checks,
+    the Poisson weights and the scan binning all read its statistics."""
+
+    @functools.wraps(method)
+    def once(self):
+        key = "_once_" + method.__name__
+        if key not in self.__dict__:
+            self.__dict__[key] = method(self)
+        return self.__dict__[key]
+
+    return once
+
+
 class DataStats(NamedTuple):
     """What :func:`~hyperspy_cnmf.core.validation.check_data` checks, over the
     kept entries (before any scaling)."""
@@ -253,6 +269,7 @@ class DenseData:
             total += _squared_sum(self.X[start:stop] - L[start:stop] @ F.T, self.xp)
         return total
 
+    @_read_once
     def stats(self) -> DataStats:
         return _stats_dense(self.X, self.xp)
 
@@ -516,6 +533,7 @@ class BlockData:
             total += _squared_sum(B, xp)
         return total
 
+    @_read_once
     def stats(self) -> DataStats:
         """Finiteness, extremes and row/column sums of the kept entries."""
         xp = self.xp
@@ -685,6 +703,7 @@ class DaskData:
         self.row_scale = _scale(row_scale, self.shape[0])
         self.col_scale = _scale(col_scale, self.shape[1])
         self._squared_norm = None
+        self._count_terms = None  # (sum X, sum X log X), from the checks' pass
 
     def _cast(self, dtype):
         """M in the working type; excluded columns zero where NaN may hide."""
@@ -776,8 +795,12 @@ class DaskData:
 
     def count_terms(self) -> tuple[float, float]:
         """``(sum X, sum X log X)`` over the kept entries (the constants of
-        the Poisson divergence): one pass."""
+        the Poisson divergence): one pass, or none for counts, whose
+        :meth:`stats` pass computed them already."""
         import dask
+
+        if self._count_terms is not None:
+            return self._count_terms
 
         da, M = self._da, self._cast(np.float64)
         wc = self._weights(self._col_pos, M.shape[1], None, M.chunks[1], 1)
@@ -859,8 +882,10 @@ class DaskData:
         residual = self._cast(L.dtype) - self._da.matmul(Lf, Ff)
         return float(self._squares(residual).compute())
 
+    @_read_once
     def stats(self) -> DataStats:
-        """Finiteness, extremes, row/column sums and ``||X||^2``: one pass."""
+        """Finiteness, extremes, row/column sums and ``||X||^2`` (and for
+        counts the constants of :meth:`count_terms`): one pass."""
         import dask
 
         da, M = self._da, self.M
@@ -881,12 +906,17 @@ class DaskData:
             da.dot(wr, values),
             self._squares(values),
         ]
-        if M.dtype.kind == "f":
+        counts = M.dtype.kind in "ui"  # fitted with the Poisson loss by default:
+        if counts:  # its constants in this pass, not in one more
+            parts.append((values * da.log(da.where(values > 0, values, 1))).sum())
+        else:
             parts.append(da.isfinite(values).all())
         out = dask.compute(*parts)
         self._squared_norm = float(out[4])
-        finite = M.dtype.kind != "f" or bool(out[5])
+        finite = counts or bool(out[5])
         row_sums = _host(out[2])[self._row_pos]
+        if counts and self.row_scale is None and self.col_scale is None:
+            self._count_terms = (float(row_sums.sum()), float(out[5]))
         col_sums = _host(out[3])[self._col_pos]
         return DataStats(finite, float(out[0]), float(out[1]), row_sums, col_sums)
 
@@ -958,8 +988,14 @@ class FitData(Products, Protocol):
 
 
 def is_data(X) -> bool:
-    """Whether ``X`` is already a data object (it has the :class:`Products`)."""
-    return isinstance(X, Products)
+    """Whether ``X`` is already a data object (it has the :class:`Products`).
+
+    Looked up statically: ``isinstance`` on a runtime-checkable protocol
+    evaluates each member on Python < 3.12, and ``squared_norm`` is a whole
+    pass over the data.
+    """
+    members = (*Products.__annotations__, "XtL", "XF")
+    return all(inspect.getattr_static(X, name, None) is not None for name in members)
 
 
 def as_data(X, rows=None, cols=None):

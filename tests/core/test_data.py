@@ -141,3 +141,35 @@ def test_truncated_svd_errors_reach_the_rank_k_optimum(make, masked):
 def test_truncated_svd_errors_refuse_ranks_beyond_the_matrix():
     with pytest.raises(ValueError, match=r"ranks must be in \[1, 30\]"):
         truncated_svd_errors(FLAT, (2, 31), np.random.default_rng(0))
+
+
+def _counted(X, chunks=(5, 7)):
+    """A dask array of ``X`` that records each block it reads (``meta``
+    given: dask calls nothing to infer it)."""
+    reads = []
+    Xd = da.from_array(X, chunks=chunks)
+    meta = np.empty((0, 0), X.dtype)
+    return Xd.map_blocks(lambda b: reads.append(1) or b, meta=meta), reads
+
+
+def test_recognising_a_data_object_reads_no_data():
+    """is_data looks members up statically: isinstance on the protocol
+    would evaluate squared_norm, a whole pass (Python < 3.12)."""
+    Xd, reads = _counted(np.arange(120, dtype=np.uint16).reshape(10, 12))
+    data = DaskData(Xd)
+    assert is_data(data) and not is_data(np.ones((2, 2))) and not reads
+    assert as_data(data) is data and not reads
+
+
+def test_the_checks_pass_is_read_once_and_serves_the_scan_binning():
+    from hyperspy_cnmf.core.binning import counts_per_position
+
+    X = np.arange(120, dtype=np.uint16).reshape(10, 12)
+    Xd, reads = _counted(X)
+    data = DaskData(Xd)
+    first = data.stats()
+    n_reads = len(reads)
+    assert n_reads == Xd.npartitions
+    assert data.stats() is first and len(reads) == n_reads
+    assert counts_per_position(data) == pytest.approx(X.sum() / 10)
+    assert len(reads) == n_reads  # from the row sums: no pass of its own

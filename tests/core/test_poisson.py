@@ -79,6 +79,27 @@ def test_poisson_pass_matches_the_full_model(
         assert entropy == pytest.approx((positive * np.log(positive)).sum())
 
 
+@pytest.mark.parametrize("masked", [False, True], ids=["all", "masked"])
+def test_streamed_counts_get_the_poisson_constants_from_the_checks_pass(counts, masked):
+    """A streamed fit of counts reads the data once fewer: stats() computes
+    count_terms' constants, and count_terms then reads nothing."""
+    X, _, _, rows, cols = counts
+    if not masked:
+        rows = cols = None
+    reads = []
+    Xd = da.from_array(X, chunks=(15, 20))
+    Xd = Xd.map_blocks(lambda b: reads.append(1) or b, dtype=Xd.dtype)
+    expected = DaskData(da.from_array(X, chunks=(15, 20)), rows=rows, cols=cols)
+    data = DaskData(Xd, rows=rows, cols=cols)
+    data.stats()
+    n_reads = len(reads)
+    assert data.count_terms() == pytest.approx(expected.count_terms(), rel=1e-12)
+    assert len(reads) == n_reads  # no pass of its own
+    floats = DaskData(da.from_array(X.astype(np.float32), chunks=(15, 20)))
+    floats.stats()  # float data: no constants computed in the checks' pass
+    assert floats._count_terms is None
+
+
 def test_poisson_pass_refuses_scaled_data(counts):
     X, L, F, _, _ = counts
     scaled = BlockData(X).with_scaling(np.ones(40) * 2, None)
