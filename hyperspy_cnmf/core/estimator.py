@@ -166,8 +166,10 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         simulation the restarts settle in 30-60 iterations, and the fits
         (after the exact phase) are those of 500 iterations
         (``benchmarks/bench_first_hour.py``). The Poisson polish
-        (``loss="poisson"``) stops likewise once its deviance stalls,
-        keeping its iterate of lowest deviance (on the realistic
+        (``loss="poisson"``) stops likewise once its deviance has
+        stalled for 2 iterations (at most this many;
+        ``hyperspy_cnmf.core.solver.POISSON_NO_CHANGE``), keeping its
+        iterate of lowest deviance (on the realistic
         simulation one of the first: the constraints raise the deviance
         that the updates lower). None, with ``tol=0``, always runs
         ``max_iter`` iterations (and every Poisson iteration), as in the
