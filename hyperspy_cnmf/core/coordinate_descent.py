@@ -9,11 +9,11 @@ by a few sweeps of coordinate descent (HALS) from the current iterate. The
 objective separates over the rows of ``M``: each row is a small
 nonnegative quadratic problem in ``k`` unknowns. A column-by-column numpy
 loop reads every row once per coordinate (``R k`` strided passes over
-``M`` per sweep); the numba kernel below does the sweeps of one row while
-it sits in cache, all blocks in one launch, rows in parallel. Rows are
-independent, so the result does not depend on the thread count, and it is
-the column loop's to float rounding (the same updates in the same order
-within each row).
+``M`` per sweep); the numba kernel below does the sweeps of a group of
+rows while it sits in cache, all blocks in one launch, groups in parallel.
+Rows are independent, so the result does not depend on the thread count,
+and it is the column loop's to float rounding (the same updates in the
+same order within each row).
 """
 
 from __future__ import annotations
@@ -30,6 +30,12 @@ __all__ = ["nonnegative_cd"]
 #: Coordinate-descent sweeps of a safe half-step.
 N_SWEEPS = 5
 
+#: Rows the kernel updates side by side. Within a row the sweeps are a chain
+#: of dependent divisions; interleaving independent rows lets the compiler
+#: vectorise across them. 64 rows: 5x faster than row by row at k = 10
+#: (16384 rows), 3x at k = 30; 16 or 32 rows gained little or nothing.
+ROW_GROUP = 64
+
 
 @functools.cache
 def _compiled():
@@ -44,29 +50,44 @@ def _compiled():
         def sweeps(M, C, G, blocks, n_sweeps):  # pragma: no cover - compiled
             n = M.shape[0]
             k = G.shape[1]
-            for i in numba.prange(n):
-                gradient = np.empty(k)  # C_i - G m_i of one block, float64
+            for group in numba.prange((n + ROW_GROUP - 1) // ROW_GROUP):
+                first = group * ROW_GROUP
+                rows = min(ROW_GROUP, n - first)
+                # Laid out (k, rows of the group): the inner loops run over
+                # the group's rows, contiguous and independent. Unused lanes
+                # of a short last group stay zero and are never written.
+                values = np.zeros((k, ROW_GROUP), dtype=M.dtype)
+                gradient = np.zeros((k, ROW_GROUP))  # C_i - G m_i, float64
+                step = np.zeros(ROW_GROUP)
                 for b in blocks:
                     start = b * k
                     for j in range(k):
-                        acc = np.float64(C[i, start + j])
+                        for w in range(rows):
+                            values[j, w] = M[first + w, start + j]
+                            gradient[j, w] = np.float64(C[first + w, start + j])
+                    for j in range(k):
                         for r in range(k):
-                            acc -= np.float64(G[b, j, r]) * np.float64(M[i, start + r])
-                        gradient[j] = acc
+                            g = np.float64(G[b, j, r])
+                            for w in range(ROW_GROUP):
+                                gradient[j, w] -= g * np.float64(values[r, w])
                     for _ in range(n_sweeps):
                         for j in range(k):
                             diagonal = G[b, j, j]
                             if not diagonal > 0:
                                 continue
-                            old = M[i, start + j]
-                            value = old + gradient[j] / diagonal
-                            value = value if value > 0 else 0
-                            M[i, start + j] = value
-                            step = M[i, start + j] - old  # as stored (float32)
-                            if step == 0:  # clamped at zero: nothing moves
-                                continue
+                            for w in range(ROW_GROUP):
+                                old = values[j, w]
+                                value = old + gradient[j, w] / diagonal
+                                values[j, w] = value if value > 0 else 0
+                                # the step as stored (float32 for float32 data)
+                                step[w] = np.float64(values[j, w]) - np.float64(old)
                             for r in range(k):  # G symmetric: row j is column j
-                                gradient[r] -= np.float64(step) * np.float64(G[b, j, r])
+                                g = np.float64(G[b, j, r])
+                                for w in range(ROW_GROUP):
+                                    gradient[r, w] -= step[w] * g
+                    for j in range(k):
+                        for w in range(rows):
+                            M[first + w, start + j] = values[j, w]
 
         return sweeps
 

@@ -398,30 +398,39 @@ class _State:
         rising = mse > previous * (1 + _ASCENT_RTOL)
         if not rising.any():
             return F, L, mse
-        xp, R = self.xp, self.active.size
-        blocks = np.flatnonzero(rising)  # the others are not taken: no sweeps
+        # Only the rising restarts' columns: every step below acts on each
+        # restart block alone (constraints see whole blocks), so the others'
+        # work would be discarded.
+        xp = self.xp
+        blocks = np.flatnonzero(rising)
+        cols = xp.asarray(self._columns(blocks))
+        n_rising = blocks.size
+        L_before = xp.ascontiguousarray(L_old[:, cols])
         safe_F = nonnegative_cd(
-            F_old.copy(), xp.ascontiguousarray(XtL), self._gram_of(L_old), blocks
+            xp.ascontiguousarray(F_old[:, cols]),
+            xp.ascontiguousarray(XtL[:, cols]),
+            _gram(L_before, n_rising, xp),
         )
         safe_F = self.project_f(safe_F, iteration)
         safe_F, norms = _normalise_columns(safe_F, xp)
-        GF = _gram(safe_F, R, xp)
+        GF = _gram(safe_F, n_rising, xp)
         XF = self.data.XF(safe_F)
-        safe_L = nonnegative_cd(L_old * norms, xp.ascontiguousarray(XF), GF, blocks)
+        safe_L = nonnegative_cd(L_before * norms, xp.ascontiguousarray(XF), GF)
         safe_L = self.project_l(safe_L, iteration)
-        GL = _gram(safe_L, R, xp)
+        GL = _gram(safe_L, n_rising, xp)
         safe_mse = self._mse(XF, safe_L, GF, GL)
-        take = rising & (safe_mse < mse)
+        take = safe_mse < mse[blocks]
         if not take.any():
             return F, L, mse
-        cols = xp.asarray(self._columns(np.flatnonzero(take)))
-        F[:, cols] = safe_F[:, cols]
-        L[:, cols] = safe_L[:, cols]
-        self.GL[take] = GL[take]
-        return F, L, np.where(take, safe_mse, mse)
-
-    def _gram_of(self, L):
-        return _gram(L, L.shape[1] // self.k, self.xp)
+        taken = blocks[take]
+        into = xp.asarray(self._columns(taken))
+        source = xp.asarray(self._columns(np.flatnonzero(take)))
+        F[:, into] = safe_F[:, source]
+        L[:, into] = safe_L[:, source]
+        self.GL[taken] = GL[take]
+        mse = mse.copy()
+        mse[taken] = safe_mse[take]
+        return F, L, mse
 
     def _keep_best(self, mse):
         """Remember the new iterate of the restarts whose error is (within

@@ -30,8 +30,10 @@ def _objective(M, C, G, b):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_kernel_matches_the_column_loop(dtype):
-    M, C, G = _problem(dtype=dtype)
+# rows: one short group, whole groups, whole groups and a short one
+@pytest.mark.parametrize("n", [50, 2 * cd.ROW_GROUP, 2 * cd.ROW_GROUP + 3])
+def test_kernel_matches_the_column_loop(dtype, n):
+    M, C, G = _problem(n=n, dtype=dtype)
     fast = cd.nonnegative_cd(M.copy(), C, G)
     slow = cd._column_loop(M.copy(), C, G, np.arange(3), cd.N_SWEEPS, np)
     assert cd._kernel_applies(M, C, G)
