@@ -23,7 +23,9 @@ def test_solver_takes_every_setting_as_a_keyword():
     # the estimator's own: scan_binning (a coarse solve, then a fine one) and
     # the Poisson normalisation (the data and constraints it hands over)
     own = {"scan_binning", "normalize_poissonian_noise"}
-    assert set(signature) - {"X", "init"} == set(PARAMS) - own
+    # not settings: the coarse solve's result (init) and the loss its
+    # restarts are chosen by (restart_loss), passed by the estimator
+    assert set(signature) - {"X", "init", "restart_loss"} == set(PARAMS) - own
 
 
 def test_resolve_leaves_no_auto():

@@ -219,7 +219,6 @@ def bin_scan(data, geometry: Geometry, factor: int) -> ScanBinning:
         sums = summing @ block[used].astype(np.float64)
         binned = _accumulate(binned, touched, sums)
     kept_cells = members > 0
-    kept_cells = members > 0
     cell_index = np.full(n_cells, -1)
     cell_index[kept_cells] = np.arange(int(kept_cells.sum()))
     coarse_geometry = dataclasses.replace(

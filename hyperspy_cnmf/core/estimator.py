@@ -198,7 +198,13 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         coarse maps. ``"auto"``: for integer counts on a 2D scan, the
         smallest ``b`` that brings a pattern to 400 counts (at most 4, and
         at least 12 binned positions a side); 1 (no binning) for float
-        data, whose units are unknown: give ``b`` yourself.
+        data, whose units are unknown: give ``b`` yourself. With
+        ``loss="poisson"`` the coarse fit keeps the restart of lowest
+        Poisson deviance on the binned counts, not of lowest squared error:
+        at 100 counts per pattern the errors of the restarts are alike and
+        the lowest one can split a phase (realistic simulation, seed 101:
+        one rotation of a 10 % phase lost with the error's choice, both
+        found with the deviance's).
     pure_phases : "auto" or bool, default "auto"
         After the fit, take the amorphous part out of the crystalline
         diffraction factors by an exact re-parameterisation of ``L W^T``
@@ -552,6 +558,8 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             **settings,
             "geometry": binning.geometry,
             "loss": "frobenius",
+            # the binned scan is counts too: its restart chosen by their loss
+            "restart_loss": settings["loss"],
             "pure_phases": False,
         }
         coarse_settings.update(

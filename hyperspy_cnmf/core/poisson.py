@@ -42,7 +42,7 @@ from .backend import to_host
 #: progress.
 NO_CHANGE_RTOL = 1e-5
 
-__all__ = ["PoissonRefinement", "poisson_maps", "poisson_refine"]
+__all__ = ["PoissonRefinement", "poisson_deviance", "poisson_maps", "poisson_refine"]
 
 
 class PoissonRefinement:
@@ -86,6 +86,29 @@ def _losses(result, L, F, constants, squared_norm, n_entries):
     GF = to_host((F.T @ F).astype(np.float64))
     sse = squared_norm - 2 * result.x_m + float((GL * GF).sum())
     return 2 * divergence / n_entries, sse / n_entries
+
+
+def poisson_deviance(data, factors, loadings) -> float:
+    """Mean Poisson deviance of the model ``loadings @ factors.T`` on the
+    counts ``data`` (a data object): one pass.
+
+    Parameters
+    ----------
+    data : data object
+        The counts (:mod:`~hyperspy_cnmf.core.data`), unscaled.
+    factors, loadings : arrays (n_sig, k), (n_nav, k)
+
+    Returns
+    -------
+    float
+        ``2 D(X || L F^T) / (n_nav n_sig)``; NaN where the sums are.
+    """
+    n_entries = float(data.shape[0]) * float(data.shape[1])
+    sums = data.poisson_pass(loadings, factors, transposed=True)
+    deviance, _ = _losses(
+        sums, loadings, factors, data.count_terms(), data.squared_norm, n_entries
+    )
+    return float(deviance)
 
 
 def poisson_refine(

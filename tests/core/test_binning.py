@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from hyperspy_cnmf.core import ConstrainedNMF, Geometry
+from hyperspy_cnmf.core import solver as solver_module
 from hyperspy_cnmf.core.binning import (
     MAX_SCAN_BINNING,
     TARGET_COUNTS,
@@ -164,6 +165,30 @@ def test_auto_binning_fits_the_coarse_scan_then_the_full_one(weak_phase_scan, la
     grain = int(np.argmax(model.components_[:, 20]))
     correlation = np.corrcoef(L[:, grain], maps[:, 1])[0, 1]
     assert correlation > 0.9
+
+
+def test_the_coarse_fit_keeps_the_restart_of_lowest_deviance(
+    weak_phase_scan, lazy, monkeypatch
+):
+    X, _, _ = weak_phase_scan
+    chosen = []
+
+    def spy(data, state):
+        restart = least_deviance(data, state)
+        chosen.append((data.shape, restart, state.best()))
+        return restart
+
+    least_deviance = solver_module._least_deviance
+    monkeypatch.setattr(solver_module, "_least_deviance", spy)
+    options = dict(geometry=Geometry((12, 12), (24, 24)), n_init=4, max_iter=30)
+    model = ConstrainedNMF(2, **options, random_state=0, pure_phases=False)
+    model.fit(da.from_array(X, chunks=(100, 144)) if lazy else X)
+    assert model.scan_binning_ == 2
+    assert [shape for shape, *_ in chosen] == [(144, 144)]  # the binned counts
+    # unbinned counts and float data: the squared error's restart, no passes
+    ConstrainedNMF(2, **options, scan_binning=1, random_state=0).fit(X)
+    ConstrainedNMF(2, **options, random_state=0).fit(X.astype(np.float32))
+    assert len(chosen) == 1
 
 
 def test_float_data_are_not_binned_unless_asked(weak_phase_scan):

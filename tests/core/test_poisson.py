@@ -9,7 +9,7 @@ from hyperspy_cnmf.core import ConstrainedNMF, Geometry, constrained_nmf
 from hyperspy_cnmf.core import data as data_module
 from hyperspy_cnmf.core import solver as solver_module
 from hyperspy_cnmf.core.data import BlockData, DaskData, DenseData
-from hyperspy_cnmf.core.poisson import poisson_maps, poisson_refine
+from hyperspy_cnmf.core.poisson import poisson_deviance, poisson_maps, poisson_refine
 from hyperspy_cnmf.core.solver import (
     POISSON_ITER,
     POISSON_ITER_STREAMED,
@@ -271,3 +271,34 @@ def test_poisson_polish_stops_once_its_deviance_stalls(low_dose_problem):
     # the last iterations made no progress on the one before them
     assert deviance[-patience:].min() >= deviance[-patience - 1] * (1 - 1e-5)
     assert settled.poisson_deviance == pytest.approx(deviance.min())
+
+
+class _Restarts:
+    """What ``_least_deviance`` reads of the solver's state: blocks, pruning
+    and the squared error's choice."""
+
+    def __init__(self, blocks, pruned, best):
+        self.blocks, self.pruned, self._best = blocks, np.asarray(pruned), best
+
+    def block(self, restart):
+        return self.blocks[restart]
+
+    def best(self):
+        return self._best
+
+
+def test_deviance_picks_the_restart_the_squared_error_would_not():
+    rng = np.random.default_rng(0)
+    F = rng.random((30, 2))
+    F /= np.linalg.norm(F, axis=0)
+    L = rng.random((40, 2)) * 3
+    data = DenseData(rng.poisson(L @ F.T).astype(np.uint16))
+    truth = (F, L)
+    # the same error, spread as the counts say, against one where the model
+    # is near zero at counted pixels: a far worse likelihood
+    flat = (np.full_like(F, 1 / np.sqrt(30)), L)
+    assert poisson_deviance(data, *truth) < poisson_deviance(data, *flat)
+    state = _Restarts([flat, truth, truth], pruned=[False, False, False], best=0)
+    assert solver_module._least_deviance(data, state) == 1  # a tie: the first
+    state = _Restarts([flat, truth], pruned=[False, True], best=0)
+    assert solver_module._least_deviance(data, state) == 0  # pruned: not taken
