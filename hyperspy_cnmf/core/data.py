@@ -146,7 +146,8 @@ def _poisson_sum(parts, out, transposed):
 
 def _read_once(method):
     """Memoise a pass of a data object (its data never change): the checks,
-    the Poisson weights and the scan binning all read its statistics."""
+    the Poisson weights and the scan binning all read its statistics; the
+    Poisson polish and the choice of a restart by deviance its constants."""
 
     @functools.wraps(method)
     def once(self):
@@ -234,6 +235,7 @@ class DenseData:
             stop = min(start + self.block_rows, self.shape[0])
             yield np.arange(start, stop), self.X[start:stop]
 
+    @_read_once
     def count_terms(self) -> tuple[float, float]:
         """``(sum X, sum X log X)``: the constants of the Poisson divergence."""
         return _add_terms(
@@ -484,6 +486,7 @@ class BlockData:
                 block = block[:, self.xp.asarray(self.cols)]
             yield np.arange(part.start, part.stop), block
 
+    @_read_once
     def count_terms(self) -> tuple[float, float]:
         """``(sum X, sum X log X)`` over the kept entries (the constants of
         the Poisson divergence)."""
@@ -793,6 +796,7 @@ class DaskData:
                 yield rows[inside], block[:, self.xp.asarray(self._col_pos)]
             start += size
 
+    @_read_once
     def count_terms(self) -> tuple[float, float]:
         """``(sum X, sum X log X)`` over the kept entries (the constants of
         the Poisson divergence): one pass, or none for counts, whose

@@ -500,12 +500,8 @@ class _State:
     def best(self) -> int:
         """The restart with the lowest error among those not pruned; errors
         within :data:`_TIE` of the lowest are ties, won by the first restart."""
-        errors = np.where(self.pruned, np.inf, self.final_mse())
-        errors = np.where(np.isnan(errors), np.inf, errors)
-        lowest = errors.min()
-        if not np.isfinite(lowest):
-            return int(np.argmin(errors))
-        return int(np.flatnonzero(errors <= lowest * (1 + _TIE))[0])
+        chosen = _first_of_lowest(np.where(self.pruned, np.inf, self.final_mse()))
+        return 0 if chosen is None else chosen  # no finite error: the first
 
     def rise(self, restart):
         """``(best error, its iteration, last error)`` of ``restart``."""
@@ -590,6 +586,17 @@ def _eps(dtype):
 
 def _initial_loadings(rng, n_nav, n_columns, dtype, xp):
     return xp.asarray(rng.uniform(size=(n_nav, n_columns)).astype(dtype))
+
+
+def _first_of_lowest(losses):
+    """Index of the lowest of ``losses`` (NaN: worst); losses within
+    :data:`_TIE` of it are ties, won by the first, so that rounding (the
+    BLAS thread count) cannot change the choice. None when none is finite."""
+    losses = np.where(np.isnan(losses), np.inf, losses)
+    lowest = losses.min()
+    if not np.isfinite(lowest):
+        return None
+    return int(np.flatnonzero(losses <= lowest * (1 + _TIE))[0])
 
 
 def _initial_factors(rng, n_sig, n_columns, dtype, xp):
@@ -766,26 +773,25 @@ def _least_deviance(data, state) -> int:
     :data:`_TIE` of the lowest, the first.
 
     Why not the lowest squared error: at low dose the restarts' errors are
-    alike while their likelihoods are not. Used on the binned scan of a
-    low-dose fit (in memory and small: the passes cost little); on the
-    full data each candidate would cost a pass (20 s -> 42 s on
-    bench_scale's 64x64 x 256x256 user scan, same result), and at high
-    dose the squared error's choice already gives every map r >= 0.96 on
-    the realistic simulation (3000 counts, seeds 101-103). Realistic simulation, seed 101,
+    alike while their likelihoods are not. Realistic simulation, seed 101,
     100 counts per pattern, binned scan: errors within 1.1 % of each other,
     deviances 0.0854-0.0876; the restart of lowest error splits a 10 %
     phase (map r -0.16 and 0.66 at its two rotations), the one of lowest
     deviance finds both (1.00, 1.00), for random states 0, 1 and 2.
+
+    Used on the binned scan of a low-dose fit (in memory and small: the
+    passes cost little). On the full data each candidate would cost a pass
+    (20 s -> 42 s on bench_scale's 64x64 x 256x256 user scan, same
+    result), and at high dose the squared error's choice already gives
+    every map r >= 0.96 on the realistic simulation (3000 counts, seeds
+    101-103).
     """
     deviances = np.full(state.pruned.size, np.inf)
     for restart in np.flatnonzero(~state.pruned):
         F, L = state.block(int(restart))
         deviances[restart] = poisson_deviance(data, F, L)
-    deviances = np.where(np.isnan(deviances), np.inf, deviances)
-    lowest = deviances.min()
-    if not np.isfinite(lowest):
-        return state.best()
-    return int(np.flatnonzero(deviances <= lowest * (1 + _TIE))[0])
+    chosen = _first_of_lowest(deviances)
+    return state.best() if chosen is None else chosen
 
 
 def _given_start(init, xp, dtype):

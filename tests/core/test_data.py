@@ -173,3 +173,14 @@ def test_the_checks_pass_is_read_once_and_serves_the_scan_binning():
     assert data.stats() is first and len(reads) == n_reads
     assert counts_per_position(data) == pytest.approx(X.sum() / 10)
     assert len(reads) == n_reads  # from the row sums: no pass of its own
+
+
+def test_the_poisson_constants_are_read_once():
+    """Choosing a restart by deviance asks for them once per restart."""
+    X = np.arange(120, dtype=np.float32).reshape(10, 12)  # float: not in stats
+    Xd, reads = _counted(X)
+    data = DaskData(Xd)
+    first = data.count_terms()
+    assert len(reads) == Xd.npartitions
+    assert data.count_terms() == first and len(reads) == Xd.npartitions
+    assert first[0] == pytest.approx(X.sum())
