@@ -1,14 +1,18 @@
 """Where a decomposition leaves structure in the residual: a missed phase.
 
 A phase the components do not hold leaves its Bragg disks in the residual
-``X - L F^T`` at the positions where it is. Counting noise does not: it is
-white over the detector. The check scores each position by the power of its
-residual after a Gaussian blur of the detector image (a disk survives the
-blur, pixel noise mostly does not), with the residual in units of its
-Poisson standard deviation where the data are counts. Positions whose score
-stands far above the scan's own median (robust z-score), in a connected
-patch of the scan, are flagged: a phase the fit missed, to be caught by one
-more component.
+``X - L F^T`` at the positions where it is, the same disks at every one of
+them. Counting noise does not: it is white over the detector and
+independent from position to position; nor does a glass whose speckle
+differs at every position (it is shared only within a probe's width). The
+check therefore averages the residual over the 3 x 3 positions around each
+one (a grain's disks add up, noise and speckle average down), blurs the
+detector image (a disk survives the blur, pixel noise mostly does not) and
+scores the position by the power of what is left, with the residual in
+units of its Poisson standard deviation where the data are counts.
+Positions whose score stands far above the scan's own median (robust
+z-score), in a connected patch of the scan of at least 1 % of it, are
+flagged: a phase the fit missed, to be caught by one more component.
 """
 
 from __future__ import annotations
@@ -25,12 +29,15 @@ __all__ = ["ResidualCheck", "structured_residual"]
 #: Robust z-score (median and MAD over the scan) above which a position's
 #: residual counts as structured.
 Z_THRESHOLD = 6.0
-#: Positions (square window) over which the scores are averaged before
-#: they are compared with the scan's median.
+#: Positions (square window) over which the residual is averaged before its
+#: power is taken, and the scores before they are compared with the median.
 SCAN_WINDOW = 3
 #: Fewest connected positions a flagged patch needs (single outliers are
-#: noise, a grain covers several probe positions).
+#: noise, a grain covers several probe positions) ...
 MIN_PATCH = 4
+#: ... and the least share of the scan it covers: on speckled glass, hot
+#: spots of 4-5 positions reach the threshold on a 24 x 24 scan.
+MIN_PATCH_FRACTION = 0.01
 
 
 @dataclass(frozen=True)
@@ -40,8 +47,8 @@ class ResidualCheck:
     Attributes
     ----------
     score : ndarray, navigation shape
-        Blurred residual power per position, relative to the scan's median
-        (1: typical).
+        Power per position of the residual averaged over the positions
+        around it and blurred, relative to the scan's median (1: typical).
     flagged : ndarray of bool, navigation shape
         Positions in a patch of structured residual.
     n_patches : int
@@ -63,14 +70,25 @@ class ResidualCheck:
         return self.n_patches > 0
 
 
-def _block_scores(X, factors, loadings, keep, signal_shape, sigma, counts):
+def _blurred_residual(X, factors, loadings, keep, signal_shape, sigma, counts):
+    """Residual of each row as a blurred detector image, masked pixels zero."""
     model = loadings @ factors.T
     residual = X - model
     if counts:  # Pearson residuals: unit variance under Poisson noise
         residual = residual / np.sqrt(np.maximum(model, 1.0))
     residual = np.where(keep, residual, 0.0).reshape((-1, *signal_shape))
-    blurred = ndimage.gaussian_filter(residual, sigma=(0, sigma, sigma))
-    return (blurred.reshape(len(X), -1)[:, keep] ** 2).mean(axis=1)
+    return ndimage.gaussian_filter(residual, sigma=(0, sigma, sigma))
+
+
+def _band_scores(residual, n_cols, keep):
+    """Power of the residual averaged over the SCAN_WINDOW positions around
+    each one; ``residual`` holds whole scan rows (a band and its halo)."""
+    band = residual.reshape(-1, n_cols, residual.shape[-2] * residual.shape[-1])
+    # "nearest" at the band's edge is the scan's edge: inner bands carry a halo
+    mean = ndimage.uniform_filter(
+        band, size=(SCAN_WINDOW, SCAN_WINDOW, 1), mode="nearest"
+    )
+    return (mean[..., keep] ** 2).mean(axis=-1)
 
 
 def structured_residual(
@@ -105,7 +123,8 @@ def structured_residual(
     sigma : float
         Gaussian blur of the detector image, in pixels (about a disk radius).
     block_rows : int
-        Positions per block (memory: a few blocks of the data in float64).
+        Positions per block, rounded to whole scan rows (memory: a few
+        blocks of the data in float64, with a scan row above and below).
 
     Returns
     -------
@@ -113,18 +132,30 @@ def structured_residual(
     """
     factors = np.nan_to_num(np.asarray(to_host(factors), dtype=np.float64))
     loadings = np.asarray(to_host(loadings), dtype=np.float64)
-    n, k = loadings.shape
+    k = loadings.shape[1]
     keep = np.ones(int(np.prod(signal_shape)), bool)
     if mask is not None:
         keep = ~np.asarray(mask, bool).ravel()
-    scores = np.empty(n)
-    for start in range(0, n, block_rows):
-        stop = min(n, start + block_rows)
-        block = np.asarray(X[start:stop], dtype=np.float64)
-        scores[start:stop] = _block_scores(
-            block, factors, loadings[start:stop], keep, signal_shape, sigma, counts
+    n_rows, n_cols = navigation_shape
+    halo = SCAN_WINDOW // 2
+    band_rows = max(1, block_rows // n_cols)
+    scores = np.empty((n_rows, n_cols))
+    for top in range(0, n_rows, band_rows):
+        bottom = min(n_rows, top + band_rows)
+        first, last = max(0, top - halo), min(n_rows, bottom + halo)
+        rows = slice(first * n_cols, last * n_cols)
+        residual = _blurred_residual(
+            np.asarray(X[rows], dtype=np.float64),
+            factors,
+            loadings[rows],
+            keep,
+            signal_shape,
+            sigma,
+            counts,
         )
-    return _flag(scores.reshape(navigation_shape), k)
+        band = _band_scores(residual, n_cols, keep)
+        scores[top:bottom] = band[top - first : top - first + bottom - top]
+    return _flag(scores, k)
 
 
 def _flag(scores, k):
@@ -135,7 +166,8 @@ def _flag(scores, k):
     z = (scores - median) / max(spread, 1e-12 * max(median, 1e-300))
     labels, n_labels = ndimage.label(z > Z_THRESHOLD)
     sizes = ndimage.sum_labels(np.ones_like(z), labels, range(1, n_labels + 1))
-    big = np.flatnonzero(sizes >= MIN_PATCH) + 1
+    min_patch = max(MIN_PATCH, int(np.ceil(MIN_PATCH_FRACTION * z.size)))
+    big = np.flatnonzero(sizes >= min_patch) + 1
     flagged = np.isin(labels, big)
     relative = scores / median if median > 0 else scores
     if big.size == 0:

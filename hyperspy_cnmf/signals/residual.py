@@ -32,20 +32,25 @@ def residual_check(signal, *, sigma=1.5, signal_mask=None, print_info=True):
     """Map where the decomposition's residual keeps structure; say which k to try.
 
     The residual ``X - L F^T`` of every probe position (in Poisson standard
-    deviations where the data are counts) is blurred over the detector
-    (``sigma`` pixels: Bragg disks survive, counting noise mostly does
-    not) and its power, averaged over 3 x 3 positions, is compared with the
-    scan's median (:func:`hyperspy_cnmf.core.residual.structured_residual`).
-    A connected patch far above it is a phase the components miss: the
-    message suggests ``output_dimension = k + 1``.
+    deviations where the data are counts) is averaged with its 3 x 3
+    neighbours (a grain's disks are the same at each of its positions;
+    counting noise and a glass speckle that differs from position to
+    position average down), blurred over the detector (``sigma`` pixels:
+    Bragg disks survive, counting noise mostly does not), and its power is
+    compared with the scan's median
+    (:func:`hyperspy_cnmf.core.residual.structured_residual`). A connected
+    patch far above it is a phase the components miss: the message suggests
+    ``output_dimension = k + 1``.
 
     Works with any decomposition of a signal with 2 navigation and 2 signal
-    axes, lazy or not (the data are read once, block by block).
+    axes, lazy or not (the data are read block by block: bands of scan rows,
+    each with the row above and below it).
 
-    Limits: where the scan holds a glass whose speckle differs at every
-    position (not low rank, as in
-    :func:`hyperspy_cnmf.data.realistic_4dstem`) that speckle dominates the
-    residual and the check stays quiet even when a crystal is missed.
+    Limits: at low doses (a few hundred counts per pattern) the counting
+    noise of a 3 x 3 window hides a missed phase whose pattern differs
+    little from a found one (a second rotation of it): on
+    :func:`hyperspy_cnmf.data.realistic_4dstem` the check flags a missed
+    rotation at 3000 counts per pattern, not at 300.
 
     Parameters
     ----------

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from hyperspy_cnmf.core.residual import structured_residual
-from hyperspy_cnmf.data import simulated_4dstem
+from hyperspy_cnmf.data import FAST, realistic_4dstem, simulated_4dstem
 from hyperspy_cnmf.signals.residual import residual_check
 
 
@@ -73,6 +73,50 @@ def test_pure_noise_is_quiet_and_a_patch_is_found():
     assert found.found and found.n_patches == 1
     rows, cols = np.nonzero(found.flagged)
     assert 4 <= rows.mean() <= 8 and 11 <= cols.mean() <= 15
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["numpy", "lazy"])
+def speckled(request):
+    """Realistic data (glass speckle different at every position), one
+    crystal rotation too few and the true k."""
+    s = realistic_4dstem(**FAST, dose=3000, random_state=2)
+    labels = np.asarray(s.metadata.Simulation.labels)
+    s = s.as_lazy() if request.param else s
+    out = {}
+    for k in (4, 5):
+        s.decomposition(
+            algorithm="constrained_nmf",
+            output_dimension=k,
+            random_state=0,
+            print_info=False,
+            show_progressbar=False,
+        )
+        out[k] = residual_check(s, print_info=False).check
+    return labels, out
+
+
+def test_a_missed_crystal_is_flagged_in_speckled_glass(speckled):
+    labels, checks = speckled
+    missed = checks[4]
+    assert missed.found and missed.suggested_k == 5
+    # the flagged positions lie in one grain (the missed rotation), not in the glass
+    flagged_in = np.bincount(labels[missed.flagged], minlength=labels.max() + 1)
+    assert flagged_in[0] <= 0.2 * flagged_in.sum(), flagged_in
+    assert not checks[5].found, checks[5].message
+
+
+def test_the_scan_is_read_in_bands_with_the_same_scores():
+    rng = np.random.default_rng(1)
+    factors = rng.random((8 * 8, 2))
+    loadings = rng.random((9 * 7, 2)) * 30
+    X = rng.poisson(loadings @ factors.T).astype(np.float64)
+    shapes = {"navigation_shape": (9, 7), "signal_shape": (8, 8)}
+    whole = structured_residual(X, factors, loadings, block_rows=10_000, **shapes)
+    for block_rows in (1, 7, 15, 20):  # one row per band up to bands of 2 rows
+        banded = structured_residual(
+            X, factors, loadings, block_rows=block_rows, **shapes
+        )
+        np.testing.assert_allclose(banded.score, whole.score, rtol=1e-12)
 
 
 def test_needs_a_2d_scan():
