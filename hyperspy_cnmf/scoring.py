@@ -11,6 +11,9 @@ with any truth.
 * :func:`map_pearson` -- the centred (Pearson) correlation of the same pairs,
   which sees a bright or dark patch that the cosine of two mostly positive
   maps hides;
+* :func:`clustered_map_pearson` -- the same after a clustering: each true
+  map against the merged map of its match's cluster members at the same
+  rotation (a grain split over two components of one pattern is joined);
 * :func:`model_count_ratio` -- the model's total counts over the data's (a
   bias here is a bias in phase fractions read from the loadings);
 * :func:`dark_spot_score` -- depth of "dark spots" punched into an amorphous
@@ -36,6 +39,7 @@ from .core.similarity import cosine_similarity
 
 __all__ = [
     "Matching",
+    "clustered_map_pearson",
     "cosine_similarity_matrix",
     "dark_spot_score",
     "high_frequency_power_fraction",
@@ -201,6 +205,75 @@ def map_pearson(recovered_maps, true_maps, matching) -> np.ndarray:
     scores 0.
     """
     return _matched_map_similarity(recovered_maps, true_maps, matching, True)
+
+
+def _same_rotation(angles_deg, tolerance_deg):
+    # zone-axis patterns are close to centrosymmetric (Friedel's law): a
+    # turn of 180 degrees is the same orientation as far as a pattern shows
+    angle = np.abs(np.asarray(angles_deg, dtype=np.float64)) % 180.0
+    return np.minimum(angle, 180.0 - angle) <= tolerance_deg
+
+
+def clustered_map_pearson(
+    recovered_maps,
+    weights,
+    labels,
+    rotation,
+    true_maps,
+    matching,
+    same_rotation_deg=5.0,
+) -> np.ndarray:
+    """Pearson correlation of each true map with its match's merged cluster map.
+
+    A component fitted once too often (``k`` above the true number) may split
+    one grain into two components with the same pattern, each holding part
+    of its map; a clustering of the patterns puts them back together. Here
+    every true component is compared with the weighted sum of the maps of
+    the components in its matched component's cluster *at the same
+    rotation* (``rotation`` within ``same_rotation_deg``, modulo 180), so two
+    rotations of one phase stay apart.
+
+    Parameters
+    ----------
+    recovered_maps : array_like
+        ``(k, ...)`` maps.
+    weights : array_like
+        ``(k,)`` weight of each map in a merged map (e.g. the counts of the
+        component's pattern, so that the merged map is in counts).
+    labels : array_like
+        ``(k,)`` cluster of each component.
+    rotation : array_like
+        ``(k, k)`` degrees between every pair of components, as
+        :func:`~hyperspy_cnmf.core.similarity.diffraction_similarity` gives
+        it (``rotation[i, j]`` rotates ``j`` onto ``i``).
+    true_maps : array_like
+        ``(m, ...)`` true maps.
+    matching : Matching
+        From :func:`match_components`.
+    same_rotation_deg : float
+        Tolerance of "the same rotation".
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(m,)``; NaN for a true component without a match.
+    """
+    maps = _flatten(recovered_maps, "recovered_maps")
+    true = _flatten(true_maps, "true_maps")
+    weights = np.asarray(weights, dtype=np.float64)
+    labels = np.asarray(labels)
+    rotation = np.asarray(rotation, dtype=np.float64)
+    out = np.full(len(true), np.nan)
+    for t, match in enumerate(matching.recovered_for_true):
+        if match < 0:
+            continue
+        members = (labels == labels[match]) & _same_rotation(
+            rotation[match], same_rotation_deg
+        )
+        merged = weights[members] @ maps[members]
+        centred = [merged - merged.mean(), true[t] - true[t].mean()]
+        out[t] = cosine_similarity_matrix(centred[0][None], centred[1][None])[0, 0]
+    return out
 
 
 def model_count_ratio(factors, loadings, data_total) -> float:

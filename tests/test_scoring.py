@@ -5,6 +5,7 @@ import pytest
 
 from hyperspy_cnmf.scoring import (
     Matching,
+    clustered_map_pearson,
     cosine_similarity_matrix,
     dark_spot_score,
     high_frequency_power_fraction,
@@ -138,6 +139,36 @@ def test_map_pearson_sees_a_patch_the_cosine_hides():
     assert map_pearson(patched, true, m)[0] < 0.6
     np.testing.assert_allclose(map_pearson(3 * true + 2, true, m), 1.0)
     assert map_pearson(np.ones_like(true), true, m)[0] == 0
+
+
+def test_clustered_map_pearson_joins_a_split_grain_and_keeps_rotations_apart():
+    rng = np.random.default_rng(4)
+    grain, other = np.zeros((2, 12, 12)), np.zeros((12, 12))
+    grain[0, 2:8, 2:10] = 1.0  # one grain, and a phase at another rotation
+    grain[1, 8:11, 1:6] = 1.0
+    other[:, :] = 1.0 - grain.sum(axis=0)
+    true_maps = np.stack([grain[0], grain[1], other]) + 0.01 * rng.random((3, 12, 12))
+    left, right = true_maps[0].copy(), true_maps[0].copy()
+    left[:, 6:], right[:, :6] = 0.0, 0.0  # the grain split in two components
+    recovered = np.stack([left, right, true_maps[1], true_maps[2]])
+    patterns = np.eye(4)[[0, 0, 1, 2]] + 0.1  # 0 and 1: one pattern
+    matching = match_components(patterns, np.eye(4)[:3] + 0.1)
+    assert matching.recovered_for_true[0] in (0, 1)
+    rotation = np.zeros((4, 4))
+    rotation[:2, 2], rotation[2, :2] = 30.0, -30.0  # 2: the phase turned
+    rotation[0, 1], rotation[1, 0] = 180.0, -180.0  # Friedel: the same
+    labels = [0, 0, 0, 1]  # the clustering joined the phase's rotations
+    got = clustered_map_pearson(
+        recovered, np.ones(4), labels, rotation, true_maps, matching
+    )
+    np.testing.assert_allclose(got, 1.0, atol=1e-9)
+    alone = map_pearson(recovered, true_maps, matching)
+    assert alone[0] < 0.8 and alone[1] > 0.999  # a half grain is not the grain
+    # without the rotation test the turned phase would be added to the grain
+    mixed = clustered_map_pearson(
+        recovered, np.ones(4), labels, np.zeros((4, 4)), true_maps, matching
+    )
+    assert mixed[0] < 0.9 and mixed[1] < 0.9
 
 
 def test_model_count_ratio_without_forming_the_model():
