@@ -61,15 +61,21 @@ class PoissonRefinement:
         That of the starting point.
     best_iteration : int
         Iteration of the returned iterate (0: the start).
+    mse : float
+        Its mean squared error (from the same pass as its deviance: no
+        further pass over the data is needed for it).
     """
 
-    def __init__(self, factors, loadings, history, deviance, start, best_iteration):
+    def __init__(
+        self, factors, loadings, history, deviance, start, best_iteration, mse
+    ):
         self.factors = factors
         self.loadings = loadings
         self.history = history
         self.deviance = deviance
         self.start_deviance = start
         self.best_iteration = best_iteration
+        self.mse = mse
 
 
 def _normalise(F, xp):
@@ -156,7 +162,7 @@ def poisson_refine(
     tiny = xp.finfo(factors.dtype).tiny
     F, L = factors, loadings
     record = {key: [] for key in ("mse", "poisson_deviance", "dF", "dL")}
-    best = (np.inf, F, L, 0)
+    best = (np.inf, F, L, 0, np.nan)
     moved = (np.inf, 0)  # the deviance at the last progress, its iteration
     start_deviance = np.inf
     for n in range(n_iter + 1):
@@ -168,7 +174,7 @@ def poisson_refine(
         if n == 0:
             start_deviance = deviance
         if deviance < best[0]:
-            best = (deviance, F, L, n)
+            best = (deviance, F, L, n, mse)
         if not deviance >= moved[0] * (1 - NO_CHANGE_RTOL):  # NaN: no stop
             moved = (deviance, n)
         if n == n_iter or (
@@ -193,8 +199,10 @@ def poisson_refine(
         "factor_change_l1": np.asarray(record["dF"], dtype=np.float64),
         "loading_change_l1": np.asarray(record["dL"], dtype=np.float64),
     }
-    deviance, F, L, best_iteration = best
-    return PoissonRefinement(F, L, history, deviance, start_deviance, best_iteration)
+    deviance, F, L, best_iteration, mse = best
+    return PoissonRefinement(
+        F, L, history, deviance, start_deviance, best_iteration, mse
+    )
 
 
 def poisson_maps(data, factors, loadings, project_loadings, n_iter, iteration=0):

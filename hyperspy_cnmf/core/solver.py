@@ -697,7 +697,8 @@ def _progress(show, total):
 class _Fit:
     """The kept restart as it passes from one step of :func:`solve` to the
     next: its factors and maps, its history and the restarts' record
-    (``rise``: see :meth:`_State.rise`)."""
+    (``rise``: see :meth:`_State.rise`); ``mse``: its exact error where a
+    pass over the data already gave it (saves :func:`_finalise` a pass)."""
 
     F: object
     L: object
@@ -707,6 +708,7 @@ class _Fit:
     converged: bool
     rise: tuple | None
     poisson_deviance: float | None = None
+    mse: float | None = None
 
     @property
     def n_iter(self) -> int:
@@ -835,6 +837,7 @@ def _poisson_phase(data, fit, *, n_exact_iter, n_iter_no_change, projectors, pro
     _extend_history(fit.history, refined.history, n_before)
     fit.F, fit.L = refined.factors, refined.loadings
     fit.poisson_deviance = refined.deviance
+    fit.mse = refined.mse  # the kept iterate's, from the pass that scored it
     fit.rise = None  # the Poisson phase keeps its own best iterate
     return fit
 
@@ -863,6 +866,7 @@ def _pure_phases(data, fit, geometry, loss, project_l):
     )
     if phases.crystalline and phases.amorphous:
         fit.L = _refit_maps(data, fit.F, fit.L, loss, project_l, fit.n_iter)
+        fit.mse = None  # a new model; otherwise only the columns' scale moved
     return phases
 
 
@@ -885,7 +889,9 @@ def _finalise(data, fit, phases, *, tol, max_iter, compression, start):
             RuntimeWarning,
             stacklevel=user_stacklevel(),
         )
-    mse = float(data.residual_squared(fit.L, fit.F) / (n_nav * n_sig))
+    mse = fit.mse
+    if mse is None or not np.isfinite(mse):
+        mse = float(data.residual_squared(fit.L, fit.F) / (n_nav * n_sig))
     _warn_divergence(fit.rise, fit.n_iter, mse, data.squared_norm / (n_nav * n_sig))
     if tol > 0 and not fit.converged:
         warnings.warn(

@@ -15,6 +15,7 @@ from hyperspy_cnmf.core.solver import (
     POISSON_ITER_STREAMED,
     exact_iterations,
 )
+from hyperspy_cnmf.data.simulated import simulate_4dstem_arrays
 
 
 def _reference_pass(X, L, F, transposed):
@@ -271,6 +272,50 @@ def test_poisson_polish_stops_once_its_deviance_stalls(low_dose_problem):
     # the last iterations made no progress on the one before them
     assert deviance[-patience:].min() >= deviance[-patience - 1] * (1 - 1e-5)
     assert settled.poisson_deviance == pytest.approx(deviance.min())
+
+
+@pytest.fixture(scope="module")
+def crystals_in_glass():
+    """Counts of the package's simulation, 24 x 24 x 64 x 64: the pure-phase
+    step finds glass and crystals there and refits the maps."""
+    sim = simulate_4dstem_arrays((24, 24), (64, 64), seed=1)
+    X = np.rint(sim.data.reshape(24 * 24, -1)).astype(np.uint16)
+    return X, Geometry((64, 64), (24, 24))
+
+
+@pytest.mark.parametrize("pure_phases", [False, True])
+def test_the_poisson_fit_reports_its_error_without_a_pass_of_its_own(
+    crystals_in_glass, monkeypatch, pure_phases
+):
+    """The polish's pass that scores its kept iterate gives that iterate's
+    squared error: the streamed fit reads the data again for it only after
+    the pure-phase step has made a new model (a refit of the maps)."""
+    X, geometry = crystals_in_glass
+    passes, refits = [], []
+    read, refit = DaskData.residual_squared, solver_module._refit_maps
+    monkeypatch.setattr(
+        DaskData,
+        "residual_squared",
+        lambda self, L, F: passes.append(1) or read(self, L, F),
+    )
+    monkeypatch.setattr(
+        solver_module, "_refit_maps", lambda *a: refits.append(1) or refit(*a)
+    )
+    fit = constrained_nmf(
+        da.from_array(X, chunks=(144, 4096)),
+        4,
+        loss="poisson",
+        n_init=2,
+        max_iter=30,
+        n_exact_iter=15,
+        random_state=0,
+        geometry=geometry,
+        pure_phases=pure_phases,
+    )
+    assert len(refits) == int(pure_phases)  # the step did refit here
+    assert len(passes) == len(refits)
+    model = fit.loadings.astype(np.float64) @ fit.factors.T.astype(np.float64)
+    assert fit.mse == pytest.approx(((X - model) ** 2).mean(), rel=1e-5)
 
 
 class _Restarts:
