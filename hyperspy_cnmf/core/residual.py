@@ -71,24 +71,14 @@ class ResidualCheck:
 
 
 def _blurred_residual(X, factors, loadings, keep, signal_shape, sigma, counts):
-    """Residual of each row as a blurred detector image, masked pixels zero."""
+    """Residual of each row as a blurred detector image, at the kept pixels."""
     model = loadings @ factors.T
     residual = X - model
     if counts:  # Pearson residuals: unit variance under Poisson noise
         residual = residual / np.sqrt(np.maximum(model, 1.0))
     residual = np.where(keep, residual, 0.0).reshape((-1, *signal_shape))
-    return ndimage.gaussian_filter(residual, sigma=(0, sigma, sigma))
-
-
-def _band_scores(residual, n_cols, keep):
-    """Power of the residual averaged over the SCAN_WINDOW positions around
-    each one; ``residual`` holds whole scan rows (a band and its halo)."""
-    band = residual.reshape(-1, n_cols, residual.shape[-2] * residual.shape[-1])
-    # "nearest" at the band's edge is the scan's edge: inner bands carry a halo
-    mean = ndimage.uniform_filter(
-        band, size=(SCAN_WINDOW, SCAN_WINDOW, 1), mode="nearest"
-    )
-    return (mean[..., keep] ** 2).mean(axis=-1)
+    blurred = ndimage.gaussian_filter(residual, sigma=(0, sigma, sigma))
+    return blurred.reshape(len(X), -1)[:, keep]
 
 
 def structured_residual(
@@ -124,7 +114,8 @@ def structured_residual(
         Gaussian blur of the detector image, in pixels (about a disk radius).
     block_rows : int
         Positions per block, rounded to whole scan rows (memory: a few
-        blocks of the data in float64, with a scan row above and below).
+        blocks of the data in float64; the blurred residual of the rows
+        around a block is carried over, each row is read once).
 
     Returns
     -------
@@ -140,11 +131,12 @@ def structured_residual(
     halo = SCAN_WINDOW // 2
     band_rows = max(1, block_rows // n_cols)
     scores = np.empty((n_rows, n_cols))
+    scored = 0  # scan rows whose score is written
+    held = np.empty((0, n_cols, int(keep.sum())))  # blurred rows still needed
     for top in range(0, n_rows, band_rows):
         bottom = min(n_rows, top + band_rows)
-        first, last = max(0, top - halo), min(n_rows, bottom + halo)
-        rows = slice(first * n_cols, last * n_cols)
-        residual = _blurred_residual(
+        rows = slice(top * n_cols, bottom * n_cols)
+        band = _blurred_residual(
             np.asarray(X[rows], dtype=np.float64),
             factors,
             loadings[rows],
@@ -153,8 +145,20 @@ def structured_residual(
             sigma,
             counts,
         )
-        band = _band_scores(residual, n_cols, keep)
-        scores[top:bottom] = band[top - first : top - first + bottom - top]
+        # each row is read once: the rows above a band are carried over
+        held = np.concatenate([held, band.reshape(-1, n_cols, band.shape[-1])])
+        first = bottom - len(held)  # scan row of held[0]
+        done = bottom if bottom == n_rows else bottom - halo  # rows below known
+        if done > scored:
+            # "nearest" at the scan's edges; inside, only rows whose
+            # neighbours are all held are kept
+            mean = ndimage.uniform_filter(
+                held, size=(SCAN_WINDOW, SCAN_WINDOW, 1), mode="nearest"
+            )
+            window = mean[scored - first : done - first]
+            scores[scored:done] = (window**2).mean(axis=-1)
+            scored = done
+        held = held[max(0, scored - halo) - first :]
     return _flag(scores, k)
 
 

@@ -113,10 +113,24 @@ def test_the_scan_is_read_in_bands_with_the_same_scores():
     shapes = {"navigation_shape": (9, 7), "signal_shape": (8, 8)}
     whole = structured_residual(X, factors, loadings, block_rows=10_000, **shapes)
     for block_rows in (1, 7, 15, 20):  # one row per band up to bands of 2 rows
+        reads = _RowsRead(X)
         banded = structured_residual(
-            X, factors, loadings, block_rows=block_rows, **shapes
+            reads, factors, loadings, block_rows=block_rows, **shapes
         )
         np.testing.assert_allclose(banded.score, whole.score, rtol=1e-12)
+        assert reads.n_rows == len(X)  # every position read once, no halo again
+
+
+class _RowsRead:
+    """The data, counting the rows each slice reads."""
+
+    def __init__(self, X):
+        self.X, self.n_rows = X, 0
+
+    def __getitem__(self, rows):
+        block = self.X[rows]
+        self.n_rows += len(block)
+        return block
 
 
 def test_needs_a_2d_scan():
