@@ -263,17 +263,14 @@ def clustered_map_pearson(
     weights = np.asarray(weights, dtype=np.float64)
     labels = np.asarray(labels)
     rotation = np.asarray(rotation, dtype=np.float64)
-    out = np.full(len(true), np.nan)
+    merged = np.zeros_like(true)  # row t: the merged map of true t's match
     for t, match in enumerate(matching.recovered_for_true):
-        if match < 0:
-            continue
-        members = (labels == labels[match]) & _same_rotation(
-            rotation[match], same_rotation_deg
-        )
-        merged = weights[members] @ maps[members]
-        centred = [merged - merged.mean(), true[t] - true[t].mean()]
-        out[t] = cosine_similarity_matrix(centred[0][None], centred[1][None])[0, 0]
-    return out
+        if match >= 0:
+            members = (labels == labels[match]) & _same_rotation(
+                rotation[match], same_rotation_deg
+            )
+            merged[t] = weights[members] @ maps[members]
+    return map_pearson(merged, true, matching.pairs[:, [1, 1]])
 
 
 def model_count_ratio(factors, loadings, data_total) -> float:
