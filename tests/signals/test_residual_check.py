@@ -17,8 +17,13 @@ def sim():
 @pytest.fixture(scope="module", params=[False, True], ids=["numpy", "lazy"])
 def fits(sim, request):
     s = sim.as_lazy() if request.param else sim.deepcopy()
+    return _checks_at(s, (3, 4))
+
+
+def _checks_at(s, ks):
+    """``{k: residual_check(s)}`` after a default fit with each k."""
     out = {}
-    for k in (3, 4):
+    for k in ks:
         s.decomposition(
             algorithm="constrained_nmf",
             output_dimension=k,
@@ -82,17 +87,7 @@ def speckled(request):
     s = realistic_4dstem(**FAST, dose=3000, random_state=2)
     labels = np.asarray(s.metadata.Simulation.labels)
     s = s.as_lazy() if request.param else s
-    out = {}
-    for k in (4, 5):
-        s.decomposition(
-            algorithm="constrained_nmf",
-            output_dimension=k,
-            random_state=0,
-            print_info=False,
-            show_progressbar=False,
-        )
-        out[k] = residual_check(s, print_info=False).check
-    return labels, out
+    return labels, {k: r.check for k, r in _checks_at(s, (4, 5)).items()}
 
 
 def test_a_missed_crystal_is_flagged_in_speckled_glass(speckled):
