@@ -15,6 +15,7 @@ import pytest
 import hyperspy_cnmf
 from hyperspy_cnmf.core import solver
 from hyperspy_cnmf.core.solver import ConvergenceWarning
+from hyperspy_cnmf.data import simulated_4dstem
 
 from .synthetic import make_counts_signal
 
@@ -139,3 +140,42 @@ def test_no_better_than_zero_warns(monkeypatch):
         constrained_nmf(
             X, 2, n_init=1, max_iter=3, loading_constraints=[lambda m, c: m * 0]
         )
+
+
+_PROJECT, _SKIPS_ALS = solver._Projector.__call__, solver._State._skips_als
+
+
+def _fit_counting_projections(monkeypatch, lazy, safe_run):
+    """A fit of the package simulation (12x12 scan of 64x64 patterns, k = 6:
+    its ALS steps rise in runs) with ``_SAFE_RUN = safe_run``: its maps, the
+    columns its projectors saw and the restart-iterations that skipped ALS."""
+    seen = {"columns": 0, "direct": 0}
+    project, skips = _PROJECT, _SKIPS_ALS
+
+    def counting_project(self, M, iteration):
+        seen["columns"] += M.shape[1]
+        return project(self, M, iteration)
+
+    def counting_skips(self):
+        direct = skips(self)
+        seen["direct"] += int(direct.sum())
+        return direct
+
+    monkeypatch.setattr(solver, "_SAFE_RUN", safe_run)
+    monkeypatch.setattr(solver._Projector, "__call__", counting_project)
+    monkeypatch.setattr(solver._State, "_skips_als", counting_skips)
+    s = simulated_4dstem((12, 12), (64, 64), seed=1, lazy=lazy)
+    _fit(s, 6, 0)
+    return np.asarray(s.learning_results.loadings), seen
+
+
+def test_a_rising_restart_goes_straight_to_the_safe_step(monkeypatch, lazy):
+    """A restart whose ALS step rose takes the safe step directly for the
+    next iterations instead of computing an ALS step to throw away: the
+    same fit as trying ALS at every iteration, with fewer projections."""
+    default = solver._SAFE_RUN
+    tried, tried_seen = _fit_counting_projections(monkeypatch, lazy, 0)
+    maps, seen = _fit_counting_projections(monkeypatch, lazy, default)
+    assert tried_seen["direct"] == 0 and seen["direct"] > 100
+    assert seen["columns"] < 0.8 * tried_seen["columns"]
+    np.testing.assert_allclose(maps, tried, atol=1e-3 * np.abs(tried).max())
