@@ -180,3 +180,17 @@ def test_without_numba_block_data_keeps_cast_and_blas(monkeypatch):
     assert not kernels.applies(X, 6, np.float32)
     F = rng.random((X.shape[1], 3)).astype(np.float32)
     np.testing.assert_allclose(BlockData(X).XF(F), X.astype(np.float64) @ F, rtol=1e-5)
+
+
+@pytest.mark.parametrize("preset", [None, "ACTIVE"])
+def test_openmp_threads_wait_passively_unless_the_user_chose(preset):
+    """The kernels' OpenMP threads sleep after a kernel instead of spinning
+    against the BLAS product that follows; a policy the user set is kept."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset is not None:
+        env["OMP_WAIT_POLICY"] = preset
+    code = "import os, hyperspy_cnmf.core.kernels; print(os.environ['OMP_WAIT_POLICY'])"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True
+    )
+    assert out.stdout.strip() == (preset or "PASSIVE"), out.stderr
