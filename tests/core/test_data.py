@@ -184,3 +184,28 @@ def test_the_poisson_constants_are_read_once():
     assert len(reads) == Xd.npartitions
     assert data.count_terms() == first and len(reads) == Xd.npartitions
     assert first[0] == pytest.approx(X.sum())
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_one_pass_over_counts_gives_the_checks_constants_and_norm(masked, monkeypatch):
+    """For integer counts in memory the checks' pass also gives the Poisson
+    constants and the squared norm (no pass of their own), as the numpy
+    route computes them."""
+    import hyperspy_cnmf.core.data as data_module
+
+    cols = COLS if masked else None
+    data = BlockData(FLAT, None, cols, block_bytes=800)
+    passes = []
+    blocks = data._blocks
+    data._blocks = lambda *a: passes.append(1) or blocks(*a)
+    stats = data.stats()
+    terms, norm = data.count_terms(), data.squared_norm
+    assert len(passes) == 1
+
+    monkeypatch.setattr(data_module, "counts_statistics_apply", lambda X: False)
+    numpy_route = BlockData(FLAT, None, cols, block_bytes=800)
+    expected = numpy_route.stats()
+    for got, want in zip(stats, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert norm == numpy_route.squared_norm
+    np.testing.assert_allclose(terms, numpy_route.count_terms(), rtol=1e-12)

@@ -194,3 +194,29 @@ def test_openmp_threads_wait_passively_unless_the_user_chose(preset):
         [sys.executable, "-c", code], env=env, capture_output=True, text=True
     )
     assert out.stdout.strip() == (preset or "PASSIVE"), out.stderr
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32])
+def test_counts_statistics_are_numpys(dtype):
+    X = counts(dtype)
+    X[3] = 0  # an empty row, and zeros for 0 log 0
+    keep = rng.random(X.shape[1]) > 0.3
+    rows, cols, low, high, squares, x_log_x = kernels.counts_statistics(X, keep)
+    kept = X[:, keep].astype(np.float64)
+    np.testing.assert_array_equal(rows, kept.sum(axis=1))
+    np.testing.assert_array_equal(cols[keep], kept.sum(axis=0))
+    assert not cols[~keep].any()
+    assert (low, high, squares) == (kept.min(), kept.max(), (kept**2).sum())
+    positive = kept[kept > 0]
+    assert x_log_x == pytest.approx((positive * np.log(positive)).sum(), rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32])
+@pytest.mark.parametrize("to", [np.float32, np.float64])
+def test_as_float_is_astype(dtype, to):
+    X = counts(dtype)
+    out = kernels.as_float(X, to)
+    assert out.dtype == to and out is not X
+    np.testing.assert_array_equal(out, X.astype(to))
+    strided = X[:, ::2]  # not C-contiguous: numpy's cast
+    np.testing.assert_array_equal(kernels.as_float(strided, to), strided.astype(to))
