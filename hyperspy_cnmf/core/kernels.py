@@ -134,26 +134,38 @@ def _compiled_poisson():
         # The model L F^T at an entry is summed in place in each kernel: a
         # jitted helper captured from this closure would change the cache key
         # of every process (numba would compile again each time).
+        # Each band of rows first lists its row's kept nonzero columns with
+        # no branch (the index is written always, the count advances by 0 or
+        # 1), then visits them: branching on each entry mispredicted on
+        # counts of 23 % nonzeros and took a third of the time (256 x 65536
+        # uint16, k = 6: rows 30 -> 22 ms, columns 58 -> 37 ms; the same
+        # sums in the same order).
         @jit
-        def rows(X, L, FT, keep):  # pragma: no cover - compiled
-            # Q F, one row per task; no loss sums (no logarithm: a fifth of
-            # the time), they come with the columns pass
+        def rows(X, L, FT, keep, n_parts):  # pragma: no cover - compiled
+            # Q F; no loss sums (no logarithm: a fifth of the time), they
+            # come with the columns pass
             n, m = X.shape
             k = FT.shape[0]
             out = np.zeros((n, k))
-            for i in numba.prange(n):
-                for j in range(m):
-                    x = np.float64(X[i, j])
-                    if x == 0 or not keep[j]:
-                        continue
-                    model = 0.0
-                    for c in range(k):
-                        model += L[i, c] * FT[c, j]
-                    if model <= MODEL_FLOOR:  # no ratio: it would overflow
-                        continue
-                    ratio = x / model
-                    for c in range(k):
-                        out[i, c] += ratio * FT[c, j]
+            band = (n + n_parts - 1) // n_parts
+            for p in numba.prange(n_parts):
+                nonzero = np.empty(m, np.int64)
+                for i in range(p * band, min(n, (p + 1) * band)):
+                    count = 0
+                    for j in range(m):
+                        nonzero[count] = j
+                        count += (X[i, j] != 0) & keep[j]
+                    for t in range(count):
+                        j = nonzero[t]
+                        x = np.float64(X[i, j])
+                        model = 0.0
+                        for c in range(k):
+                            model += L[i, c] * FT[c, j]
+                        if model <= MODEL_FLOOR:  # no ratio: it would overflow
+                            continue
+                        ratio = x / model
+                        for c in range(k):
+                            out[i, c] += ratio * FT[c, j]
             return out
 
         @jit
@@ -165,18 +177,20 @@ def _compiled_poisson():
             sums = np.zeros((n_parts, 2))
             band = (n + n_parts - 1) // n_parts
             for p in numba.prange(n_parts):
+                nonzero = np.empty(m, np.int64)
                 for i in range(p * band, min(n, (p + 1) * band)):
+                    count = 0
                     for j in range(m):
+                        nonzero[count] = j
+                        count += (X[i, j] != 0) & keep[j]
+                    for t in range(count):
+                        j = nonzero[t]
                         x = np.float64(X[i, j])
-                        if x == 0 or not keep[j]:
-                            continue
                         model = 0.0
                         for c in range(k):
                             model += L[i, c] * FT[c, j]
                         if model <= MODEL_FLOOR:  # counts where the model has none:
-                            sums[p, 0] += (
-                                x * LOG_FLOOR
-                            )  # no ratio, the loss at the floor
+                            sums[p, 0] += x * LOG_FLOOR  # the loss at the floor
                             continue
                         ratio = x / model
                         for c in range(k):
@@ -368,11 +382,11 @@ def poisson_products(X, L, F, keep, transposed):
     FT = np.ascontiguousarray(F.T, dtype=np.float64)
     keep = np.ascontiguousarray(keep, dtype=np.bool_)
     with _LAUNCH:
+        n_parts = max(1, min(N_PARTS, X.shape[0]))  # thread-count free
         if transposed:
-            n_parts = max(1, min(N_PARTS, X.shape[0]))  # thread-count free
             product, sums = columns(X, L64, FT, keep, n_parts)
         else:
-            product, sums = rows(X, L64, FT, keep), (np.nan, np.nan)
+            product, sums = rows(X, L64, FT, keep, n_parts), (np.nan, np.nan)
     return product.astype(L.dtype), float(sums[0]), float(sums[1])
 
 
