@@ -23,7 +23,7 @@ import functools
 import numpy as np
 
 from .backend import get_backend, to_host
-from .kernels import _LAUNCH  # one parallel numba launch at a time
+from .kernels import _LAUNCH, _compile_on_disk
 
 __all__ = ["nonnegative_cd"]
 
@@ -40,12 +40,8 @@ ROW_GROUP = 64
 @functools.cache
 def _compiled():
     """The row-wise kernel; None without numba."""
-    try:
-        import numba
-    except ImportError:  # pragma: no cover - numba is a dependency
-        return None
 
-    def compile_kernel(jit):
+    def compile_kernel(numba, jit):
         @jit
         def sweeps(M, C, G, blocks, n_sweeps):  # pragma: no cover - compiled
             n = M.shape[0]
@@ -92,10 +88,7 @@ def _compiled():
         return sweeps
 
     options = dict(parallel=True, nogil=True, fastmath={"reassoc", "contract"})
-    try:  # cached on disk; numba refuses (when decorating) without a writable folder
-        return compile_kernel(numba.njit(cache=True, **options))
-    except RuntimeError:  # pragma: no cover - no writable cache folder
-        return compile_kernel(numba.njit(**options))
+    return _compile_on_disk(compile_kernel, **options)
 
 
 def _kernel_applies(M, C, G) -> bool:

@@ -70,15 +70,25 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 _JIT_OPTIONS = dict(parallel=True, fastmath={"reassoc", "contract"}, nogil=True)
 
 
-@functools.cache
-def _compiled():
-    """The two kernels and numba's thread count; None without numba."""
+def _compile_on_disk(compile_kernels, **options):
+    """``compile_kernels(numba, jit)`` with ``jit = numba.njit(**options)``,
+    cached on disk where numba can write its cache (it refuses, when
+    decorating, without a writable folder); None without numba."""
     try:
         import numba
     except ImportError:  # pragma: no cover - numba is a dependency
         return None
+    try:
+        return compile_kernels(numba, numba.njit(cache=True, **options))
+    except RuntimeError:  # pragma: no cover - no writable cache folder
+        return compile_kernels(numba, numba.njit(**options))
 
-    def compile_kernels(jit):
+
+@functools.cache
+def _compiled():
+    """The two kernels and numba's thread count; None without numba."""
+
+    def compile_kernels(numba, jit):
         @jit
         def times(X, FT):  # pragma: no cover - compiled
             n, m = X.shape
@@ -107,13 +117,9 @@ def _compiled():
                             parts[p, c, j] += weight * np.float32(X[i, j])
             return parts.sum(axis=0)
 
-        return times, transposed_times
+        return times, transposed_times, numba.get_num_threads
 
-    try:  # cached on disk; numba refuses (when decorating) without a writable folder
-        kernels = compile_kernels(numba.njit(cache=True, **_JIT_OPTIONS))
-    except RuntimeError:  # pragma: no cover - no writable cache folder
-        kernels = compile_kernels(numba.njit(**_JIT_OPTIONS))
-    return (*kernels, numba.get_num_threads)
+    return _compile_on_disk(compile_kernels, **_JIT_OPTIONS)
 
 
 @functools.cache
@@ -125,12 +131,8 @@ def _compiled_poisson():
     model is computed where the counts are (a low-dose pattern is mostly
     zeros) and no model block is ever stored.
     """
-    try:
-        import numba
-    except ImportError:  # pragma: no cover - numba is a dependency
-        return None
 
-    def compile_kernels(jit):
+    def compile_kernels(numba, jit):
         # The model L F^T at an entry is summed in place in each kernel: a
         # jitted helper captured from this closure would change the cache key
         # of every process (numba would compile again each time).
@@ -201,22 +203,15 @@ def _compiled_poisson():
 
         return rows, columns
 
-    options = dict(_JIT_OPTIONS, fastmath=False)  # exact zeros tested above
-    try:
-        return compile_kernels(numba.njit(cache=True, **options))
-    except RuntimeError:  # pragma: no cover - no writable cache folder
-        return compile_kernels(numba.njit(**options))
+    # exact zeros tested above
+    return _compile_on_disk(compile_kernels, **dict(_JIT_OPTIONS, fastmath=False))
 
 
 @functools.cache
-def _compiled_statistics():
-    """The statistics kernel of integer counts; None without numba."""
-    try:
-        import numba
-    except ImportError:  # pragma: no cover - numba is a dependency
-        return None
+def _compiled_counts():
+    """The statistics and the cast of integer counts; None without numba."""
 
-    def compile_kernel(jit):
+    def compile_kernels(numba, jit):
         @jit
         def statistics(X, keep, n_parts):  # pragma: no cover - compiled
             # each band of rows sums into its own accumulators (a fixed
@@ -248,24 +243,6 @@ def _compiled_statistics():
                 scalars[p, 3] = entropy
             return row_sums, col_parts, scalars
 
-        return statistics
-
-    options = dict(parallel=True, nogil=True)
-    try:  # cached on disk; numba refuses (when decorating) without a writable folder
-        return compile_kernel(numba.njit(cache=True, **options))
-    except RuntimeError:  # pragma: no cover - no writable cache folder
-        return compile_kernel(numba.njit(**options))
-
-
-@functools.cache
-def _compiled_cast():
-    """The parallel cast of integer counts to floats; None without numba."""
-    try:
-        import numba
-    except ImportError:  # pragma: no cover - numba is a dependency
-        return None
-
-    def compile_kernel(jit):
         @jit
         def cast(X, out):  # pragma: no cover - compiled
             n, m = X.shape
@@ -273,13 +250,9 @@ def _compiled_cast():
                 for j in range(m):
                     out[i, j] = X[i, j]
 
-        return cast
+        return statistics, cast
 
-    options = dict(parallel=True, nogil=True)
-    try:  # cached on disk; numba refuses (when decorating) without a writable folder
-        return compile_kernel(numba.njit(cache=True, **options))
-    except RuntimeError:  # pragma: no cover - no writable cache folder
-        return compile_kernel(numba.njit(**options))
+    return _compile_on_disk(compile_kernels, parallel=True, nogil=True)
 
 
 def as_float(block, dtype):
@@ -291,12 +264,11 @@ def as_float(block, dtype):
         counts_statistics_apply(block)
         and block.ndim == 2
         and dtype in (np.float32, np.float64)
-        and _compiled_cast() is not None
     ):
         return block.astype(dtype)
     out = np.empty(block.shape, dtype=dtype)
     with _LAUNCH:
-        _compiled_cast()(block, out)
+        _compiled_counts()[1](block, out)
     return out
 
 
@@ -308,7 +280,7 @@ def counts_statistics_apply(X) -> bool:
         and X.dtype.kind in "ui"
         and X.dtype.isnative
         and X.flags.c_contiguous
-        and _compiled_statistics() is not None
+        and _compiled_counts() is not None
     )
 
 
@@ -330,7 +302,7 @@ def counts_statistics(X, keep):
     keep = np.ascontiguousarray(keep, dtype=np.bool_)
     n_parts = max(1, min(N_PARTS, X.shape[0]))
     with _LAUNCH:
-        row_sums, col_parts, scalars = _compiled_statistics()(X, keep, n_parts)
+        row_sums, col_parts, scalars = _compiled_counts()[0](X, keep, n_parts)
     return (
         row_sums,
         col_parts.sum(axis=0),
