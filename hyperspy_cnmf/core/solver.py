@@ -406,11 +406,11 @@ class _State:
         restarts = self.active
         return self.safe_mode[restarts] & (self.safe_run[restarts] < _SAFE_RUN)
 
-    def _no_rise(self, F, L, mse, F_old, L_old, XtL, iteration, direct=()):
+    def _no_rise(self, F, L, mse, F_old, L_old, XtL, iteration, direct):
         """The iteration, or for the restarts whose error it raised by more
         than :data:`_ASCENT_RTOL`, a safe one from their previous iterate when
-        that is lower; ``direct``: the restarts (positions) that took the
-        safe step already.
+        that is lower; ``direct``: the positions (an index array, possibly
+        empty) of the restarts that took the safe step already.
 
         Why the error can rise: each half-step is a least-squares solution,
         clipped to nonnegative values and constrained. When the Gram matrix
