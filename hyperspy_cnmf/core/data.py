@@ -33,8 +33,8 @@ from .kernels import (
     MODEL_FLOOR,
     applies,
     as_float,
+    counts_kernels_apply,
     counts_statistics,
-    counts_statistics_apply,
     counts_times,
     counts_transposed_times,
     poisson_applies,
@@ -548,7 +548,7 @@ class BlockData:
         """Finiteness, extremes and row/column sums of the kept entries; for
         integer counts in memory, the same pass (one kernel read) also gives
         :meth:`count_terms` and, unscaled, :attr:`squared_norm`."""
-        if counts_statistics_apply(self.X):
+        if counts_kernels_apply(self.X):
             return self._counts_stats()
         xp = self.xp
         row_sums = np.empty(self.shape[0])

@@ -202,7 +202,7 @@ def test_one_pass_over_counts_gives_the_checks_constants_and_norm(masked, monkey
     terms, norm = data.count_terms(), data.squared_norm
     assert len(passes) == 1
 
-    monkeypatch.setattr(data_module, "counts_statistics_apply", lambda X: False)
+    monkeypatch.setattr(data_module, "counts_kernels_apply", lambda X: False)
     numpy_route = BlockData(FLAT, None, cols, block_bytes=800)
     expected = numpy_route.stats()
     for got, want in zip(stats, expected, strict=True):

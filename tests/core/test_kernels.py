@@ -182,7 +182,7 @@ def test_without_numba_block_data_keeps_cast_and_blas(monkeypatch):
     np.testing.assert_allclose(BlockData(X).XF(F), X.astype(np.float64) @ F, rtol=1e-5)
     # the counts' statistics and cast fall back to numpy
     monkeypatch.setattr(kernels, "_compiled_counts", lambda: None)
-    assert not kernels.counts_statistics_apply(X)
+    assert not kernels.counts_kernels_apply(X)
     np.testing.assert_array_equal(kernels.as_float(X, np.float32), X.astype(np.float32))
     stats = BlockData(X).stats()
     np.testing.assert_array_equal(stats.row_sums, X.sum(axis=1, dtype=np.float64))
