@@ -231,6 +231,11 @@ class DenseData:
         """``X F``: (n_nav, m)."""
         return self.X @ F
 
+    def power_pass(self, F):
+        """``(X F, X^T X F)``: a power iteration of the range finder."""
+        Y = self.X @ F
+        return Y, self.X.T @ Y
+
     def row_blocks(self):
         """``(kept-row indices, block)`` pairs covering the data, each block
         the kept columns of those rows in the data's own dtype."""
@@ -462,6 +467,24 @@ class BlockData:
             out[part] = self._rows_scale(product, part)
         return out
 
+    def power_pass(self, F):
+        """``(X F, X^T X F)`` in one pass: each block of rows gives its rows of
+        ``Y = X F`` and its share of ``X^T Y`` while it is read (a power
+        iteration of the range finder, :func:`sketch`)."""
+        full = self._full_columns(F)
+        Y = self.xp.empty((self.shape[0], F.shape[1]), dtype=F.dtype)
+        out = self.xp.zeros((self.X.shape[1], F.shape[1]), dtype=F.dtype)
+        kernel = self._uses_kernels(F.shape[1], F.dtype)
+        for part, block in self._blocks(self.kernel_rows if kernel else None):
+            if kernel:
+                Y[part] = self._rows_scale(counts_times(block, full), part)
+                out += counts_transposed_times(block, self._rows_scale(Y[part], part))
+            else:
+                B = self._cast(block, F.dtype)
+                Y[part] = self._rows_scale(B @ full, part)
+                out += B.T @ self._rows_scale(Y[part], part)
+        return Y, self._kept_columns(out)
+
     def _effective(self, block, part, dtype):
         """A raw block as the fit sees it: working type, scaled, zero at
         excluded columns."""
@@ -621,6 +644,21 @@ def _block_product(B, A, transposed):
     return product[:, None, :]
 
 
+def _power_row(blocks, row_weights, F_parts):
+    """One row of dask blocks' share of :meth:`DaskData.power_pass`, the row
+    read once: its rows of ``y = M A`` and ``M^T (w y)`` over all columns
+    (``w`` the squared inverse row scales, 0 at excluded rows)."""
+    y = sum(
+        _block_product(B, A, transposed=False)[:, 0]
+        for B, A in zip(blocks, F_parts, strict=True)
+    )
+    v = y * row_weights[:, None]
+    xp = get_backend(y).xp
+    return y, xp.concatenate(
+        [_block_product(B, v, transposed=True)[:, 0] for B in blocks]
+    )
+
+
 def _poisson_dask_block(B, keep_rows, keep_cols, L, F, transposed):
     """One dask block's share of a :class:`PoissonPass`, with the two loss
     sums in two extra columns of its first row and a unit axis for the sum
@@ -770,13 +808,18 @@ class DaskData:
             self.dtype,
         )
 
-    def _spread(self, A, positions, n, scale, chunks):
-        """Kept-order ``A`` (n_kept, m) as a dask array over all of M's rows/cols."""
+    def _full(self, A, positions, n, scale):
+        """Kept-order ``A`` (n_kept, m) over all of M's rows/cols, in memory."""
         xp = self.xp
         full = xp.zeros((n, A.shape[1]), dtype=A.dtype)
         if scale is not None:
             A = A / xp.asarray(scale, dtype=A.dtype)[:, None]
         full[xp.asarray(positions)] = A
+        return full
+
+    def _spread(self, A, positions, n, scale, chunks):
+        """Kept-order ``A`` (n_kept, m) as a dask array over all of M's rows/cols."""
+        full = self._full(A, positions, n, scale)
         return self._da.from_array(full, chunks=(chunks, -1))
 
     def _gather(self, Y, positions, scale):
@@ -817,6 +860,42 @@ class DaskData:
         full = self._spread(F, self._col_pos, M.shape[1], self.col_scale, M.chunks[1])
         Y = self._product(full, transposed=False)
         return self._gather(Y, self._row_pos, self.row_scale)
+
+    def power_pass(self, F):
+        """``(X F, X^T X F)`` in one pass: each row of dask blocks gives its
+        rows of ``Y = X F`` and its share of ``X^T Y`` while it is in memory
+        (a power iteration of the range finder, :func:`sketch`)."""
+        import dask
+
+        da, xp = self._da, self.xp
+        M = self.M if self.M.dtype.kind in "ui" else self._cast(F.dtype)
+        (n_rows, n_cols), m = M.shape, F.shape[1]
+        full = self._full(F, self._col_pos, n_cols, self.col_scale)
+        col_bounds = np.cumsum((0, *M.chunks[1]))
+        F_parts = [
+            dask.delayed(full[a:b], pure=True)
+            for a, b in zip(col_bounds[:-1], col_bounds[1:], strict=True)
+        ]
+        # Y's scale and X^T's rows' scale: 1 / row_scale twice, 0 where excluded
+        weights = np.zeros(n_rows)
+        weights[self._row_pos] = 1.0 if self.row_scale is None else self.row_scale**-2
+        weights = xp.asarray(weights, dtype=F.dtype)
+        row_bounds = np.cumsum((0, *M.chunks[0]))
+        meta = xp.empty((0, 0), dtype=F.dtype)
+        ys, ps = [], []
+        for row, a, b in zip(
+            M.to_delayed(), row_bounds[:-1], row_bounds[1:], strict=True
+        ):
+            y, p = dask.delayed(_power_row, nout=2)(list(row), weights[a:b], F_parts)
+            ys.append(da.from_delayed(y, (b - a, m), dtype=F.dtype, meta=meta))
+            ps.append(da.from_delayed(p, (n_cols, m), dtype=F.dtype, meta=meta))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
+            Y, P = dask.compute(da.concatenate(ys), da.stack(ps).sum(axis=0))
+        return (
+            self._gather(Y, self._row_pos, self.row_scale),
+            self._gather(P, self._col_pos, self.col_scale),
+        )
 
     def row_blocks(self):
         """``(kept-row indices, block)`` pairs, one per row of dask blocks
@@ -1013,6 +1092,9 @@ class FitData(Products, Protocol):
     def residual_squared(self, L, F) -> float:
         """Exact ``||X - L F^T||^2``."""
 
+    def power_pass(self, F):
+        """``(X F, X^T X F)`` in one pass."""
+
     def stats(self) -> DataStats:
         """Finiteness, extremes, row and column sums, in one pass."""
 
@@ -1057,37 +1139,52 @@ def as_data(X, rows=None, cols=None):
     return BlockData(X, rows, cols)
 
 
-def _orthonormal(Y, xp):
-    """Orthonormal basis of the columns of ``Y`` by Cholesky-QR2 via eigh.
+def _orthonormalising(Y, xp):
+    """``T`` (float64) such that ``Y T`` is an orthonormal basis of the
+    columns of ``Y``: Cholesky-QR2 via eigh.
 
     Two rounds of ``Y V diag(1/sqrt(lambda))`` from the float64 Gram matrix:
     as accurate as Householder QR for the well-conditioned bases of a range
     finder, far faster than LAPACK's QR on tall matrices here, and directions
     with a negligible eigenvalue (rank deficiency) are dropped, not blown up.
     """
-    dtype = Y.dtype
     Y = Y.astype(np.float64)
+    T = xp.eye(Y.shape[1])
     for _ in range(2):
         eigenvalues, V = xp.linalg.eigh(Y.T @ Y)
         keep = eigenvalues > eigenvalues.max() * 1e-13
-        Y = Y @ (V[:, keep] / xp.sqrt(eigenvalues[keep]))
-    return Y.astype(dtype)
+        step = V[:, keep] / xp.sqrt(eigenvalues[keep])
+        Y, T = Y @ step, T @ step
+    return T
+
+
+def _orthonormal(Y, xp):
+    """Orthonormal basis of the columns of ``Y`` (:func:`_orthonormalising`)."""
+    return (Y.astype(np.float64) @ _orthonormalising(Y, xp)).astype(Y.dtype)
 
 
 def sketch(data, rank, rng, n_power_iter=2):
     """Randomized range finder (Halko et al. 2011) of ``data``'s rows.
 
-    Passes over the data: ``2 + 2 * n_power_iter``. The random test matrix
-    comes from ``rng`` on the host so that numpy, cupy and dask inputs give
-    the same sketch.
+    ``X ~= Q Q^T X`` with ``Q`` an orthonormal basis of ``(X X^T)^q X
+    Omega``. Passes over the data: ``1 + n_power_iter``: each pass gives
+    ``Y = X A`` and ``X^T Y`` (:meth:`power_pass`), and ``X^T Y`` spans
+    what ``X^T`` of ``Y``'s orthonormal basis spans, so that the next
+    iteration needs no pass of its own; the last one gives ``Q^T X =
+    T^T (X^T Y)^T`` with ``Q = Y T``. The random test matrix comes from
+    ``rng`` on the host so that numpy, cupy and dask inputs give the same
+    sketch.
     """
     xp = data.xp
     n_nav, n_sig = data.shape
     omega = rng.standard_normal((n_sig, rank)).astype(data.dtype)
-    P = _orthonormal(data.XF(xp.asarray(omega)), xp)
+    Y, XtY = data.power_pass(xp.asarray(omega))
     for _ in range(n_power_iter):
-        P = _orthonormal(data.XF(_orthonormal(data.XtL(P), xp)), xp)
-    return SketchedData(P, data.XtL(P).T, data.squared_norm, data.backend)
+        Y, XtY = data.power_pass(_orthonormal(XtY, xp))
+    T = _orthonormalising(Y, xp)
+    Q = (Y.astype(np.float64) @ T).astype(data.dtype)
+    Z = (XtY.astype(np.float64) @ T).T.astype(data.dtype)
+    return SketchedData(Q, Z, data.squared_norm, data.backend)
 
 
 def truncated_svd_errors(data, ranks, rng, *, n_power_iter=10, oversamples=20):

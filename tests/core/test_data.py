@@ -12,6 +12,7 @@ from hyperspy_cnmf.core.data import (
     DaskData,
     as_data,
     is_data,
+    sketch,
     truncated_svd_errors,
 )
 from hyperspy_cnmf.core.memory import check_fit_memory, fit_memory
@@ -57,6 +58,9 @@ def test_products_norms_and_stats_match_the_dense_matrix(make, masked, scaled):
     assert data.shape == X.shape
     np.testing.assert_allclose(data.XtL(L), X.T @ L)
     np.testing.assert_allclose(data.XF(F), X @ F)
+    Y, XtY = data.power_pass(F)
+    np.testing.assert_allclose(Y, X @ F)
+    np.testing.assert_allclose(XtY, X.T @ (X @ F))
     np.testing.assert_allclose(data.squared_norm, (X**2).sum())
     np.testing.assert_allclose(data.residual_squared(L, F), ((X - L @ F.T) ** 2).sum())
     stats = data.stats()
@@ -173,6 +177,31 @@ def test_the_checks_pass_is_read_once_and_serves_the_scan_binning():
     assert data.stats() is first and len(reads) == n_reads
     assert counts_per_position(data) == pytest.approx(X.sum() / 10)
     assert len(reads) == n_reads  # from the row sums: no pass of its own
+
+
+@pytest.mark.parametrize("n_power_iter", [0, 2])
+def test_the_sketch_reads_the_data_once_per_power_iteration_and_once_more(
+    n_power_iter,
+):
+    """``1 + q`` passes (each gives ``X A`` and ``X^T X A``) for the
+    projection of ``X`` onto the span of ``(X X^T)^q X Omega``, as the
+    range finder with a pass per product (``2 + 2 q``) gives it."""
+    X = rng.poisson(3, size=(40, 30)).astype(np.uint16)
+    Xd, reads = _counted(X, chunks=(9, 11))
+    rank, seed = 5, 7
+    data = DaskData(Xd, dtype=np.float64)
+    assert data.squared_norm > 0  # the checks' pass, before the sketch
+    reads.clear()
+    approx = sketch(data, rank, np.random.default_rng(seed), n_power_iter)
+    assert len(reads) == (1 + n_power_iter) * Xd.npartitions
+    Xf = X.astype(np.float64)
+    omega = np.random.default_rng(seed).standard_normal((30, rank))
+    Y = Xf @ omega
+    for _ in range(n_power_iter):
+        Y = Xf @ (Xf.T @ Y)
+    Q = np.linalg.qr(Y)[0]
+    np.testing.assert_allclose(approx.P @ approx.P.T, Q @ Q.T, atol=1e-9)
+    np.testing.assert_allclose(approx.P @ approx.Z, Q @ (Q.T @ Xf), atol=1e-9)
 
 
 def test_the_poisson_constants_are_read_once():
