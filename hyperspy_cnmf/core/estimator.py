@@ -167,7 +167,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         (after the exact phase) are those of 500 iterations
         (``benchmarks/bench_first_hour.py``). The Poisson polish
         (``loss="poisson"``) stops likewise once its deviance has
-        stalled for 2 iterations (at most this many;
+        stalled for 1 iteration (at most this many;
         ``hyperspy_cnmf.core.solver.POISSON_NO_CHANGE``), keeping its
         iterate of lowest deviance (on the realistic
         simulation one of the first: the constraints raise the deviance

@@ -142,6 +142,20 @@ def test_no_better_than_zero_warns(monkeypatch):
         )
 
 
+def test_an_exact_fit_is_no_divergence():
+    """An exactly low-rank X is fitted to an error of rounding: its error
+    moving from 0 to 1e-16 is no rise to warn about (the estimator's
+    docstring example)."""
+    from hyperspy_cnmf import ConstrainedNMF
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(50, 3)) @ rng.uniform(size=(3, 40))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = ConstrainedNMF(n_components=3, random_state=0).fit(X)
+    assert model.mse_ < 1e-12 * (X**2).mean()
+
+
 _PROJECT, _SKIPS_ALS = solver._Projector.__call__, solver._State._skips_als
 
 
