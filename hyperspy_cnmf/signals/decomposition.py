@@ -199,12 +199,26 @@ def _fit_data(signal, nav_keep, sig_keep, stream):
     return as_data(X, nav_keep, sig_keep), False
 
 
+def _writes_in_place(array) -> bool:
+    """Whether ``array`` computes in this process (the threaded or the
+    synchronous scheduler), so that its chunks can be stored into an
+    in-memory array; dask.distributed and process pools compute elsewhere."""
+    import dask.base
+    import dask.local
+    import dask.threaded
+
+    scheduler = dask.base.get_scheduler(collections=[array])
+    return scheduler in (dask.threaded.get, dask.local.get_sync)
+
+
 def _load(array):
     """A dask array computed into one in-memory array of its own dtype.
 
-    Computed one band of chunks (along the first axis) at a time, written
-    into a preallocated array: no second copy, no float conversion, and the
-    same under the threaded scheduler and dask.distributed.
+    Written into a preallocated array: no second copy, no float conversion.
+    In this process each chunk is stored in place as it is read, on every
+    thread (``da.store``; 128x128 x 256x256 uint16 from zspy: 3.4 s against
+    4.9-7.2 s band by band); under dask.distributed one band of chunks
+    (along the first axis) is computed at a time.
     """
     if get_backend(array).name != "numpy":
         return array.compute()
@@ -216,6 +230,11 @@ def _load(array):
             "stream=None (or stream=True) so that it is streamed chunk by chunk"
         )
     out = np.empty(array.shape, dtype=array.dtype)
+    if _writes_in_place(array):
+        import dask.array as da
+
+        da.store(array, out, lock=False)
+        return out
     start = 0
     for size in array.chunks[0]:
         out[start : start + size] = array[start : start + size].compute()

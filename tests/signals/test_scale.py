@@ -79,6 +79,32 @@ def test_lazy_data_that_fit_are_loaded_once_in_their_own_dtype():
     assert s.data.dtype == np.uint16 and s._lazy
 
 
+@pytest.mark.parametrize("scheduler", ["threads", "sync", "processes"])
+def test_lazy_data_load_into_one_array_on_every_scheduler(scheduler, monkeypatch):
+    """In this process the chunks are stored in place; elsewhere (a process
+    pool here, dask.distributed in ``test_distributed_...``) band by band:
+    the same array, in the data's dtype, either way."""
+    import importlib
+
+    import dask
+    import dask.array as da
+
+    # the module (the package exports a function of the same name)
+    module = importlib.import_module("hyperspy_cnmf.signals.decomposition")
+    data = counts()
+    lazy = da.from_array(data, chunks=(2, 3, 8, 10))
+    in_place = []
+    writes = module._writes_in_place
+    monkeypatch.setattr(
+        module, "_writes_in_place", lambda a: in_place.append(writes(a)) or in_place[-1]
+    )
+    with dask.config.set(scheduler=scheduler):
+        loaded = module._load(lazy)
+    assert in_place == [scheduler != "processes"]
+    assert loaded.dtype == np.uint16
+    np.testing.assert_array_equal(loaded, data)
+
+
 def test_streaming_is_chosen_when_the_data_would_take_too_much_memory(monkeypatch):
     import importlib
 
