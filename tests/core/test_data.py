@@ -70,6 +70,30 @@ def test_products_norms_and_stats_match_the_dense_matrix(make, masked, scaled):
     np.testing.assert_allclose(stats.col_sums, raw.sum(axis=0))
 
 
+@pytest.mark.parametrize("kernels", [True, False])
+@pytest.mark.parametrize("masked", [False, True])
+def test_streamed_counts_statistics_with_and_without_the_kernel(
+    kernels, masked, monkeypatch
+):
+    """The checks' pass over streamed counts (one read per block) gives the
+    same statistics, norm and Poisson constants by the kernel and by
+    numpy."""
+    import hyperspy_cnmf.core.data as data_module
+
+    if not kernels:
+        monkeypatch.setattr(data_module, "counts_kernels_apply", lambda X: False)
+    rows, cols = (ROWS, COLS) if masked else (None, None)
+    data = dask_data(rows, cols, (None, None))
+    X = reference(rows, cols, False)
+    stats = data.stats()
+    assert stats.finite and (stats.minimum, stats.maximum) == (X.min(), X.max())
+    np.testing.assert_allclose(stats.row_sums, X.sum(axis=1))
+    np.testing.assert_allclose(stats.col_sums, X.sum(axis=0))
+    np.testing.assert_allclose(data.squared_norm, (X**2).sum())
+    entropy = (X * np.log(np.where(X > 0, X, 1))).sum()
+    np.testing.assert_allclose(data.count_terms(), (X.sum(), entropy), rtol=1e-12)
+
+
 def test_counts_stay_integers_and_work_in_float32():
     data = as_data(FLAT)
     assert isinstance(data, BlockData) and data.X is FLAT
