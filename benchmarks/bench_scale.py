@@ -24,6 +24,8 @@ process and its children, polled with psutil) and wall time are measured:
 - ``lazy-user``: ``user`` loaded lazily from the zspy file;
 - ``lazy``: ``hs.load(..., lazy=True)``, data that fit are loaded once;
 - ``lazy-stream``: the same, streamed chunk by chunk (``stream=True``);
+- ``user-stream``: ``lazy-user`` streamed (the mask's cost when streamed
+  is ``user-stream`` / ``lazy-stream``);
 - ``cluster``: ``lazy-stream`` under ``dask.distributed`` (LocalCluster,
   2 workers x 1 thread);
 - ``read``: no fit, one pass that reads and decompresses every chunk (the
@@ -71,6 +73,7 @@ CASES = (
     "lazy-user",
     "lazy",
     "lazy-stream",
+    "user-stream",
     "cluster",
     "read",
     "hs-lazy-nmf",
@@ -265,8 +268,10 @@ def run_case(case, size, path):
         calibrate(s)
         if case != "in-memory":
             s = as_user_signal(s, masked=case == "user")
-    elif case in ("lazy-user", "hs-lazy-nmf"):
+    elif case in ("lazy-user", "user-stream", "hs-lazy-nmf"):
         s = as_user_signal(hs.load(path, lazy=True))
+        if case == "user-stream":
+            options["stream"] = True
     else:
         if case == "cluster":
             from distributed import Client, LocalCluster
@@ -282,7 +287,7 @@ def run_case(case, size, path):
         if case in ("lazy-stream", "cluster"):
             options["stream"] = True
     reads = []
-    if case == "lazy-stream":  # count the blocks read (in this process)
+    if case in ("lazy-stream", "user-stream"):  # count the blocks read here
         source = s.data
         s.data = source.map_blocks(
             lambda block: reads.append(1) or block,
@@ -399,6 +404,11 @@ def main():
         print(
             f"\nthe direct-beam mask costs {fits['user'] / fits['user-unmasked']:.2f}x "
             "(user / user-unmasked, in memory; target <= 1.1)"
+        )
+    if "user-stream" in fits and "lazy-stream" in fits:
+        print(
+            f"streamed: {fits['user-stream'] / fits['lazy-stream']:.2f}x "
+            "(user-stream / lazy-stream; target <= 1.1)"
         )
     read = next((r["fit_s"] for r in results if r["case"] == "read"), None)
     for r in results:
