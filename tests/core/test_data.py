@@ -228,6 +228,34 @@ def test_the_sketch_reads_the_data_once_per_power_iteration_and_once_more(
     np.testing.assert_allclose(approx.P @ approx.Z, Q @ (Q.T @ Xf), atol=1e-9)
 
 
+@pytest.mark.parametrize("scheduler", ["threads", "sync"])
+def test_blas_runs_one_thread_per_task_on_dask_threads_only(scheduler):
+    """dask's thread pool already keeps every core busy: BLAS inside its
+    tasks gets one thread; the synchronous scheduler keeps BLAS's threads."""
+    import dask
+    from threadpoolctl import threadpool_info
+
+    from hyperspy_cnmf.core.data import _compute
+
+    def blas_threads():
+        return max(
+            (p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"),
+            default=None,
+        )
+
+    before = blas_threads()
+    if before is None or before < 2:
+        pytest.skip("BLAS runs one thread here already")
+    seen = []
+    X = da.ones((4, 4), chunks=2).map_blocks(
+        lambda b: seen.append(blas_threads()) or b, meta=np.empty((0, 0))
+    )
+    with dask.config.set(scheduler=scheduler):
+        _compute(X.sum())
+    assert set(seen) == ({1} if scheduler == "threads" else {before})
+    assert blas_threads() == before  # restored
+
+
 def test_the_poisson_constants_are_read_once():
     """Choosing a restart by deviance asks for them once per restart."""
     X = np.arange(120, dtype=np.float32).reshape(10, 12)  # float: not in stats
