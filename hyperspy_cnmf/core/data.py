@@ -669,20 +669,21 @@ def _block_product(B, A, transposed):
     return product[:, None, :]
 
 
+def _operand(B, m, dtype):
+    """A block as a product with ``m`` columns of ``dtype`` reads it: the
+    counts themselves where the count kernels apply, else cast once."""
+    if isinstance(B, np.ndarray):
+        B = np.ascontiguousarray(B)
+    return B if applies(B, m, dtype) else as_float(B, dtype)
+
+
 def _power_row(blocks, row_weights, F_parts):
     """One row of dask blocks' share of :meth:`DaskData.power_pass`, the row
     read once: its rows of ``y = M A`` and ``M^T (w y)`` over all columns
     (``w`` the squared inverse row scales, 0 at excluded rows). A block
     too wide for the count kernels is cast once, for both products."""
     m, dtype = F_parts[0].shape[1], F_parts[0].dtype
-    blocks = [
-        B
-        if applies(B, m, dtype)
-        else as_float(np.ascontiguousarray(B), dtype)
-        if isinstance(B, np.ndarray)
-        else B.astype(dtype)
-        for B in blocks
-    ]
+    blocks = [_operand(B, m, dtype) for B in blocks]
     y = sum(
         _block_product(B, A, transposed=False)[:, 0]
         for B, A in zip(blocks, F_parts, strict=True)
@@ -1241,27 +1242,27 @@ def as_data(X, rows=None, cols=None):
 
 
 def _orthonormalising(Y, xp):
-    """``T`` (float64) such that ``Y T`` is an orthonormal basis of the
-    columns of ``Y``: Cholesky-QR2 via eigh.
+    """``(Q, T)``: an orthonormal basis ``Q = Y T`` (float64) of the columns
+    of ``Y``, by Cholesky-QR2 via eigh.
 
     Two rounds of ``Y V diag(1/sqrt(lambda))`` from the float64 Gram matrix:
     as accurate as Householder QR for the well-conditioned bases of a range
     finder, far faster than LAPACK's QR on tall matrices here, and directions
     with a negligible eigenvalue (rank deficiency) are dropped, not blown up.
     """
-    Y = Y.astype(np.float64)
+    Q = Y.astype(np.float64)
     T = xp.eye(Y.shape[1])
     for _ in range(2):
-        eigenvalues, V = xp.linalg.eigh(Y.T @ Y)
+        eigenvalues, V = xp.linalg.eigh(Q.T @ Q)
         keep = eigenvalues > eigenvalues.max() * 1e-13
         step = V[:, keep] / xp.sqrt(eigenvalues[keep])
-        Y, T = Y @ step, T @ step
-    return T
+        Q, T = Q @ step, T @ step
+    return Q, T
 
 
 def _orthonormal(Y, xp):
     """Orthonormal basis of the columns of ``Y`` (:func:`_orthonormalising`)."""
-    return (Y.astype(np.float64) @ _orthonormalising(Y, xp)).astype(Y.dtype)
+    return _orthonormalising(Y, xp)[0].astype(Y.dtype)
 
 
 def sketch(data, rank, rng, n_power_iter=2):
@@ -1282,10 +1283,9 @@ def sketch(data, rank, rng, n_power_iter=2):
     Y, XtY = data.power_pass(xp.asarray(omega))
     for _ in range(n_power_iter):
         Y, XtY = data.power_pass(_orthonormal(XtY, xp))
-    T = _orthonormalising(Y, xp)
-    Q = (Y.astype(np.float64) @ T).astype(data.dtype)
+    Q, T = _orthonormalising(Y, xp)
     Z = (XtY.astype(np.float64) @ T).T.astype(data.dtype)
-    return SketchedData(Q, Z, data.squared_norm, data.backend)
+    return SketchedData(Q.astype(data.dtype), Z, data.squared_norm, data.backend)
 
 
 def truncated_svd_errors(data, ranks, rng, *, n_power_iter=10, oversamples=20):
