@@ -34,6 +34,9 @@ __all__ = [
     "counts_transposed_times",
     "poisson_applies",
     "poisson_products",
+    "radial_applies",
+    "radial_deficits",
+    "radial_fill",
     "work_bytes",
 ]
 
@@ -421,3 +424,152 @@ def work_bytes(n_columns_of_data: int) -> int:
     """Bytes of the per-thread accumulators of one :func:`counts_transposed_times`
     call at the widest product (:data:`MAX_COLUMNS`), for memory estimates."""
     return 2 * N_PARTS * MAX_COLUMNS * n_columns_of_data * 4  # parts and their sum
+
+
+@functools.cache
+def _compiled_radial():
+    """The two kernels of radial continuity; None without numba.
+
+    The scipy route takes nine sparse products and elementwise passes over
+    arrays of (samples or pixels) x images, each written and read back; at
+    the restarts' width (10 restarts x k = 30: 300 patterns of 128 x 128)
+    that is 55 ms a call. These kernels read the patterns once for the
+    samples and their per-radius statistics, and once more to fill the
+    pixels.
+    """
+
+    def compile_kernels(numba, jit):
+        @jit
+        def deficits(flat, s_ptr, s_idx, s_w, starts, factor, level):  # pragma: no cover
+            # per radius (a contiguous band of samples): the samples, their
+            # mean, the mean of those at most factor x mean (the baseline),
+            # and how far each sample lies below the baseline
+            n = flat.shape[1]
+            n_radial = starts.size - 1
+            raised = np.empty((starts[n_radial], n), flat.dtype)
+            baseline = np.empty((n_radial, n), flat.dtype)
+            for r in numba.prange(n_radial):
+                lo, hi = starts[r], starts[r + 1]
+                total = np.zeros(n)
+                for s in range(lo, hi):
+                    raised[s, :] = 0
+                    for t in range(s_ptr[s], s_ptr[s + 1]):
+                        w, p = s_w[t], s_idx[t]
+                        for j in range(n):
+                            raised[s, j] += w * flat[p, j]
+                    for j in range(n):
+                        total[j] += raised[s, j]
+                mean = (total / max(hi - lo, 1)).astype(flat.dtype)
+                cut = factor * mean
+                kept_sum = np.zeros(n)
+                kept = np.zeros(n)
+                for s in range(lo, hi):
+                    for j in range(n):
+                        if raised[s, j] <= cut[j]:
+                            kept_sum[j] += raised[s, j]
+                            kept[j] += 1
+                for j in range(n):
+                    b = kept_sum[j] / kept[j] if kept[j] > 0 else mean[j]
+                    baseline[r, j] = b * level[r]
+                for s in range(lo, hi):
+                    for j in range(n):
+                        raised[s, j] = max(baseline[r, j] - raised[s, j], 0)
+            return raised, baseline
+
+        @jit
+        def fill(flat, raised, b_ptr, b_idx, b_w, baseline, r_ptr, r_idx, r_w):  # pragma: no cover
+            # per pixel: the interpolated polar deficit, capped by the gap to
+            # the baseline at the pixel's own radius, added to the pixel; in
+            # bands of pixels, each with its own row of that gap, so that
+            # every inner loop runs along the contiguous images
+            n_pixels, n = flat.shape
+            out = np.empty_like(flat)
+            n_bands = min(n_pixels, 256)
+            band = (n_pixels + n_bands - 1) // n_bands
+            for q in numba.prange(n_bands):
+                gap = np.empty(n, flat.dtype)
+                for p in range(q * band, min(n_pixels, (q + 1) * band)):
+                    out[p, :] = 0
+                    for t in range(b_ptr[p], b_ptr[p + 1]):
+                        w, c = b_w[t], b_idx[t]
+                        for j in range(n):
+                            out[p, j] += w * raised[c, j]
+                    gap[:] = 0
+                    for t in range(r_ptr[p], r_ptr[p + 1]):
+                        w, r = r_w[t], r_idx[t]
+                        for j in range(n):
+                            gap[j] += w * baseline[r, j]
+                    for j in range(n):
+                        x = flat[p, j]
+                        out[p, j] = x + min(out[p, j], max(gap[j] - x, 0))
+            return out
+
+        return deficits, fill
+
+    return _compile_on_disk(compile_kernels, **_JIT_OPTIONS)
+
+
+def radial_applies(flat) -> bool:
+    """Whether :func:`radial_deficits` and :func:`radial_fill` take ``flat``
+    (pixels, n): a native float32 or float64 numpy array, when numba works."""
+    return (
+        isinstance(flat, np.ndarray)
+        and flat.ndim == 2
+        and flat.dtype in (np.float32, np.float64)
+        and flat.dtype.isnative
+        and _compiled_radial() is not None
+    )
+
+
+def _csr_arrays(matrix, dtype):
+    return matrix.indptr, matrix.indices, matrix.data.astype(dtype, copy=False)
+
+
+def radial_deficits(flat, sampler, starts, factor, level):
+    """The polar samples' per-radius baseline and their deficits below it.
+
+    Parameters
+    ----------
+    flat : ndarray (n_pixels, n)
+        The patterns, one per column (:func:`radial_applies`).
+    sampler : scipy.sparse.csr_matrix (n_valid, n_pixels)
+        Interpolation weights of the valid polar samples, radius by radius.
+    starts : int array (n_radial + 1,)
+        Where each radius's samples start among the rows of ``sampler``.
+    factor : float
+        Samples above ``factor`` times their radius's mean are left out of
+        the baseline.
+    level : array (n_radial,)
+        1 where the baseline applies, 0 where it is zeroed (``r_min``).
+
+    Returns
+    -------
+    raised : ndarray (n_valid, n)
+        ``max(baseline - sample, 0)`` per sample.
+    baseline : ndarray (n_radial, n)
+    """
+    deficits, _ = _compiled_radial()
+    flat = np.ascontiguousarray(flat)
+    with _LAUNCH:
+        return deficits(
+            flat,
+            *_csr_arrays(sampler, flat.dtype),
+            np.asarray(starts, dtype=np.int64),
+            flat.dtype.type(factor),
+            np.asarray(level, dtype=flat.dtype),
+        )
+
+
+def radial_fill(flat, raised, back_projection, baseline, radial_matrix):
+    """``flat`` plus the back-projected deficits ``raised``, each pixel capped
+    at the baseline interpolated to its own radius: (n_pixels, n), new."""
+    _, fill = _compiled_radial()
+    flat = np.ascontiguousarray(flat)
+    with _LAUNCH:
+        return fill(
+            flat,
+            raised,
+            *_csr_arrays(back_projection, flat.dtype),
+            baseline,
+            *_csr_arrays(radial_matrix, flat.dtype),
+        )

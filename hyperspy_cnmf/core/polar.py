@@ -191,9 +191,13 @@ class PolarOperator:
         )
         return matrix
 
+    def radial_interpolation(self, backend=NUMPY, dtype=np.float64):
+        """:attr:`radial_matrix` in ``dtype`` on ``backend`` (cached)."""
+        return self._matrix_for("radial_matrix", backend, dtype)
+
     def profiles_to_pixels(self, profiles, backend=NUMPY):
         """Spread radial profiles (n_radial, n) over the pixels: (n_pixels, n)."""
-        return self._matrix_for("radial_matrix", backend, profiles.dtype) @ profiles
+        return self.radial_interpolation(backend, profiles.dtype) @ profiles
 
 
 def polar_operator(

@@ -87,7 +87,8 @@ def test_radial_continuity_moves_its_operators_through_the_backend(images):
     expected = RadialContinuity()(images, geometry.context("factors"))
     got = RadialContinuity()(images, geometry.context("factors", spy_backend(calls)))
     assert "csr_matrix" in calls  # the sparse operators went to the backend
-    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    # numpy's route is the numba kernels': the same sums in another order
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 
 def test_gaussian_smoothing_convolves_with_the_backend(images):

@@ -11,6 +11,8 @@ from hyperspy_cnmf.core.constraints import (
     NonNegativity,
     RadialContinuity,
 )
+from hyperspy_cnmf.core import constraints as constraints_module
+from hyperspy_cnmf.core import kernels
 from hyperspy_cnmf.core.geometry import AxisInfo, ConstraintContext, Geometry
 
 from .images import ring, spots
@@ -137,6 +139,52 @@ class TestRadialContinuity:
         RadialContinuity()(ring_image[None], context)
         RadialContinuity()(ring_image[None], context.at_iteration(5))
         assert len(context.cache) == 1
+
+    @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+    @pytest.mark.parametrize("masked", [False, True])
+    @pytest.mark.parametrize("r_min", [0.0, 4.5])
+    @pytest.mark.parametrize("layout", ["stack", "columns"])
+    def test_numba_kernels_give_the_sparse_route(
+        self, dtype, masked, r_min, layout, monkeypatch
+    ):
+        # off-centre rings with holes and spots, 7 patterns
+        shape, center_xy = (30, 34), (18.5, 13.0)
+        rng = np.random.default_rng(3)
+        patterns = np.stack(
+            [
+                ring(shape, 4 + i, 1.5, center_xy[::-1])
+                * rng.uniform(0.3, 1.0, shape)
+                + 4 * spots(shape, [(5 + 2 * i, 25.0)], 0.8)
+                for i in range(7)
+            ]
+        )
+        mask = np.zeros(shape, bool)
+        if masked:
+            mask[10:16, 15:22] = True
+            patterns[:, mask] = 0
+        if layout == "columns":  # the solver's: a transposed (pixels, n) array
+            patterns = np.ascontiguousarray(patterns.reshape(7, -1).T).T
+            patterns = patterns.reshape(7, *shape)
+        patterns = patterns.astype(dtype)
+        context = factor_context(shape, center=center_xy, mask=mask)
+        constraint = RadialContinuity(r_min=r_min)
+        calls = []
+        deficits = kernels.radial_deficits
+        monkeypatch.setattr(
+            constraints_module,
+            "radial_deficits",
+            lambda *a: calls.append(1) or deficits(*a),
+        )
+        fused = constraint(patterns, context)
+        assert calls, "the kernel route was not taken"
+        monkeypatch.setattr(kernels, "_compiled_radial", lambda: None)
+        sparse = constraint(patterns, context)
+        assert len(calls) == 1
+        assert fused.dtype == sparse.dtype == dtype
+        assert fused.shape == patterns.shape
+        assert (fused > patterns).any()  # something was raised
+        rtol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(fused, sparse, rtol=rtol, atol=rtol * sparse.max())
 
 
 def high_frequency_power(images, cutoff=0.25):
