@@ -245,7 +245,6 @@ class RadialContinuity(Constraint):
         delta += flat
         return delta.T.reshape(images.shape)
 
-
     def _fused(self, images, context):
         """The same projection by the numba kernels (numpy, where numba
         works): two reads of the patterns instead of a dozen sparse and

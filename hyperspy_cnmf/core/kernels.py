@@ -440,7 +440,9 @@ def _compiled_radial():
 
     def compile_kernels(numba, jit):
         @jit
-        def deficits(flat, s_ptr, s_idx, s_w, starts, factor, level):  # pragma: no cover
+        def deficits(
+            flat, s_ptr, s_idx, s_w, starts, factor, level
+        ):  # pragma: no cover
             # per radius (a contiguous band of samples): the samples, their
             # mean, the mean of those at most factor x mean (the baseline),
             # and how far each sample lies below the baseline
@@ -477,7 +479,9 @@ def _compiled_radial():
             return raised, baseline
 
         @jit
-        def fill(flat, raised, b_ptr, b_idx, b_w, baseline, r_ptr, r_idx, r_w):  # pragma: no cover
+        def fill(
+            flat, raised, b_ptr, b_idx, b_w, baseline, r_ptr, r_idx, r_w
+        ):  # pragma: no cover
             # per pixel: the interpolated polar deficit, capped by the gap to
             # the baseline at the pixel's own radius, added to the pixel; in
             # bands of pixels, each with its own row of that gap, so that

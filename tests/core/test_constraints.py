@@ -5,14 +5,14 @@ import warnings
 import numpy as np
 import pytest
 
+from hyperspy_cnmf.core import constraints as constraints_module
+from hyperspy_cnmf.core import kernels
 from hyperspy_cnmf.core.constraints import (
     Constraint,
     GaussianSmoothing,
     NonNegativity,
     RadialContinuity,
 )
-from hyperspy_cnmf.core import constraints as constraints_module
-from hyperspy_cnmf.core import kernels
 from hyperspy_cnmf.core.geometry import AxisInfo, ConstraintContext, Geometry
 
 from .images import ring, spots
@@ -152,8 +152,7 @@ class TestRadialContinuity:
         rng = np.random.default_rng(3)
         patterns = np.stack(
             [
-                ring(shape, 4 + i, 1.5, center_xy[::-1])
-                * rng.uniform(0.3, 1.0, shape)
+                ring(shape, 4 + i, 1.5, center_xy[::-1]) * rng.uniform(0.3, 1.0, shape)
                 + 4 * spots(shape, [(5 + 2 * i, 25.0)], 0.8)
                 for i in range(7)
             ]
