@@ -34,13 +34,18 @@ import math
 import numpy as np
 import scipy.sparse
 
+from .backend import get_backend
+from .data import SketchedData
 from .geometry import AxisInfo, Geometry
 
 __all__ = [
     "MAX_SCAN_BINNING",
     "TARGET_COUNTS",
     "ScanBinning",
+    "SignalBinning",
     "auto_scan_binning",
+    "auto_signal_binning",
+    "bin_signal",
     "bin_scan",
     "counts_per_position",
     "is_counts",
@@ -234,3 +239,126 @@ def bin_scan(data, geometry: Geometry, factor: int) -> ScanBinning:
         cell_of_row=cell_index[cell],
         members=members[kept_cells],
     )
+
+
+#: Smallest binned pattern side ``signal_binning="auto"`` accepts: rings
+#: and Bragg spots of a 128 x 128 detector binned 2 x 2 are still resolved.
+MIN_BINNED_SIGNAL_SIDE = 64
+#: Largest binning ``signal_binning="auto"`` chooses.
+MAX_SIGNAL_BINNING = 2
+
+
+def auto_signal_binning(geometry, compression, factor_constraints) -> int:
+    """The detector binning of the restarts for ``signal_binning="auto"``.
+
+    The restarts only choose the maps the exact phase starts from: on a
+    sketch of 2D patterns whose constraints take the pixel grid from the
+    geometry (the paper's ``RadialContinuity()``: centre and mask binned
+    alike) they run on patterns binned ``b x b``, the largest ``b`` up to
+    :data:`MAX_SIGNAL_BINNING` that keeps :data:`MIN_BINNED_SIGNAL_SIDE`
+    pixels a side; 1 otherwise (spectra, exact restarts, constraints that
+    read pixel positions of their own).
+    """
+    if (
+        compression is None
+        or geometry is None
+        or len(geometry.signal_shape) != 2
+        or not all(getattr(c, "follows_binning", False) for c in factor_constraints)
+    ):
+        return 1
+    largest = min(geometry.signal_shape) // MIN_BINNED_SIGNAL_SIDE
+    return max(1, min(MAX_SIGNAL_BINNING, largest))
+
+
+@dataclasses.dataclass(frozen=True)
+class SignalBinning:
+    """Patterns binned ``factor x factor``, and the way back.
+
+    Attributes
+    ----------
+    factor : int
+    geometry : Geometry
+        The binned detector: ``signal_shape // factor`` (the remainder rows
+        and columns join the last bin), the beam centre and axes in binned
+        pixels, bins whose pixels are all excluded masked.
+    pooling : scipy.sparse.csr_matrix (n_sig, n_bins)
+        The mean of each bin's kept pixels: ``X @ pooling`` are the binned
+        patterns, on the intensity scale of the pixels.
+    members : ndarray of int (n_sig,)
+        The kept bin of each kept pixel.
+    """
+
+    factor: int
+    geometry: Geometry
+    pooling: scipy.sparse.csr_matrix
+    members: np.ndarray
+
+    def spread(self, factors, loadings):
+        """Full-resolution patterns from binned ones (each pixel takes its
+        bin's value, the bins being means), columns scaled to unit norm as
+        the fit keeps them, and the maps scaled to keep the model."""
+        xp = get_backend(factors).xp
+        fine = factors[xp.asarray(self.members)]
+        norms = xp.sqrt((fine * fine).sum(axis=0))
+        norms = xp.where(norms > 0, norms, 1).astype(fine.dtype)
+        return fine / norms, loadings * norms
+
+    def of_sketch(self, sketched):
+        """The sketch ``P Z`` of the binned patterns: ``P (Z pooling)``.
+
+        Its ``squared_norm`` estimates that of the binned data, so that the
+        restarts' errors and their relative tolerances keep the noise floor
+        as on the unbinned sketch: the sketch's own part exactly, plus the
+        part it leaves out as white noise, whose energy the mean of ``b^2``
+        pixels over ``1 / b^2`` as many pixels divides by ``b^4``.
+        """
+        backend = sketched.backend
+        xp = backend.xp
+        pooling_t = backend.sparse.csr_matrix(self.pooling.T.astype(sketched.dtype))
+        Z = xp.ascontiguousarray((pooling_t @ sketched.Z.T).T, dtype=sketched.dtype)
+        left_out = max(sketched.squared_norm - _energy(sketched.Z, xp), 0.0)
+        squared_norm = _energy(Z, xp) + left_out / self.factor**4
+        return SketchedData(sketched.P, Z, squared_norm, backend)
+
+
+def _energy(M, xp):
+    return float(xp.sum(xp.square(M, dtype=np.float64)))
+
+
+def bin_signal(geometry: Geometry, factor: int) -> SignalBinning:
+    """Bin the 2D patterns of ``geometry`` ``factor x factor``."""
+    sig = geometry.signal_shape
+    if len(sig) != 2 or min(sig) < 2 * factor:
+        raise ValueError(
+            f"signal_binning={factor} needs 2D patterns of at least "
+            f"{2 * factor} pixels along each axis, not {sig}"
+        )
+    coarse = (sig[0] // factor, sig[1] // factor)
+    rows, cols = np.indices(sig)
+    bins = (
+        np.minimum(rows // factor, coarse[0] - 1) * coarse[1]
+        + np.minimum(cols // factor, coarse[1] - 1)
+    ).ravel()
+    kept = (
+        np.ones(bins.size, bool)
+        if geometry.signal_mask is None
+        else ~geometry.signal_mask.ravel()
+    )
+    bins = bins[kept]
+    sizes = np.bincount(bins, minlength=coarse[0] * coarse[1])
+    kept_bins = sizes > 0
+    index = np.cumsum(kept_bins) - 1
+    members = index[bins]
+    pooling = scipy.sparse.csr_matrix(
+        (1.0 / sizes[bins], (np.arange(bins.size), members)),
+        shape=(bins.size, int(kept_bins.sum())),
+    )
+    center_xy = tuple((c + 0.5) / factor - 0.5 for c in geometry.center)
+    binned = dataclasses.replace(
+        geometry,
+        signal_shape=coarse,
+        signal_axes=_coarse_axes(geometry.signal_axes, factor, coarse),
+        center=center_xy,
+        signal_mask=None if kept_bins.all() else ~kept_bins.reshape(coarse),
+    )
+    return SignalBinning(factor, binned, pooling, members)

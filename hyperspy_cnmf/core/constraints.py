@@ -68,6 +68,13 @@ class Constraint:
     #: then skips its final nonnegativity projection.
     preserves_nonnegativity = False
 
+    @property
+    def follows_binning(self) -> bool:
+        """Whether the constraint reads the pixel grid only from the context,
+        so that it applies as well to binned patterns (``signal_binning``);
+        False unless a constraint says so."""
+        return False
+
     def get_params(self) -> dict:
         names = [
             p for p in inspect.signature(type(self).__init__).parameters if p != "self"
@@ -105,6 +112,7 @@ class NonNegativity(Constraint):
     """
 
     preserves_nonnegativity = True
+    follows_binning = True
 
     def __call__(self, images, context):
         return context.xp.maximum(images, 0)
@@ -176,6 +184,11 @@ class RadialContinuity(Constraint):
         if not _is_real(self.r_min) or self.r_min < 0:
             raise ValueError(f"r_min={self.r_min!r} must be a number >= 0 (pixels)")
         center_rc_from_xy(self.center)  # raises, naming the (x, y) order
+
+    @property
+    def follows_binning(self) -> bool:
+        """A centre and ``r_min`` given in pixels would not follow."""
+        return self.center is None and self.r_min == 0
 
     def _operator(self, context):
         if len(context.shape) != 2:

@@ -22,7 +22,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .backend import get_backend, is_dask
-from .binning import auto_scan_binning, bin_scan, counts_per_position, is_counts
+from .binning import (
+    auto_scan_binning,
+    auto_signal_binning,
+    bin_scan,
+    counts_per_position,
+    is_counts,
+)
 from .constraints import paper_factor_constraints, paper_loading_constraints
 from .data import as_data, is_data
 from .geometry import Geometry
@@ -205,6 +211,17 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         the lowest one can split a phase (realistic simulation, seed 101:
         one rotation of a 10 % phase lost with the error's choice, both
         found with the deviance's).
+    signal_binning : "auto" or int, default "auto"
+        The restarts on the sketch run on patterns binned ``b x b`` (the
+        mean of each bin's kept pixels, the beam centre and mask binned
+        alike, :func:`~hyperspy_cnmf.core.binning.bin_signal`); the exact
+        phase then fits the full-resolution data from their maps. The
+        restarts only choose where the exact phase starts, and their cost
+        is the patterns' size times the restarts. ``"auto"``: 2 for 2D
+        patterns of at least 128 pixels a side fitted on a sketch with the
+        paper's pattern constraint (``factor_constraints="auto"``), else 1
+        (spectra, ``compression=None``, constraints of your own, which may
+        read pixel positions).
     pure_phases : "auto" or bool, default "auto"
         After the fit, take the amorphous part out of the crystalline
         diffraction factors by an exact re-parameterisation of ``L W^T``
@@ -251,6 +268,8 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         The loss the fit ran with (``loss`` resolved).
     scan_binning_ : int
         The binning the fit ran with (``scan_binning`` resolved).
+    signal_binning_ : int
+        The binning of the restarts' patterns (``signal_binning`` resolved).
     resolved_params_ : dict
         :meth:`get_params` with every ``"auto"`` turned into the value the
         fit ran with (the constraints as the lists that ran, ``compression``
@@ -306,6 +325,10 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             StrOptions({"auto"}),
             Interval(Integral, 1, None, closed="left"),
         ],
+        "signal_binning": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "pure_phases": [StrOptions({"auto"}), "boolean"],
         "normalize_poissonian_noise": ["boolean"],
         "random_state": ["random_state", np.random.Generator],
@@ -329,6 +352,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         compression="auto",
         n_exact_iter="auto",
         scan_binning="auto",
+        signal_binning="auto",
         pure_phases="auto",
         normalize_poissonian_noise=False,
         random_state=None,
@@ -348,6 +372,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.compression = compression
         self.n_exact_iter = n_exact_iter
         self.scan_binning = scan_binning
+        self.signal_binning = signal_binning
         self.pure_phases = pure_phases
         self.normalize_poissonian_noise = normalize_poissonian_noise
         self.random_state = random_state
@@ -440,6 +465,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.poisson_deviance_ = result.poisson_deviance
         self.loss_ = resolved["loss"]
         self.scan_binning_ = resolved["scan_binning"]
+        self.signal_binning_ = resolved["signal_binning"]
         self.factor_constraints_ = resolved["factor_constraints"]
         self.loading_constraints_ = resolved["loading_constraints"]
         self.resolved_params_ = resolved
@@ -486,9 +512,20 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         compression = resolved["compression"]
         if compression == "auto":
             compression = auto_compression_rank(k, data.shape)
+        signal_binning = resolved["signal_binning"]
+        if signal_binning == "auto":
+            # Poisson weights act on full-resolution pixels: no binning
+            signal_binning = (
+                1
+                if self.normalize_poissonian_noise
+                else auto_signal_binning(
+                    self.geometry, compression, resolved["factor_constraints"]
+                )
+            )
         return {
             "n_components": k,
             "compression": compression,
+            "signal_binning": signal_binning,
             "n_exact_iter": exact_iterations(
                 resolved["n_exact_iter"], data, resolved["loss"]
             ),
@@ -525,6 +562,13 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             if name not in ("scan_binning", "normalize_poissonian_noise")
         }
         if weights is not None:
+            if resolved["signal_binning"] != 1:
+                raise ValueError(
+                    f"signal_binning={resolved['signal_binning']} and "
+                    "normalize_poissonian_noise=True are not combined (the "
+                    "weights are per full-resolution pixel): give "
+                    "signal_binning=1 or leave it 'auto'"
+                )
             if factor != 1:
                 raise ValueError(
                     f"scan_binning={factor} and normalize_poissonian_noise=True "
@@ -563,7 +607,14 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             "pure_phases": False,
         }
         coarse_settings.update(
-            self._iterations(binning.data, {**self.get_params(), "loss": "frobenius"})
+            self._iterations(
+                binning.data,
+                {
+                    **self.get_params(),
+                    "loss": "frobenius",
+                    "factor_constraints": settings["factor_constraints"],
+                },
+            )
         )
         coarse = solve(binning.data, **coarse_settings)
         init = (coarse.factors, binning.spread(coarse.loadings))

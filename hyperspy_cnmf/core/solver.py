@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .backend import to_host
+from .binning import bin_signal
 from .coordinate_descent import nonnegative_cd
 from .data import DaskData, as_data, sketch
 from .geometry import Geometry
@@ -794,30 +795,47 @@ def _history_of(record, exact):
     return history
 
 
-def _initialise(data, k, n_init, solver, rng):
-    """Random starts of the ``n_init`` restarts side by side: ``(F0, L0)``.
-    ALS starts from the maps alone; MU from both, the maps scaled so that
-    ``L F^T`` has the data's mean."""
-    xp, (n_nav, n_sig) = data.xp, data.shape
+def _initialise(data, k, n_init, solver, rng, n_sig):
+    """Random starts of the ``n_init`` restarts side by side: ``(F0, L0)``,
+    patterns of ``n_sig`` pixels (fewer than the data's when the restarts
+    run on binned patterns). ALS starts from the maps alone; MU from both,
+    the maps scaled so that ``L F^T`` has the data's mean."""
+    xp, n_nav = data.xp, data.shape[0]
     dtype = np.dtype(data.dtype)
     L0 = _initial_loadings(rng, n_nav, n_init * k, dtype, xp)
     if solver != "mu":
         return xp.zeros((n_sig, n_init * k), dtype=dtype), L0
     F0 = _initial_factors(rng, n_sig, n_init * k, dtype, xp)
-    mean = float(np.sqrt(data.squared_norm / (n_nav * n_sig)))
+    mean = float(np.sqrt(data.squared_norm / (n_nav * data.shape[1])))
     L0 = L0 * float(mean / np.sqrt(k) / max(float(L0.mean()), 1e-12))
     return F0, L0
 
 
 def _iterate_restarts(
-    data, F0, L0, *, n_init, solver, rank, rng, projectors, restart_loss, **run
+    data,
+    F0,
+    L0,
+    *,
+    n_init,
+    solver,
+    rank,
+    rng,
+    projectors,
+    restart_loss,
+    binning,
+    **run,
 ):
     """The restarts, side by side, on the data or on their rank-``rank``
-    sketch; ``run``: ``max_iter``, ``tol``, ``n_iter_no_change``,
-    ``prune_restarts``, ``progress``. Returns the kept restart: the lowest
+    sketch, of patterns binned by ``binning`` (a
+    :class:`~.binning.SignalBinning`) unless it is None; ``run``:
+    ``max_iter``, ``tol``, ``n_iter_no_change``, ``prune_restarts``,
+    ``progress``. Returns the kept restart at full resolution: the lowest
     error, or for ``restart_loss="poisson"`` the lowest Poisson deviance on
     ``data`` (:func:`_least_deviance`)."""
     iterate_on = data if rank is None else sketch(data, int(rank), rng)
+    if binning is not None:
+        iterate_on = binning.of_sketch(iterate_on)
+    spread = _unbinned if binning is None else binning.spread
     state = _State(iterate_on, F0, L0, n_init, *projectors, solver)
     # MU converges too slowly for early rankings to hold: never pruned.
     prune = run["prune_restarts"] and solver == "als"
@@ -828,8 +846,11 @@ def _iterate_restarts(
         progress=run["progress"],
         schedule=halving_schedule(run["max_iter"], n_init) if prune else None,
     )
-    best = _least_deviance(data, state) if restart_loss == "poisson" else state.best()
-    F, L = state.block(best)
+    if restart_loss == "poisson":
+        best = _least_deviance(data, state, spread)
+    else:
+        best = state.best()
+    F, L = spread(*state.block(best))
     return _Fit(
         F,
         L,
@@ -843,7 +864,11 @@ def _iterate_restarts(
     )
 
 
-def _least_deviance(data, state) -> int:
+def _unbinned(F, L):
+    return F, L
+
+
+def _least_deviance(data, state, spread=_unbinned) -> int:
     """The restart, among those not pruned, whose kept iterate has the
     lowest Poisson deviance on the counts ``data`` (one pass each); within
     :data:`_TIE` of the lowest, the first.
@@ -864,8 +889,7 @@ def _least_deviance(data, state) -> int:
     """
     deviances = np.full(state.pruned.size, np.inf)
     for restart in np.flatnonzero(~state.pruned):
-        F, L = state.block(int(restart))
-        deviances[restart] = poisson_deviance(data, F, L)
+        deviances[restart] = poisson_deviance(data, *spread(*state.block(int(restart))))
     chosen = _first_of_lowest(deviances)
     return state.best() if chosen is None else chosen
 
@@ -1024,6 +1048,18 @@ def _checked_geometry(geometry, shape):
     return geometry
 
 
+def _signal_binning(factor, geometry, compression, init):
+    """The :class:`~.binning.SignalBinning` of the restarts, or None."""
+    if factor == 1 or init is not None:
+        return None
+    if compression is None:
+        raise ValueError(
+            f"signal_binning={factor} bins the patterns of the restarts on the "
+            "sketch: give compression='auto' (or a rank), or signal_binning=1"
+        )
+    return bin_signal(geometry, factor)
+
+
 def _check_rank(compression, k, shape):
     if compression is not None and not k <= compression <= min(shape):
         raise ValueError(
@@ -1053,6 +1089,7 @@ def solve(
     pure_phases=False,
     init=None,
     restart_loss="frobenius",
+    signal_binning=1,
 ) -> NMFResult:
     r"""Factorize ``X ~= loadings @ factors.T`` with constraints.
 
@@ -1075,6 +1112,9 @@ def solve(
     estimator's coarse fit on the binned scan of a low-dose Poisson fit
     passes ``"poisson"`` (:func:`_least_deviance`). ``pure_phases``: run
     :func:`~hyperspy_cnmf.core.phases.separate_phases` on the kept fit.
+    ``signal_binning``: the restarts run on the sketch of the patterns
+    binned ``b x b`` (:func:`~hyperspy_cnmf.core.binning.bin_signal`), the
+    exact phase on the data from their maps.
     """
     start = time.perf_counter()
     # n_components is checked against X by the estimator
@@ -1086,6 +1126,7 @@ def solve(
         geometry, data.backend, factor_constraints, loading_constraints
     )
     check_fit_memory(data, n_components, n_init, compression)
+    binning = _signal_binning(signal_binning, geometry, compression, init)
     exact_phase = compression is not None or init is not None
     n_total = (0 if init is not None else max_iter) + (
         n_exact_iter if exact_phase or loss == "poisson" else 0
@@ -1093,11 +1134,16 @@ def solve(
     progress = _progress(show_progressbar, n_total)
     try:
         if init is None:
-            F0, L0 = _initialise(data, n_components, n_init, solver, rng)
+            n_sig = X.shape[1] if binning is None else binning.pooling.shape[1]
+            F0, L0 = _initialise(data, n_components, n_init, solver, rng, n_sig)
             fit = _iterate_restarts(
                 data, F0, L0, n_init=n_init, solver=solver, rank=compression,
-                rng=rng, projectors=projectors, max_iter=max_iter, tol=tol,
-                restart_loss=restart_loss,
+                rng=rng, max_iter=max_iter, tol=tol,
+                projectors=projectors if binning is None else _projectors(
+                    binning.geometry, data.backend, factor_constraints,
+                    loading_constraints,
+                ),
+                restart_loss=restart_loss, binning=binning,
                 n_iter_no_change=n_iter_no_change,
                 prune_restarts=prune_restarts, progress=progress,
             )  # fmt: skip

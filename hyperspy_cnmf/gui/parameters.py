@@ -64,6 +64,7 @@ NOT_EXPOSED = (
     "prune_restarts",
     "n_exact_iter",
     "scan_binning",
+    "signal_binning",
     "normalize_poissonian_noise",
     "n_iter_no_change",
 )

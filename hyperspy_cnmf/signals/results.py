@@ -434,6 +434,9 @@ def _iterations_text(learning_results, params) -> str:
     where = [f"the scan binned {binning}x{binning}"] if binning != 1 else []
     if rank:
         where.append(f"{'its' if where else 'the'} rank-{rank} sketch")
+        signal_binning = params.get("signal_binning", 1)  # not recorded before 0.4
+        if signal_binning != 1:
+            where[-1] += f" of patterns binned {signal_binning}x{signal_binning}"
     if n_restart_phase:
         text = (
             f"iterations: {n_restart_phase} on {', '.join(where) or 'the data'} "

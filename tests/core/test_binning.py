@@ -173,8 +173,8 @@ def test_the_coarse_fit_keeps_the_restart_of_lowest_deviance(
     X, _, _ = weak_phase_scan
     chosen = []
 
-    def spy(data, state):
-        restart = least_deviance(data, state)
+    def spy(data, state, spread):
+        restart = least_deviance(data, state, spread)
         chosen.append((data.shape, restart, state.best()))
         return restart
 

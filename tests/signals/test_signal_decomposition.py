@@ -620,3 +620,32 @@ def test_keyboard_interrupt_leaves_everything_as_it_was(lazy, role):
         run(s, **{role: [Interrupt()]})
     assert_unchanged(s, before)
     assert s.learning_results.decomposition_algorithm == "SVD"
+
+
+def test_default_fit_of_large_patterns_bins_its_restarts_and_says_so(lazy, capsys):
+    # 18 x 18 scan of 128 x 128 patterns, off-centre beam with a masked disc:
+    # the sketch is used, so the restarts run on patterns binned 2 x 2
+    s = make_signal(
+        lazy=lazy, nav_shape=(18, 18), sig_shape=(128, 128), center=(60.0, 70.0)
+    )
+    mask = np.zeros((128, 128), bool)
+    mask[55:66, 65:76] = True
+    before = s.data.copy() if not lazy else None
+    s.decomposition(
+        algorithm="constrained_nmf",
+        output_dimension=3,
+        n_init=2,
+        max_iter=20,
+        random_state=0,
+        signal_mask=mask,
+        show_progressbar=False,
+    )
+    params = json.loads(s.learning_results.cnmf_params)
+    assert params["signal_binning"] == 2
+    assert "sketch of patterns binned 2x2" in capsys.readouterr().out
+    factors = s.learning_results.factors
+    assert factors.shape == (128 * 128, 3)  # patterns at full resolution
+    assert np.isnan(factors[mask.ravel()]).all()  # HyperSpy's masked pixels
+    assert np.isfinite(factors[~mask.ravel()]).all()
+    if before is not None:
+        np.testing.assert_array_equal(s.data, before)
