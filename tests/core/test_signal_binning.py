@@ -170,3 +170,28 @@ def test_signal_binning_needs_a_sketch_and_no_poisson_weights():
             signal_binning=2,
             normalize_poissonian_noise=True,
         ).fit(X)
+
+
+def test_the_kept_restart_settles_on_the_full_sketch_before_the_exact_phase(
+    ring_and_spots_scan,
+):
+    # without an exact phase, what the fit returns is what the Poisson or
+    # exact phase would start from: full-resolution patterns, not bins
+    X, _ = ring_and_spots_scan
+    model = ConstrainedNMF(
+        2,
+        geometry=Geometry((32, 32), (24, 24)),
+        compression=12,
+        n_init=3,
+        max_iter=40,
+        n_exact_iter=0,
+        signal_binning=2,
+        loss="frobenius",
+        pure_phases=False,
+        random_state=0,
+    )
+    model.fit(X)
+    patterns = model.components_.reshape(2, 32, 32)
+    within_bins = np.abs(patterns[:, 0::2, 0::2] - patterns[:, 1::2, 1::2]).max()
+    assert within_bins > 0.05 * patterns.max()
+    assert not model.history_["exact"].any()  # all on the sketches
