@@ -868,9 +868,17 @@ def _iterate_restarts(
     return fit
 
 
+#: Most iterations of the kept restart on the full sketch after binned
+#: restarts (:func:`_settled_unbinned`): enough to sharpen the patterns; at
+#: 24 x 24 x 128 x 128, k = 30 running until the error stalls took 70
+#: iterations (2 s) and changed the final error by less than 0.01 %.
+SETTLE_ITER = 10
+
+
 def _settled_unbinned(sketched, fit, projectors, solver, run):
     """The kept restart of binned patterns, spread to full resolution,
-    iterated on the full sketch until it settles (``n_iter_no_change``).
+    iterated on the full sketch (at most :data:`SETTLE_ITER` iterations,
+    fewer when it settles: ``tol``, ``n_iter_no_change``).
 
     Spread patterns are blocky: the Frobenius exact phase recomputes them
     from the maps at its first step, but the Poisson polish updates them
@@ -881,7 +889,7 @@ def _settled_unbinned(sketched, fit, projectors, solver, run):
     n_before = fit.n_iter
     state = _State(sketched, fit.F, fit.L, 1, *projectors, solver)
     state.run(
-        run["max_iter"],
+        min(run["max_iter"], SETTLE_ITER),
         tol=run["tol"],
         n_iter_no_change=run["n_iter_no_change"],
         first_iteration=n_before,
