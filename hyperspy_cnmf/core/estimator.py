@@ -30,7 +30,7 @@ from .binning import (
     is_counts,
 )
 from .constraints import paper_factor_constraints, paper_loading_constraints
-from .data import as_data, is_data
+from .data import DaskData, as_data, is_data
 from .geometry import Geometry
 from .solver import (
     LOSSES,
@@ -221,7 +221,9 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         patterns of at least 128 pixels a side fitted on a sketch with the
         paper's pattern constraint (``factor_constraints="auto"``), else 1
         (spectra, ``compression=None``, constraints of your own, which may
-        read pixel positions).
+        read pixel positions, and streamed data: there the binned start
+        cost one more polish iteration, two passes, on
+        ``bench_scale.py``'s 128 x 128 scan).
     pure_phases : "auto" or bool, default "auto"
         After the fit, take the amorphous part out of the crystalline
         diffraction factors by an exact re-parameterisation of ``L W^T``
@@ -514,10 +516,11 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             compression = auto_compression_rank(k, data.shape)
         signal_binning = resolved["signal_binning"]
         if signal_binning == "auto":
-            # Poisson weights act on full-resolution pixels: no binning
+            # Poisson weights act on full-resolution pixels; streamed, the
+            # binned start cost a polish iteration (two passes) more
             signal_binning = (
                 1
-                if self.normalize_poissonian_noise
+                if self.normalize_poissonian_noise or isinstance(data, DaskData)
                 else auto_signal_binning(
                     self.geometry, compression, resolved["factor_constraints"]
                 )

@@ -195,3 +195,22 @@ def test_the_kept_restart_settles_on_the_full_sketch_before_the_exact_phase(
     within_bins = np.abs(patterns[:, 0::2, 0::2] - patterns[:, 1::2, 1::2]).max()
     assert within_bins > 0.05 * patterns.max()
     assert not model.history_["exact"].any()  # all on the sketches
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_auto_bins_in_memory_but_not_streamed(streamed):
+    rng = np.random.default_rng(4)
+    X = (rng.uniform(size=(64, 2)) @ rng.uniform(size=(2, 128 * 128))).astype(
+        np.float32
+    )
+    model = ConstrainedNMF(
+        2,
+        geometry=Geometry((128, 128), (8, 8)),
+        compression=12,
+        n_init=2,
+        max_iter=5,
+        pure_phases=False,
+        random_state=0,
+    )
+    model.fit(da.from_array(X, chunks=(32, 8192)) if streamed else X)
+    assert model.signal_binning_ == (1 if streamed else 2)
