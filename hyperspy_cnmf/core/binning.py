@@ -35,7 +35,7 @@ import numpy as np
 import scipy.sparse
 
 from .backend import get_backend
-from .data import SketchedData
+from .data import SketchedData, _squared_sum
 from .geometry import AxisInfo, Geometry
 
 __all__ = [
@@ -316,13 +316,9 @@ class SignalBinning:
         xp = backend.xp
         pooling_t = backend.sparse.csr_matrix(self.pooling.T.astype(sketched.dtype))
         Z = xp.ascontiguousarray((pooling_t @ sketched.Z.T).T, dtype=sketched.dtype)
-        left_out = max(sketched.squared_norm - _energy(sketched.Z, xp), 0.0)
-        squared_norm = _energy(Z, xp) + left_out / self.factor**4
+        left_out = max(sketched.squared_norm - _squared_sum(sketched.Z, xp), 0.0)
+        squared_norm = _squared_sum(Z, xp) + left_out / self.factor**4
         return SketchedData(sketched.P, Z, squared_norm, backend)
-
-
-def _energy(M, xp):
-    return float(xp.sum(xp.square(M, dtype=np.float64)))
 
 
 def bin_signal(geometry: Geometry, factor: int) -> SignalBinning:

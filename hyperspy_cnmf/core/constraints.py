@@ -265,7 +265,7 @@ class RadialContinuity(Constraint):
         op, dtype = self._operator(context), images.dtype
         sampler, radial_sum, _ = op.radial_statistics(context.backend, dtype)
         flat = images.reshape(images.shape[0], -1).T
-        level = op.radii >= self.r_min if self.r_min > 0 else np.ones(op.radii.size)
+        level = op.radii >= self.r_min  # all radii for r_min = 0
         raised, baseline = radial_deficits(
             flat, sampler, radial_sum.indptr, self.outlier_factor, level
         )

@@ -218,10 +218,12 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         phase then fits the full-resolution data from their maps. The
         restarts only choose where the exact phase starts, and their cost
         is the patterns' size times the restarts. ``"auto"``: 2 for 2D
-        patterns of at least 128 pixels a side fitted on a sketch with the
-        paper's pattern constraint (``factor_constraints="auto"``), else 1
-        (spectra, ``compression=None``, constraints of your own, which may
-        read pixel positions, and streamed data: there the binned start
+        patterns of at least 128 pixels a side fitted on a sketch with
+        pattern constraints that take the pixel grid from the geometry
+        (``Constraint.follows_binning``: the paper's ``RadialContinuity()``),
+        else 1 (spectra, ``compression=None``, constraints of your own or
+        given a centre or ``r_min`` in pixels, Poisson weights, and
+        streamed data: there the binned start
         cost one more polish iteration, two passes, on
         ``bench_scale.py``'s 128 x 128 scan).
     pure_phases : "auto" or bool, default "auto"
