@@ -30,7 +30,7 @@ from .binning import (
     is_counts,
 )
 from .constraints import paper_factor_constraints, paper_loading_constraints
-from .data import DaskData, as_data, is_data
+from .data import as_data, is_data, is_streamed
 from .geometry import Geometry
 from .solver import (
     LOSSES,
@@ -527,7 +527,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             # binned start cost a polish iteration (two passes) more
             signal_binning = (
                 1
-                if self.normalize_poissonian_noise or isinstance(data, DaskData)
+                if self.normalize_poissonian_noise or is_streamed(data)
                 else auto_signal_binning(
                     self.geometry, compression, resolved["factor_constraints"]
                 )

@@ -30,7 +30,7 @@ import numpy as np
 from .backend import to_host
 from .binning import bin_signal
 from .coordinate_descent import nonnegative_cd
-from .data import DaskData, as_data, sketch
+from .data import as_data, is_streamed, sketch
 from .geometry import Geometry
 from .memory import check_fit_memory
 from .phases import PhaseSeparation, refit_maps, separate_phases
@@ -682,7 +682,7 @@ def exact_iterations(n_exact_iter, data, loss="frobenius") -> int:
     for ``loss="poisson"`` the number of Poisson iterations."""
     if n_exact_iter != "auto":
         return int(n_exact_iter)
-    streamed = isinstance(data, DaskData)
+    streamed = is_streamed(data)
     if loss == "poisson":
         return POISSON_ITER_STREAMED if streamed else POISSON_ITER
     return EXACT_ITER_STREAMED if streamed else EXACT_ITER
