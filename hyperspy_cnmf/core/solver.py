@@ -744,10 +744,10 @@ def _squared_error(data, XF, L, F) -> float:
     return max(data.squared_norm - 2 * cross + float((GL * GF).sum()), 0.0)
 
 
-def _extend_history(history, more, n_before):
-    """Append the exact (polishing or Poisson) iterations ``more`` to the
-    history of the first ``n_before`` iterations; keys absent on one side
-    are NaN there."""
+def _extend_history(history, more, n_before, exact=True):
+    """Append the iterations ``more`` (exact ones: polishing or Poisson,
+    unless ``exact`` is False) to the history of the first ``n_before``
+    iterations; keys absent on one side are NaN there."""
     n_more = len(more["mse"])
     for key in set(history) | set(more):
         if key == "exact":
@@ -755,7 +755,22 @@ def _extend_history(history, more, n_before):
         before = history.get(key, np.full(n_before, np.nan))
         after = np.asarray(more.get(key, np.full(n_more, np.nan)), dtype=np.float64)
         history[key] = np.concatenate([np.asarray(before, np.float64), after])
-    history["exact"] = np.concatenate([history["exact"], np.ones(n_more, bool)])
+    history["exact"] = np.concatenate([history["exact"], np.full(n_more, exact)])
+
+
+def _continue_kept(fit, data, projectors, solver, n_iter, *, exact, **run):
+    """The kept restart ``fit`` iterated up to ``n_iter`` more times on
+    ``data``: its factors, maps, rise and history (``exact`` marks the new
+    iterations) updated in place; ``run``: :meth:`_State.run`'s ``tol``,
+    ``n_iter_no_change``, ``progress``. Returns the one-restart state."""
+    n_before = fit.n_iter
+    state = _State(data, fit.F, fit.L, 1, *projectors, solver)
+    state.run(n_iter, first_iteration=n_before, **run)
+    fit.F, fit.L = state.block(0)
+    best_mse, at, last = state.rise(0)
+    fit.rise = (best_mse, at + n_before, last)
+    _extend_history(fit.history, state.history[0], n_before, exact=exact)
+    return state
 
 
 def _progress(show, total):
@@ -886,22 +901,17 @@ def _settled_unbinned(sketched, fit, projectors, solver, run):
     for 5 iterations instead of 1 (128 x 128 x 256 x 256 streamed: 8 more
     passes, 52.8 s -> 89.5 s). One restart on the sketch costs no pass.
     """
-    n_before = fit.n_iter
-    state = _State(sketched, fit.F, fit.L, 1, *projectors, solver)
-    state.run(
+    state = _continue_kept(
+        fit,
+        sketched,
+        projectors,
+        solver,
         min(run["max_iter"], SETTLE_ITER),
+        exact=False,
         tol=run["tol"],
         n_iter_no_change=run["n_iter_no_change"],
-        first_iteration=n_before,
     )
-    fit.F, fit.L = state.block(0)
-    best_mse, at, last = state.rise(0)
-    fit.rise = (best_mse, at + n_before, last)
     fit.converged = bool(state.converged[0])
-    more = _history_of(state.history[0], exact=False)
-    fit.history = {
-        key: np.concatenate([fit.history[key], more[key]]) for key in fit.history
-    }
     return fit
 
 
@@ -989,14 +999,10 @@ def _poisson_phase(data, fit, *, n_exact_iter, n_iter_no_change, projectors, pro
 def _exact_phase(data, fit, *, solver, n_exact_iter, projectors, progress):
     """``n_exact_iter`` exact iterations on the data from the kept restart
     (after a sketch or a coarse fit)."""
-    n_before = fit.n_iter
-    exact = _State(data, fit.F, fit.L, 1, *projectors, solver)
-    exact.run(n_exact_iter, first_iteration=n_before, progress=progress)
-    fit.F, fit.L = exact.block(0)
-    best_mse, at, last = exact.rise(0)
-    fit.rise = (best_mse, at + n_before, last)
-    fit.mse = best_mse  # from the passes of its iteration
-    _extend_history(fit.history, exact.history[0], n_before)
+    _continue_kept(
+        fit, data, projectors, solver, n_exact_iter, exact=True, progress=progress
+    )
+    fit.mse = fit.rise[0]  # its best error, from the passes of its iteration
     return fit
 
 
