@@ -25,6 +25,7 @@ from .constraints import (
 )
 from .estimator import ConstrainedNMF, constrained_nmf, nonnegative_loadings
 from .geometry import AxisInfo, ConstraintContext, Geometry
+from .map_floors import MapFloors, remove_map_floors
 from .phases import PhaseSeparation, refit_maps, separate_phases
 from .polar import PolarOperator, polar_operator
 from .solver import ConvergenceWarning, NMFResult
@@ -38,6 +39,7 @@ __all__ = [
     "ConvergenceWarning",
     "GaussianSmoothing",
     "Geometry",
+    "MapFloors",
     "NMFResult",
     "NonNegativity",
     "PhaseSeparation",
@@ -51,5 +53,6 @@ __all__ = [
     "paper_loading_constraints",
     "polar_operator",
     "refit_maps",
+    "remove_map_floors",
     "separate_phases",
 ]

@@ -241,7 +241,11 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         crystalline components become comparable across rotations, so that
         clustering separates phases. ``"auto"``: on for 2D diffraction
         patterns (a 2D ``geometry``), off otherwise; it does nothing where
-        no amorphous-like component is found.
+        no amorphous-like component is found. ``True`` with a 1D
+        ``geometry`` (spectra): take each host's floor out of the maps of
+        the phases it surrounds, the same kind of exact move on the maps
+        (:func:`~hyperspy_cnmf.core.map_floors.remove_map_floors`); HyperSpy
+        EELS and EDS signals get it by default.
     normalize_poissonian_noise : bool, default False
         Fit ``X / (sqrt(aG) sqrt(bH))`` (``aG``, ``bH`` the row and column
         sums of ``X``; Keenan & Kotula 2004, as HyperSpy does), the data
@@ -285,9 +289,10 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         as the sketch's rank or None).
     poisson_deviance_ : float or None
         Mean Poisson deviance of the fit (``loss="poisson"``), None otherwise.
-    phase_separation_ : PhaseSeparation or None
-        What the pure-phase step did (which components it took as
-        amorphous and crystalline, the coefficients), None when it was off.
+    phase_separation_ : PhaseSeparation, MapFloors or None
+        What the pure-phase step did (on patterns: which components it took
+        as amorphous and crystalline, the coefficients; on spectra: the
+        floors taken out), None when it was off.
     factor_constraints_, loading_constraints_ : list
         The constraints that ran.
     n_features_in_ : int
@@ -488,10 +493,11 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         pure_phases = self.pure_phases
         if isinstance(pure_phases, str):  # "auto": diffraction patterns only
             pure_phases = image_geometry is not None
-        elif pure_phases and image_geometry is None:
+        elif pure_phases and self.geometry is None:
             raise ValueError(
-                "pure_phases=True needs 2D diffraction patterns: give a "
-                "geometry with signal_shape=(rows, cols)"
+                "pure_phases=True needs to know the signal: give a geometry "
+                "with signal_shape=(rows, cols) for diffraction patterns or "
+                "(n_channels,) for spectra"
             )
         resolved = {
             **self.get_params(deep=False),

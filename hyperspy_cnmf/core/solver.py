@@ -32,6 +32,7 @@ from .binning import bin_signal
 from .coordinate_descent import nonnegative_cd
 from .data import as_data, is_streamed, sketch
 from .geometry import Geometry
+from .map_floors import MapFloors, remove_map_floors
 from .memory import check_fit_memory
 from .phases import PhaseSeparation, refit_maps, separate_phases
 from .poisson import NO_CHANGE_RTOL, poisson_deviance, poisson_maps, poisson_refine
@@ -121,8 +122,9 @@ class NMFResult:
         Rank of the sketch used, or None for exact iterations throughout.
     elapsed : float
         Seconds.
-    phase_separation : PhaseSeparation or None
-        What the pure-phase step did (None when it did not run).
+    phase_separation : PhaseSeparation, MapFloors or None
+        What the pure-phase step did: on diffraction patterns or on spectra
+        (None when it did not run).
     poisson_deviance : float or None
         Mean Poisson deviance of the fit before the pure-phase step, for
         ``loss="poisson"``.
@@ -139,7 +141,7 @@ class NMFResult:
     dead_components: list = field(default_factory=list)
     compression_rank: int | None = None
     elapsed: float = 0.0
-    phase_separation: PhaseSeparation | None = None
+    phase_separation: PhaseSeparation | MapFloors | None = None
     poisson_deviance: float | None = None
 
 
@@ -1007,7 +1009,12 @@ def _exact_phase(data, fit, *, solver, n_exact_iter, projectors, progress):
 
 
 def _pure_phases(data, fit, geometry, loss, project_l):
-    """The pure-phase step on the kept fit; returns its PhaseSeparation."""
+    """The pure-phase step on the kept fit: diffraction patterns without the
+    glass (:func:`~.phases.separate_phases`, 2D signals) or maps without a
+    host's floor (:func:`~.map_floors.remove_map_floors`, spectra); returns
+    its record."""
+    if len(geometry.signal_shape) == 1:
+        return _map_floors(fit)
     fit.F, fit.L, phases = separate_phases(
         fit.F,
         fit.L,
@@ -1018,6 +1025,15 @@ def _pure_phases(data, fit, geometry, loss, project_l):
     if phases.crystalline and phases.amorphous:
         fit.L, fit.mse = _refit_maps(data, fit.F, fit.L, loss, project_l, fit.n_iter)
     return phases
+
+
+def _map_floors(fit):
+    """The spectral pure-phase move; the error is recomputed by
+    :func:`_finalise` where a move clipped anything."""
+    fit.F, fit.L, floors = remove_map_floors(fit.F, fit.L)
+    if floors.product_change > 0:
+        fit.mse = None
+    return floors
 
 
 def _finalise(data, fit, phases, *, tol, max_iter, compression, start):
@@ -1158,7 +1174,9 @@ def solve(
     phase. ``restart_loss``: the loss that picks the kept restart; the
     estimator's coarse fit on the binned scan of a low-dose Poisson fit
     passes ``"poisson"`` (:func:`_least_deviance`). ``pure_phases``: run
-    :func:`~hyperspy_cnmf.core.phases.separate_phases` on the kept fit.
+    :func:`~hyperspy_cnmf.core.phases.separate_phases` (2D patterns) or
+    :func:`~hyperspy_cnmf.core.map_floors.remove_map_floors` (1D spectra) on
+    the kept fit.
     ``signal_binning``: the restarts run on the sketch of the patterns
     binned ``b x b`` (:func:`~hyperspy_cnmf.core.binning.bin_signal`), the
     exact phase on the data from their maps.

@@ -353,7 +353,8 @@ def _spectral_default(signal, geometry):
     if kind is None:
         _logger.info(
             "constrained_nmf: a %s without an EELS/EDS signal_type gets map "
-            "smoothing only (factor_constraints=[]); for spectra pass "
+            "smoothing only (factor_constraints=[], pure_phases=False); for "
+            "spectra pass "
             "factor_constraints=[hyperspy_cnmf.SpectralContinuity(width=..., "
             "units='eV')] or set the signal type (s.set_signal_type('EELS'))",
             type(signal).__name__,
@@ -376,6 +377,15 @@ def _spectral_default(signal, geometry):
         )
         constraint = SpectralContinuity()
     return lambda: [constraint]
+
+
+def _signal_pure_phases(signal, pure_phases):
+    """``pure_phases`` with ``"auto"`` resolved for the signal's spectra: on
+    for an EELS or EDS signal (the host floors taken out of the maps), off
+    for another ``Signal1D``; the estimator resolves it for 2D patterns."""
+    if not _is_auto(pure_phases) or signal.axes_manager.signal_dimension != 1:
+        return pure_phases
+    return spectrum_kind(signal) is not None
 
 
 def _signal_constraints(signal, settings, geometry):
@@ -651,6 +661,7 @@ def decomposition(
             **settings,
             "factor_constraints": factor_constraints,
             "loading_constraints": loading_constraints,
+            "pure_phases": _signal_pure_phases(signal, settings["pure_phases"]),
         },
     )
     loadings = to_host(estimator.fit_transform(data))

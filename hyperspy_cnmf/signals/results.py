@@ -15,6 +15,8 @@ import json
 
 import numpy as np
 
+from ..core.map_floors import MapFloors
+
 __all__ = [
     "ALGORITHM",
     "PREFIX",
@@ -347,9 +349,13 @@ def decomposition_results(
 
 def _phase_keys(phases, k) -> dict:
     """The pure-phase step's record: which components it took as amorphous
-    and crystalline (indices into the stored, sorted components)."""
+    and crystalline (indices into the stored, sorted components), or on
+    spectra the floors taken out (``map_floors[i, j]``: the multiple of map
+    ``j`` taken out of map ``i``)."""
     if phases is None:
         return {}
+    if isinstance(phases, MapFloors):
+        return {PREFIX + "map_floors": np.asarray(phases.coefficients, np.float64)}
     return {
         PREFIX + "amorphous_components": np.asarray(phases.amorphous, np.int64),
         PREFIX + "crystalline_components": np.asarray(phases.crystalline, np.int64),
