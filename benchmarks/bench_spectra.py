@@ -23,7 +23,12 @@ output_dimension=k)`` with every setting at its default on the exspy
 signal type (SpectralContinuity, 3x3 map smoothing and the host floors
 taken out of the maps; ``random_state`` only); ``cnmf-nospec``: the same
 with ``factor_constraints=[]``; ``cnmf-nofloors``: with
-``pure_phases=False`` (the floors left in); ``hs-NMF``:
+``pure_phases=False`` (the floors left in); ``cnmf-counts``: the
+defaults on the same whole numbers stored as integers, as a detector
+records counts (then the Poisson likelihood: ``loss="auto"`` and the kept
+restart of least deviance); ``cnmf-exspy``: those counts in exspy's
+class, with its defaults (``EDSTEMSpectrum.decomposition`` passes
+``normalize_poissonian_noise=True``); ``hs-NMF``:
 ``s.decomposition(algorithm="NMF", output_dimension=k)`` (scikit-learn's
 NMF, HyperSpy's defaults); ``espm``: ``espm.estimators.SmoothNMF(
 n_components=k, lambda_L=2, shape_2d=scan)`` (KL loss, Laplacian map
@@ -210,6 +215,29 @@ def run_cnmf(s, k, seed, **kwargs):
     return lr.factors.T, lr.loadings.T
 
 
+def as_counts(s):
+    """``s`` with its data as integers where they are whole numbers (espm's
+    and the simulation's float arrays), as a detector records counts."""
+    data = np.asarray(s.data)
+    if np.array_equal(data, np.round(data)):
+        s = s.deepcopy()
+        s.data = data.astype(np.int64)
+    return s
+
+
+def run_cnmf_counts(s, k, seed):
+    return run_cnmf(as_counts(s), k, seed)
+
+
+def run_cnmf_exspy(s, k, seed):
+    """The counts in exspy's own class (``EDSTEMSpectrum``, ``EELSSpectrum``)
+    with its defaults: ``EDSTEMSpectrum.decomposition`` passes
+    ``normalize_poissonian_noise=True`` and a vacuum mask."""
+    s = as_counts(s)
+    s.set_signal_type(s.metadata.Signal.signal_type)
+    return run_cnmf(s, k, seed)
+
+
 def run_hs_nmf(s, k, seed):
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -243,6 +271,8 @@ METHODS = {
     "cnmf": lambda s, k, seed: run_cnmf(s, k, seed),
     "cnmf-nospec": lambda s, k, seed: run_cnmf(s, k, seed, factor_constraints=[]),
     "cnmf-nofloors": lambda s, k, seed: run_cnmf(s, k, seed, pure_phases=False),
+    "cnmf-counts": run_cnmf_counts,
+    "cnmf-exspy": run_cnmf_exspy,
     "hs-NMF": run_hs_nmf,
     "espm": run_espm,
 }

@@ -38,6 +38,7 @@ from .solver import (
     NMFResult,
     auto_compression_rank,
     exact_iterations,
+    kept_restart_loss,
     solve,
 )
 from .validation import check_constraints, check_data, check_n_components
@@ -136,8 +137,11 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         counts (the generalized Kullback-Leibler divergence), by
         ``n_exact_iter`` constrained multiplicative updates on the data
         started from the Frobenius fit, which has chosen the restart
-        (:mod:`~hyperspy_cnmf.core.poisson`); the iterate with the lowest
-        divergence is kept, and the model holds the data's counts.
+        (:mod:`~hyperspy_cnmf.core.poisson`; on spectra held in memory the
+        restart of lowest divergence instead,
+        :func:`~hyperspy_cnmf.core.solver.kept_restart_loss`); the iterate
+        with the lowest divergence is kept, and the model holds the data's
+        counts.
         ``"auto"``: ``"poisson"`` for integer counts, ``"frobenius"`` for
         float data (whose noise is unknown) and for Poisson-normalised
         data. Measured on the realistic simulation
@@ -601,7 +605,11 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 )
             )
         if factor == 1:
-            result = solve(data, **settings)
+            geometry = self.geometry or Geometry.flat(*data.shape)
+            restart_loss = kept_restart_loss(
+                settings["loss"], data, len(geometry.signal_shape)
+            )
+            result = solve(data, **settings, restart_loss=restart_loss)
         else:
             result = self._solve_binned(data, settings, factor)
         return result if weights is None else unscaled(result, weights)

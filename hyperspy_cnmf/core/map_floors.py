@@ -88,7 +88,7 @@ class MapFloors:
         )
 
 
-def floor_coefficient(minor, host, xp) -> float:
+def _floor_coefficient(minor, host, xp) -> float:
     """The median of ``minor / host`` where ``host`` is strong (0 where the
     host has too few strong pixels)."""
     peak = float(xp.quantile(host, 0.99))
@@ -130,7 +130,7 @@ def remove_map_floors(factors, loadings, *, max_share=MAX_SHARE):
         for j in range(k):
             if i == j:
                 continue
-            beta = floor_coefficient(L[:, i], L[:, j], xp)
+            beta = _floor_coefficient(L[:, i], L[:, j], xp)
             minor_peak = float(xp.quantile(L[:, i], 0.99))
             host_peak = float(xp.quantile(L[:, j], 0.99))
             if not 0 < beta * host_peak <= max_share * minor_peak:

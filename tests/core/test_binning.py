@@ -185,10 +185,20 @@ def test_the_coarse_fit_keeps_the_restart_of_lowest_deviance(
     model.fit(da.from_array(X, chunks=(100, 144)) if lazy else X)
     assert model.scan_binning_ == 2
     assert [shape for shape, *_ in chosen] == [(144, 144)]  # the binned counts
-    # unbinned counts and float data: the squared error's restart, no passes
+    # unbinned patterns and float data: the squared error's restart, no passes
     ConstrainedNMF(2, **options, scan_binning=1, random_state=0).fit(X)
     ConstrainedNMF(2, **options, random_state=0).fit(X.astype(np.float32))
     assert len(chosen) == 1
+    # the same counts as small spectra in memory: the deviance on themselves
+    spectra = dict(options, geometry=Geometry((144,), (24, 24)))
+    ConstrainedNMF(2, **spectra, scan_binning=1, random_state=0).fit(X)
+    assert [shape for shape, *_ in chosen] == [(144, 144), X.shape]
+    # float spectra, and counts too large for cheap passes: the squared error's
+    ConstrainedNMF(2, **spectra, random_state=0).fit(X.astype(np.float32))
+    assert len(chosen) == 2
+    monkeypatch.setattr(solver_module, "DEVIANCE_RESTARTS_MAX_ENTRIES", X.size - 1)
+    ConstrainedNMF(2, **spectra, scan_binning=1, random_state=0).fit(X)
+    assert len(chosen) == 2
 
 
 def test_float_data_are_not_binned_unless_asked(weak_phase_scan):

@@ -187,3 +187,21 @@ def test_exspy_style_preparations_before_the_call(lazy):
     run(s)
     assert s.learning_results.factors.shape == (120, 3)
     assert params(s)["factor_constraints"][0].startswith("SpectralContinuity(")
+
+
+@pytest.mark.parametrize("weighted", [True, False])
+def test_weighted_counts_get_advice(lazy, caplog, weighted):
+    """exspy's EDSTEMSpectrum.decomposition passes
+    normalize_poissonian_noise=True; on counts the Poisson likelihood is
+    the better fit, and the user is told."""
+    s = spectra("EDS")
+    s.data = np.round(s.data).astype(np.int64)
+    s = as_lazy(s, lazy)
+    with caplog.at_level(logging.WARNING, logger="hyperspy_cnmf"):
+        run(s, normalize_poissonian_noise=weighted)
+    assert ("fits them by the Poisson likelihood" in caplog.text) == weighted
+    caplog.clear()
+    floats = as_lazy(spectra("EDS"), lazy)
+    with caplog.at_level(logging.WARNING, logger="hyperspy_cnmf"):
+        run(floats, normalize_poissonian_noise=True)
+    assert "Poisson likelihood" not in caplog.text
