@@ -9,7 +9,9 @@ matrix and two particles; 200 kV, 0.2-10.2 keV at 10 eV) on a 48 x 48 scan
 and decomposes it with the constrained NMF, HyperSpy's NMF and espm's
 ``SmoothNMF``, scoring each against the truth.
 
-Needs ``pip install espm exspy`` (not run in the documentation build).
+Needs espm and exspy (not run in the documentation build; espm pins
+HyperSpy 2.2, so install it with ``pip install --no-deps espm`` beside
+``pip install exspy intervaltree tqdm prettytable``).
 The full comparison over several seeds is ``benchmarks/bench_spectra.py``
 (table in :doc:`/benchmarks`).
 """
@@ -23,17 +25,27 @@ import numpy as np
 import hyperspy_cnmf  # noqa: F401  (enables algorithm="constrained_nmf")
 
 sys.path.insert(0, str(Path.cwd().parents[1] / "benchmarks"))
-from bench_spectra import espm_particles, run_espm, run_hs_nmf, score  # noqa: E402
+from bench_spectra import (  # noqa: E402
+    as_counts,
+    espm_particles,
+    run_espm,
+    run_hs_nmf,
+    score,
+)
 
 # %%
-# espm's data: an ``EDS_TEM`` signal (energy in keV) with the truth
+# espm's data: an ``EDS_TEM`` signal (energy in keV) with the truth. espm
+# returns its counts as whole numbers in a float array; stored as integers,
+# as a detector gives them, they are fitted by the Poisson likelihood.
 s, true_spectra, true_maps, expected, k = espm_particles(seed=0)
+s = as_counts(s)
 energy = s.axes_manager.signal_axes[0].axis
 print(s, s.metadata.Signal.signal_type)
 
 # %%
 # The constrained NMF with its defaults for EDS: SpectralContinuity with a
-# 1 keV window on the spectra, 3x3 smoothing on the maps.
+# 1 keV window on the spectra, 3x3 smoothing on the maps, the matrix's floor
+# taken out of the particle maps after the fit.
 s.decomposition(
     algorithm="constrained_nmf",
     output_dimension=k,
@@ -41,13 +53,18 @@ s.decomposition(
     show_progressbar=False,
 )
 cnmf = s.learning_results.factors.T.copy(), s.learning_results.loadings.T.copy()
-others = {"HyperSpy NMF": run_hs_nmf(s, k, 0), "espm SmoothNMF": run_espm(s, k, 0)}
+floats = s.deepcopy()  # HyperSpy's NMF takes floats only
+floats.change_dtype("float64")
+others = {
+    "HyperSpy NMF": run_hs_nmf(floats, k, 0),
+    "espm SmoothNMF": run_espm(floats, k, 0),
+}
 
 for name, (factors, loadings) in {"constrained NMF": cnmf, **others}.items():
-    spec, maps, dip = score(factors, loadings, true_spectra, true_maps, expected)
+    spec, maps, r, dip = score(factors, loadings, true_spectra, true_maps, expected)
     print(
         f"{name:16s} worst spectrum cosine {spec:.3f}, worst map cosine "
-        f"{maps:.3f}, deepest dip {dip:.1f} noise std"
+        f"{maps:.3f} (Pearson r {r:.3f}), deepest dip {dip:.1f} noise std"
     )
 
 # %%
