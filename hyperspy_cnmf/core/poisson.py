@@ -126,6 +126,7 @@ def poisson_refine(
     n_iter,
     *,
     n_iter_no_change=None,
+    rtol=NO_CHANGE_RTOL,
     first_iteration=0,
     progress=None,
 ) -> PoissonRefinement:
@@ -142,11 +143,13 @@ def poisson_refine(
     n_iter : int
     n_iter_no_change : int or None
         Stop once the deviance has not fallen below its lowest by more than
-        :data:`NO_CHANGE_RTOL` (relative) for this many iterations: the
+        ``rtol`` (relative) for this many iterations: the
         iterate kept is the one of lowest deviance, which a longer run would
         only replace by a better one. On constrained fits it is often one of
         the first (the constraints raise the deviance that the unconstrained
         update lowers).
+    rtol : float, default :data:`NO_CHANGE_RTOL`
+        The relative fall that counts as progress.
     first_iteration : int
         Number of the first iteration, for the constraints' context.
     progress : tqdm or None
@@ -175,7 +178,7 @@ def poisson_refine(
             start_deviance = deviance
         if deviance < best[0]:
             best = (deviance, F, L, n, mse)
-        if not deviance >= moved[0] * (1 - NO_CHANGE_RTOL):  # NaN: no stop
+        if not deviance >= moved[0] * (1 - rtol):  # NaN: no stop
             moved = (deviance, n)
         if n == n_iter or (
             n_iter_no_change is not None and n - moved[1] >= n_iter_no_change

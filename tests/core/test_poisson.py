@@ -9,7 +9,12 @@ from hyperspy_cnmf.core import ConstrainedNMF, Geometry, constrained_nmf
 from hyperspy_cnmf.core import data as data_module
 from hyperspy_cnmf.core import solver as solver_module
 from hyperspy_cnmf.core.data import BlockData, DaskData, DenseData
-from hyperspy_cnmf.core.poisson import poisson_deviance, poisson_maps, poisson_refine
+from hyperspy_cnmf.core.poisson import (
+    NO_CHANGE_RTOL,
+    poisson_deviance,
+    poisson_maps,
+    poisson_refine,
+)
 from hyperspy_cnmf.core.solver import (
     POISSON_ITER,
     POISSON_ITER_STREAMED,
@@ -227,6 +232,43 @@ def test_poisson_iterations_auto_are_fewer_when_streamed(low_dose_problem):
     assert exact_iterations("auto", streamed, "poisson") == POISSON_ITER_STREAMED
     assert exact_iterations(7, streamed, "poisson") == 7
     assert POISSON_ITER_STREAMED < POISSON_ITER
+
+
+def test_a_fall_below_rtol_is_no_progress(counts):
+    """With ``n_iter_no_change=1`` the polish stops after the first
+    iteration whose fall is below ``rtol``, keeping the best iterate."""
+    X, L, F, _, _ = counts
+    F0 = F / np.linalg.norm(F, axis=0)
+    data = BlockData(X)
+    options = dict(n_iter_no_change=1, first_iteration=0)
+    strict = poisson_refine(data, F0, L, _identity, _identity, 40, **options)
+    falls = -np.diff(np.r_[strict.start_deviance, strict.history["poisson_deviance"]])
+    rtol = 2 * (falls / strict.start_deviance).min()  # above the smallest fall
+    lenient = poisson_refine(
+        data, F0, L, _identity, _identity, 40, rtol=rtol, **options
+    )
+    assert len(lenient.history["poisson_deviance"]) < len(
+        strict.history["poisson_deviance"]
+    )
+    assert lenient.deviance >= strict.deviance
+    assert lenient.deviance == pytest.approx(lenient.history["poisson_deviance"].min())
+
+
+def test_the_streamed_polish_takes_the_streamed_rtol(low_dose_problem, monkeypatch):
+    X, _, _ = low_dose_problem
+    seen = []
+    refine = solver_module.poisson_refine
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["rtol"])
+        return refine(*args, **kwargs)
+
+    monkeypatch.setattr(solver_module, "poisson_refine", spy)
+    options = dict(loss="poisson", n_init=2, max_iter=20, random_state=0)
+    ConstrainedNMF(3, **options).fit(X)
+    ConstrainedNMF(3, **options).fit(da.from_array(X, chunks=(50, 144)))
+    assert seen == [NO_CHANGE_RTOL, solver_module.POISSON_RTOL_STREAMED]
+    assert solver_module.POISSON_RTOL_STREAMED > NO_CHANGE_RTOL
 
 
 def test_unknown_loss_is_refused():
