@@ -576,6 +576,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         constraints wrapped to act on physical images and the result scaled
         back."""
         factor = resolved["scan_binning"]
+        geometry = self.geometry or Geometry.flat(*data.shape)
         settings = {
             name: resolved[name]
             for name in resolved
@@ -595,7 +596,6 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                     "are not combined (the binned scan has other weights): "
                     "leave scan_binning='auto' or give scan_binning=1"
                 )
-            geometry = self.geometry or Geometry.flat(*data.shape)
             settings["factor_constraints"], settings["loading_constraints"] = (
                 scaled_constraints(
                     weights,
@@ -605,7 +605,8 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 )
             )
         if factor == 1:
-            geometry = self.geometry or Geometry.flat(*data.shape)
+            # not a parameter (_resolve returns those): the binned coarse fit
+            # picks its restart by its own rule
             restart_loss = kept_restart_loss(
                 settings["loss"], data, len(geometry.signal_shape)
             )

@@ -88,12 +88,16 @@ class MapFloors:
         )
 
 
-def _floor_coefficient(minor, host, xp) -> float:
+def _peak(image, xp) -> float:
+    """A map's robust peak: its 99th percentile."""
+    return float(xp.quantile(image, 0.99))
+
+
+def _floor_coefficient(minor, host, host_peak, xp) -> float:
     """The median of ``minor / host`` where ``host`` is strong (0 where the
     host has too few strong pixels)."""
-    peak = float(xp.quantile(host, 0.99))
-    strong = host > _STRONG * peak
-    if peak <= 0 or int(strong.sum()) < _MIN_STRONG:
+    strong = host > _STRONG * host_peak
+    if host_peak <= 0 or int(strong.sum()) < _MIN_STRONG:
         return 0.0
     return float(xp.median(minor[strong] / host[strong]))
 
@@ -126,20 +130,20 @@ def remove_map_floors(factors, loadings, *, max_share=MAX_SHARE):
     coefficients = np.zeros((k, k))
     clipped = np.zeros(k)
     total = to_host(L.sum(axis=0)).astype(float)
+    peaks = [_peak(L[:, c], xp) for c in range(k)]  # a map's changes with its moves
     for i in range(k):
         for j in range(k):
             if i == j:
                 continue
-            beta = _floor_coefficient(L[:, i], L[:, j], xp)
-            minor_peak = float(xp.quantile(L[:, i], 0.99))
-            host_peak = float(xp.quantile(L[:, j], 0.99))
-            if not 0 < beta * host_peak <= max_share * minor_peak:
+            beta = _floor_coefficient(L[:, i], L[:, j], peaks[j], xp)
+            if not 0 < beta * peaks[j] <= max_share * peaks[i]:
                 continue
             lowered = L[:, i] - beta * L[:, j]
             clipped[i] += float(-xp.minimum(lowered, 0).sum())
             L[:, i] = xp.maximum(lowered, 0)
             F[:, j] = F[:, j] + beta * F[:, i]
             coefficients[i, j] += beta
+            peaks[i] = _peak(L[:, i], xp)
     record = MapFloors(
         coefficients=coefficients,
         clipped_fraction=clipped / np.maximum(total, 1e-300),
