@@ -25,8 +25,11 @@ taken out of the maps; ``random_state`` only); ``cnmf-nospec``: the same
 with ``factor_constraints=[]``; ``cnmf-nofloors``: with
 ``pure_phases=False`` (the floors left in); ``cnmf-counts``: the
 defaults on the same whole numbers stored as integers, as a detector
-records counts (then the Poisson likelihood: ``loss="auto"`` and the kept
-restart of least deviance); ``cnmf-exspy``: those counts in exspy's
+records counts (the float arrays of espm and of the simulation are all
+whole numbers, so ``cnmf`` already fits them as counts: the Poisson
+likelihood, the kept restart of least deviance and ``scan_binning``; this
+row checks that the storage type changes nothing); ``cnmf-exspy``: those
+counts in exspy's
 class, with its defaults (``EDSTEMSpectrum.decomposition`` passes
 ``normalize_poissonian_noise=True``); ``hs-NMF``:
 ``s.decomposition(algorithm="NMF", output_dimension=k)`` (scikit-learn's

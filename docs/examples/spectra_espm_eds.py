@@ -26,7 +26,6 @@ import hyperspy_cnmf  # noqa: F401  (enables algorithm="constrained_nmf")
 
 sys.path.insert(0, str(Path.cwd().parents[1] / "benchmarks"))
 from bench_spectra import (  # noqa: E402
-    as_counts,
     espm_particles,
     run_espm,
     run_hs_nmf,
@@ -35,10 +34,10 @@ from bench_spectra import (  # noqa: E402
 
 # %%
 # espm's data: an ``EDS_TEM`` signal (energy in keV) with the truth. espm
-# returns its counts as whole numbers in a float array; stored as integers,
-# as a detector gives them, they are fitted by the Poisson likelihood.
+# returns its counts as whole numbers in a float array; spectra whose floats
+# are all whole numbers are counts, fitted by the Poisson likelihood (the
+# log says so), as integers would be.
 s, true_spectra, true_maps, expected, k = espm_particles(seed=0)
-s = as_counts(s)
 energy = s.axes_manager.signal_axes[0].axis
 print(s, s.metadata.Signal.signal_type)
 
@@ -53,11 +52,9 @@ s.decomposition(
     show_progressbar=False,
 )
 cnmf = s.learning_results.factors.T.copy(), s.learning_results.loadings.T.copy()
-floats = s.deepcopy()  # HyperSpy's NMF takes floats only
-floats.change_dtype("float64")
 others = {
-    "HyperSpy NMF": run_hs_nmf(floats, k, 0),
-    "espm SmoothNMF": run_espm(floats, k, 0),
+    "HyperSpy NMF": run_hs_nmf(s.deepcopy(), k, 0),
+    "espm SmoothNMF": run_espm(s.deepcopy(), k, 0),
 }
 
 for name, (factors, loadings) in {"constrained NMF": cnmf, **others}.items():

@@ -35,7 +35,7 @@ import numpy as np
 import scipy.sparse
 
 from .backend import get_backend
-from .data import SketchedData, _squared_sum
+from .data import SketchedData, _squared_sum, holds_float_counts
 from .geometry import AxisInfo, Geometry
 
 __all__ = [
@@ -75,21 +75,35 @@ def auto_scan_binning(counts_per_position: float, navigation_shape) -> int:
     return max(1, min(wanted, MAX_SCAN_BINNING, largest))
 
 
-def is_counts(data) -> bool:
-    """Whether a data object holds unscaled integer counts."""
-    raw = getattr(data, "X", getattr(data, "M", None))
+def is_counts(data, whole_floats=False) -> bool:
+    """Whether a data object holds unscaled counts: an integer type, or with
+    ``whole_floats`` also floats that are all nonnegative whole numbers
+    (:func:`~.data.holds_float_counts`: espm writes its EDS counts as
+    float64; one pass over such data)."""
+    dtype = _stored_dtype(data)
     scaled = (
         getattr(data, "row_scale", None) is not None
         or getattr(data, "col_scale", None) is not None
     )
-    return raw is not None and raw.dtype.kind in "ui" and not scaled
+    if dtype is None or scaled:
+        return False
+    if dtype.kind in "ui":
+        return True
+    return whole_floats and dtype.kind == "f" and holds_float_counts(data)
 
 
-def counts_per_position(data) -> float | None:
-    """Mean counts per kept pattern of integer (count) data, from the row
-    sums of the checks' pass (no pass of its own); None for float data
-    (their units are unknown) and scaled data."""
-    if not is_counts(data):
+def _stored_dtype(data):
+    """The dtype ``data`` are stored in (a data object's ``dtype`` is the
+    working float type); None for a sketch, which stores no data."""
+    raw = getattr(data, "X", getattr(data, "M", None))
+    return None if raw is None else np.dtype(raw.dtype)
+
+
+def counts_per_position(data, whole_floats=False) -> float | None:
+    """Mean counts per kept pattern of count data (:func:`is_counts`, which
+    ``whole_floats`` is passed to), from the row sums of the checks' pass;
+    None for other float data (their units are unknown) and scaled data."""
+    if not is_counts(data, whole_floats):
         return None
     return float(np.sum(data.stats().row_sums, dtype=np.float64)) / data.shape[0]
 
@@ -137,9 +151,10 @@ class ScanBinning:
 def _start_dtype(data):
     """The counts' own integer type (a uint16 scan binned 2 x 2 then takes a
     quarter of its memory); float32 for float data."""
-    raw = getattr(data, "X", getattr(data, "M", None))
-    dtype = np.dtype(raw.dtype) if raw is not None else np.dtype(np.float32)
-    return dtype.newbyteorder("=") if dtype.kind in "ui" else np.dtype(np.float32)
+    dtype = _stored_dtype(data)
+    if dtype is None or dtype.kind not in "ui":
+        return np.dtype(np.float32)
+    return dtype.newbyteorder("=")
 
 
 def _accumulate(binned, touched, sums):

@@ -53,6 +53,7 @@ __all__ = [
     "DataStats",
     "PoissonPass",
     "as_data",
+    "holds_float_counts",
     "is_data",
     "sketch",
     "truncated_svd_errors",
@@ -615,6 +616,25 @@ class BlockData:
         if self.cols is not None:
             col_sums = col_sums[self.cols]
         return DataStats(True, minimum, maximum, row_sums, col_sums)
+
+
+@_read_once
+def holds_float_counts(data) -> bool:
+    """Whether float data hold counts: every kept entry a nonnegative whole
+    number, as simulators write counts (espm's EDS images are float64).
+
+    Reads row blocks until one fails: data that are not counts answer after
+    their first block, counts cost one pass (then fitted with the Poisson
+    likelihood, whose passes are many). False for integer data, whose dtype
+    already says so.
+    """
+    for _, block in data.row_blocks():
+        if block.dtype.kind != "f":
+            return False
+        xp = get_backend(block).xp
+        if not bool(((block >= 0) & (xp.rint(block) == block)).all()):
+            return False
+    return True
 
 
 def _reshape_block(block, shape):

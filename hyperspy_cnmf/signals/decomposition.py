@@ -24,6 +24,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ..core.backend import get_backend, is_dask, to_host
+from ..core.binning import is_counts
 from ..core.constraints import (
     RadialContinuity,
     SpectralContinuity,
@@ -379,16 +380,17 @@ def _spectral_default(signal, geometry):
     return lambda: [constraint]
 
 
-def _advise_on_weighted_counts(signal, settings):
+def _advise_on_weighted_counts(signal, settings, data):
     """A warning where Poisson weights replace the Poisson likelihood on the
     counts of an EELS/EDS signal (exspy's ``EDSTEMSpectrum.decomposition``
-    passes ``normalize_poissonian_noise=True`` by default)."""
-    counts = np.dtype(signal.data.dtype).kind in "ui"
+    passes ``normalize_poissonian_noise=True`` by default): integers, or
+    floats that are all whole numbers (their pass is the estimator's test
+    for spectra, run only here, where the weights will replace it)."""
     if (
-        counts
-        and settings["normalize_poissonian_noise"]
+        settings["normalize_poissonian_noise"]
         and _is_auto(settings["loss"])
         and spectrum_kind(signal) is not None
+        and is_counts(data, whole_floats=True)
     ):
         _logger.warning(
             "constrained_nmf: normalize_poissonian_noise=True fits these "
@@ -671,8 +673,8 @@ def decomposition(
     factor_constraints, loading_constraints = _signal_constraints(
         signal, settings, geometry
     )
-    _advise_on_weighted_counts(signal, settings)
     data, streamed = _fit_data(signal, *_keeps(geometry), stream)
+    _advise_on_weighted_counts(signal, settings, data)
     data.label = "the signal's data"  # what the estimator's messages call it
     estimator = ConstrainedNMF(
         n_components=output_dimension,

@@ -193,12 +193,16 @@ def test_the_coarse_fit_keeps_the_restart_of_lowest_deviance(
     spectra = dict(options, geometry=Geometry((144,), (24, 24)))
     ConstrainedNMF(2, **spectra, scan_binning=1, random_state=0).fit(X)
     assert [shape for shape, *_ in chosen] == [(144, 144), X.shape]
-    # float spectra, and counts too large for cheap passes: the squared error's
+    # whole numbers stored as floats are counts too (espm's spectra)
     ConstrainedNMF(2, **spectra, random_state=0).fit(X.astype(np.float32))
-    assert len(chosen) == 2
+    assert len(chosen) == 3
+    # other float spectra, and counts too large for cheap passes: the
+    # squared error's
+    ConstrainedNMF(2, **spectra, random_state=0).fit(X.astype(np.float32) + 0.5)
+    assert len(chosen) == 3
     monkeypatch.setattr(solver_module, "DEVIANCE_RESTARTS_MAX_ENTRIES", X.size - 1)
     ConstrainedNMF(2, **spectra, scan_binning=1, random_state=0).fit(X)
-    assert len(chosen) == 2
+    assert len(chosen) == 3
 
 
 def test_float_data_are_not_binned_unless_asked(weak_phase_scan):
@@ -210,6 +214,27 @@ def test_float_data_are_not_binned_unless_asked(weak_phase_scan):
     model = ConstrainedNMF(2, **options, scan_binning=3, random_state=0)
     model.fit(X.astype(np.float32))
     assert model.scan_binning_ == 3 and model.components_.shape == (2, 144)
+
+
+@pytest.mark.parametrize(
+    ("geometry", "loss", "binning"),
+    [
+        (Geometry((144,), (24, 24)), "poisson", 2),  # spectra: counts as floats
+        (Geometry((12, 12), (24, 24)), "frobenius", 1),  # patterns (docstring)
+        (None, "frobenius", 1),  # a bare matrix: scikit-learn's convention
+    ],
+)
+def test_whole_number_floats_are_counts_for_spectra_only(
+    weak_phase_scan, lazy, geometry, loss, binning
+):
+    X, _, _ = weak_phase_scan
+    floats = X.astype(np.float32)
+    model = ConstrainedNMF(2, geometry=geometry, n_init=2, max_iter=5, random_state=0)
+    model.fit(da.from_array(floats, chunks=(100, 144)) if lazy else floats)
+    # as counts: the Poisson likelihood, and 25 counts a position binned 2x2
+    assert (model.loss_, model.scan_binning_) == (loss, binning)
+    model.fit(floats + 0.5)
+    assert (model.loss_, model.scan_binning_) == ("frobenius", 1)
 
 
 def test_scan_binning_needs_a_scan():

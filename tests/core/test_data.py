@@ -11,6 +11,7 @@ from hyperspy_cnmf.core.data import (
     BlockData,
     DaskData,
     as_data,
+    holds_float_counts,
     is_data,
     sketch,
     truncated_svd_errors,
@@ -201,6 +202,36 @@ def test_the_checks_pass_is_read_once_and_serves_the_scan_binning():
     assert data.stats() is first and len(reads) == n_reads
     assert counts_per_position(data) == pytest.approx(X.sum() / 10)
     assert len(reads) == n_reads  # from the row sums: no pass of its own
+
+
+def _dense(X, cols):
+    return as_data(X) if cols is None else BlockData(X, cols=cols)
+
+
+def _lazy(X, cols):
+    return DaskData(da.from_array(X, chunks=(3, -1)), cols=cols)
+
+
+@pytest.mark.parametrize("make", [_dense, _lazy])
+def test_float_counts_are_whole_nonnegative_kept_entries(make):
+    whole = FLAT.astype(np.float32)
+    assert holds_float_counts(make(whole, None))
+    for row, value in ((0, 0.5), (29, 2.25), (12, -1.0)):
+        changed = whole.copy()
+        changed[row, 3] = value
+        assert not holds_float_counts(make(changed, None)), (row, value)
+        # an excluded column is not read
+        assert holds_float_counts(make(changed, np.flatnonzero(np.arange(56) != 3)))
+    assert not holds_float_counts(make(FLAT, None))  # integers: their dtype says
+
+
+def test_float_counts_stop_at_the_first_block_that_is_not():
+    X = FLAT.astype(np.float64) + 0.5
+    Xd, reads = _counted(X, chunks=(3, 56))
+    data = DaskData(Xd)
+    assert not holds_float_counts(data)
+    assert len(reads) == 1
+    assert not holds_float_counts(data) and len(reads) == 1  # read once
 
 
 @pytest.mark.parametrize("n_power_iter", [0, 2])
