@@ -14,8 +14,9 @@ positions. So a low-dose fit runs in two steps:
    and the coarse maps spread back over the positions they came from
    (``n_exact_iter`` Frobenius or Poisson iterations).
 
-``scan_binning="auto"`` (:func:`auto_scan_binning`) bins integer counts of
-a 2D scan when a pattern holds fewer than :data:`TARGET_COUNTS` counts on
+``scan_binning="auto"`` (:func:`auto_scan_binning`) bins the counts of a
+2D scan (:func:`is_counts`: integers, and spectra held as whole-number
+floats) when a pattern holds fewer than :data:`TARGET_COUNTS` counts on
 average, just enough to reach it. Measured on the realistic simulation
 (``benchmarks/bench_minor_phases.py``): at 100 counts per pattern the two
 rotations of a 10 % phase, lost without binning (map cosine 0.02), are
@@ -35,7 +36,7 @@ import numpy as np
 import scipy.sparse
 
 from .backend import get_backend
-from .data import SketchedData, _squared_sum, holds_float_counts
+from .data import SketchedData, _squared_sum
 from .geometry import AxisInfo, Geometry
 
 __all__ = [
@@ -77,9 +78,10 @@ def auto_scan_binning(counts_per_position: float, navigation_shape) -> int:
 
 def is_counts(data, whole_floats=False) -> bool:
     """Whether a data object holds unscaled counts: an integer type, or with
-    ``whole_floats`` also floats that are all nonnegative whole numbers
-    (:func:`~.data.holds_float_counts`: espm writes its EDS counts as
-    float64; one pass over such data)."""
+    ``whole_floats`` also floats that are all finite, nonnegative whole
+    numbers (espm writes its EDS counts as float64), from the checks' pass.
+    float32 entries from 2^23 up (float16 from 2048) are all whole: data
+    that lie wholly that high pass as counts."""
     dtype = _stored_dtype(data)
     scaled = (
         getattr(data, "row_scale", None) is not None
@@ -89,7 +91,10 @@ def is_counts(data, whole_floats=False) -> bool:
         return False
     if dtype.kind in "ui":
         return True
-    return whole_floats and dtype.kind == "f" and holds_float_counts(data)
+    if not (whole_floats and dtype.kind == "f"):
+        return False
+    stats = data.stats()  # the checks' pass: no pass of its own
+    return stats.finite and stats.whole and stats.minimum >= 0
 
 
 def _stored_dtype(data):

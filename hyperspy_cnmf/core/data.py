@@ -53,7 +53,6 @@ __all__ = [
     "DataStats",
     "PoissonPass",
     "as_data",
-    "holds_float_counts",
     "is_data",
     "sketch",
     "truncated_svd_errors",
@@ -166,13 +165,21 @@ def _read_once(method):
 
 class DataStats(NamedTuple):
     """What :func:`~hyperspy_cnmf.core.validation.check_data` checks, over the
-    kept entries (before any scaling)."""
+    kept entries (before any scaling); ``whole``: every one a whole number
+    (integers trivially; floats that hold counts, as espm writes them,
+    :func:`~.binning.is_counts`)."""
 
     finite: bool
     minimum: float
     maximum: float
     row_sums: np.ndarray
     col_sums: np.ndarray
+    whole: bool
+
+
+def _all_whole(block, xp) -> bool:
+    """Whether every entry of ``block`` is a whole number (NaN is not)."""
+    return block.dtype.kind in "uib" or bool((xp.rint(block) == block).all())
 
 
 def _host(a):
@@ -294,13 +301,19 @@ class DenseData:
 def _stats_dense(X, xp):
     finite = X.dtype.kind != "f" or bool(xp.isfinite(X).all())
     if not finite:
-        return DataStats(False, 0.0, 0.0, np.zeros(1), np.zeros(1))
+        return DataStats(False, 0.0, 0.0, np.zeros(1), np.zeros(1), False)
+    # in blocks (no full-size temporary), stopped at the first that is not
+    rows = max(1, BLOCK_BYTES // (8 * X.shape[1]))
+    whole = all(
+        _all_whole(X[start : start + rows], xp) for start in range(0, len(X), rows)
+    )
     return DataStats(
         True,
         float(X.min()),
         float(X.max()),
         _host(X.sum(axis=1, dtype=np.float64)),
         _host(X.sum(axis=0, dtype=np.float64)),
+        whole,
     )
 
 
@@ -578,17 +591,18 @@ class BlockData:
         xp = self.xp
         row_sums = np.empty(self.shape[0])
         col_sums = np.zeros(self.shape[1])
-        minimum, maximum = np.inf, -np.inf
+        minimum, maximum, whole = np.inf, -np.inf, True
         for part, block in self._blocks():
             if self.cols is not None:
                 block = block[:, xp.asarray(self.cols)]
             if block.dtype.kind == "f" and not bool(xp.isfinite(block).all()):
-                return DataStats(False, 0.0, 0.0, row_sums, col_sums)
+                return DataStats(False, 0.0, 0.0, row_sums, col_sums, False)
             minimum = min(minimum, float(block.min()))
             maximum = max(maximum, float(block.max()))
             row_sums[part] = _host(block.sum(axis=1, dtype=np.float64))
             col_sums += _host(block.sum(axis=0, dtype=np.float64))
-        return DataStats(True, minimum, maximum, row_sums, col_sums)
+            whole = whole and _all_whole(block, xp)
+        return DataStats(True, minimum, maximum, row_sums, col_sums, whole)
 
     def _counts_stats(self) -> DataStats:
         """:meth:`stats` of integer counts by :func:`~.kernels.counts_statistics`:
@@ -615,26 +629,7 @@ class BlockData:
             self._squared_norm = squares
         if self.cols is not None:
             col_sums = col_sums[self.cols]
-        return DataStats(True, minimum, maximum, row_sums, col_sums)
-
-
-@_read_once
-def holds_float_counts(data) -> bool:
-    """Whether float data hold counts: every kept entry a nonnegative whole
-    number, as simulators write counts (espm's EDS images are float64).
-
-    Reads row blocks until one fails: data that are not counts answer after
-    their first block, counts cost one pass (then fitted with the Poisson
-    likelihood, whose passes are many). False for integer data, whose dtype
-    already says so.
-    """
-    for _, block in data.row_blocks():
-        if block.dtype.kind != "f":
-            return False
-        xp = get_backend(block).xp
-        if not bool(((block >= 0) & (xp.rint(block) == block)).all()):
-            return False
-    return True
+        return DataStats(True, minimum, maximum, row_sums, col_sums, True)
 
 
 def _reshape_block(block, shape):
@@ -1112,16 +1107,19 @@ class DaskData:
         counts = M.dtype.kind in "ui"  # fitted with the Poisson loss by default:
         if counts:  # its constants in this pass, not in one more
             parts.append((values * da.log(da.where(values > 0, values, 1))).sum())
-        else:
-            parts.append(da.isfinite(values).all())
+        else:  # whole numbers: spectra held as floats are counts too
+            parts += [da.isfinite(values).all(), (da.rint(values) == values).all()]
         out = dask.compute(*parts)
         self._squared_norm = float(out[4])
         finite = counts or bool(out[5])
+        whole = counts or bool(out[6])
         row_sums = _host(out[2])[self._row_pos]
         if counts and self.row_scale is None and self.col_scale is None:
             self._count_terms = (float(row_sums.sum()), float(out[5]))
         col_sums = _host(out[3])[self._col_pos]
-        return DataStats(finite, float(out[0]), float(out[1]), row_sums, col_sums)
+        return DataStats(
+            finite, float(out[0]), float(out[1]), row_sums, col_sums, whole
+        )
 
     def _counts_stats(self) -> DataStats:
         """:meth:`stats` of unscaled integer counts, block by block in one
@@ -1161,7 +1159,9 @@ class DaskData:
         self._count_terms = (float(row_sums.sum()), float(sum(p[5] for p in flat)))
         minimum = float(min(p[2] for p in flat))
         maximum = float(max(p[3] for p in flat))
-        return DataStats(True, minimum, maximum, row_sums, col_sums[self._col_pos])
+        return DataStats(
+            True, minimum, maximum, row_sums, col_sums[self._col_pos], True
+        )
 
 
 class SketchedData:

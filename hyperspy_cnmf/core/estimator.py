@@ -148,7 +148,7 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         ``"auto"``: ``"poisson"`` for integer counts and for spectra
         (a 1D signal in ``geometry``) stored as floats that are all
         nonnegative whole numbers (espm writes its EDS counts as float64;
-        one pass to tell), ``"frobenius"`` for other float data (whose
+        told by the checks' pass), ``"frobenius"`` for other float data (whose
         noise is unknown) and for Poisson-normalised data. Whole-number
         float *patterns* keep ``"frobenius"``: on the paper's simulation
         (float32 counts, 10^4 per pattern) the Poisson fit loses a crystal

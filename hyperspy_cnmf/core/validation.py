@@ -107,7 +107,7 @@ def check_data(X, *, fitting=True):
         data = as_data(X)
         if isinstance(data, DenseData):  # its checks in blocks, like counts
             data = BlockData(X)
-    finite, minimum, maximum, row_sums, col_sums = data.stats()
+    finite, minimum, maximum, row_sums, col_sums, _ = data.stats()
     # A caller that builds the data object names what the user gave it
     # (the HyperSpy adapter: "the signal's data"); X otherwise.
     what = getattr(data, "label", None) or "X"

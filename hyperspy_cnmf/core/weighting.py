@@ -22,7 +22,8 @@ def poisson_weights(data) -> tuple[np.ndarray, np.ndarray]:
     """``(sqrt(aG), sqrt(bH))``: one weight per kept row and per kept column
     of ``data`` (a validated data object: finite, nonnegative), 1 where a
     sum is zero. One pass over the data."""
-    _, _, _, row_sums, col_sums = data.stats()
+    stats = data.stats()
+    row_sums, col_sums = stats.row_sums, stats.col_sums
     row_weights = np.sqrt(np.asarray(row_sums, dtype=np.float64))
     col_weights = np.sqrt(np.asarray(col_sums, dtype=np.float64))
     row_weights[row_weights == 0] = 1.0

@@ -195,7 +195,7 @@ def test_the_coarse_fit_keeps_the_restart_of_lowest_deviance(
     assert [shape for shape, *_ in chosen] == [(144, 144), X.shape]
     # whole numbers stored as floats are counts too (espm's spectra)
     ConstrainedNMF(2, **spectra, random_state=0).fit(X.astype(np.float32))
-    assert len(chosen) == 3
+    assert len(chosen) == 3 and chosen[-1][0] == (144, 144)  # binned, as counts
     # other float spectra, and counts too large for cheap passes: the
     # squared error's
     ConstrainedNMF(2, **spectra, random_state=0).fit(X.astype(np.float32) + 0.5)
@@ -205,7 +205,7 @@ def test_the_coarse_fit_keeps_the_restart_of_lowest_deviance(
     assert len(chosen) == 3
 
 
-def test_float_data_are_not_binned_unless_asked(weak_phase_scan):
+def test_float_patterns_are_not_binned_unless_asked(weak_phase_scan):
     X, _, _ = weak_phase_scan
     options = dict(geometry=Geometry((12, 12), (24, 24)), n_init=2, max_iter=10)
     model = ConstrainedNMF(2, **options, random_state=0)

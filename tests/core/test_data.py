@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from hyperspy_cnmf.core import constrained_nmf
+from hyperspy_cnmf.core.binning import is_counts
 from hyperspy_cnmf.core.data import (
     BlockData,
     DaskData,
     as_data,
-    holds_float_counts,
     is_data,
     sketch,
     truncated_svd_errors,
@@ -204,34 +204,38 @@ def test_the_checks_pass_is_read_once_and_serves_the_scan_binning():
     assert len(reads) == n_reads  # from the row sums: no pass of its own
 
 
-def _dense(X, cols):
-    return as_data(X) if cols is None else BlockData(X, cols=cols)
+def _in_memory(X, rows, cols):
+    return as_data(X) if rows is None and cols is None else BlockData(X, rows, cols)
 
 
-def _lazy(X, cols):
-    return DaskData(da.from_array(X, chunks=(3, -1)), cols=cols)
+def _lazy(X, rows, cols):
+    return DaskData(da.from_array(X, chunks=(4, 20)), rows=rows, cols=cols)
 
 
-@pytest.mark.parametrize("make", [_dense, _lazy])
-def test_float_counts_are_whole_nonnegative_kept_entries(make):
+@pytest.mark.parametrize("make", [_in_memory, _lazy])
+def test_whole_number_floats_are_counts_when_asked(make):
     whole = FLAT.astype(np.float32)
-    assert holds_float_counts(make(whole, None))
-    for row, value in ((0, 0.5), (29, 2.25), (12, -1.0)):
+    assert is_counts(make(whole, None, None), whole_floats=True)
+    assert not is_counts(make(whole, None, None))  # floats: only when asked
+    assert is_counts(make(FLAT, None, None))  # integers: their dtype says
+    others = np.flatnonzero(np.arange(30) != 12), np.flatnonzero(np.arange(56) != 3)
+    for value in (0.5, -1.0, np.inf):
         changed = whole.copy()
-        changed[row, 3] = value
-        assert not holds_float_counts(make(changed, None)), (row, value)
-        # an excluded column is not read
-        assert holds_float_counts(make(changed, np.flatnonzero(np.arange(56) != 3)))
-    assert not holds_float_counts(make(FLAT, None))  # integers: their dtype says
+        changed[12, 3] = value
+        assert not is_counts(make(changed, None, None), whole_floats=True), value
+        # an excluded position or pixel is not read
+        assert is_counts(make(changed, others[0], None), whole_floats=True)
+        assert is_counts(make(changed, None, others[1]), whole_floats=True)
+    scaled = make(whole, None, None).with_scaling(np.ones(30), np.ones(56))
+    assert not is_counts(scaled, whole_floats=True)  # scaled: no longer counts
 
 
-def test_float_counts_stop_at_the_first_block_that_is_not():
-    X = FLAT.astype(np.float64) + 0.5
-    Xd, reads = _counted(X, chunks=(3, 56))
+def test_telling_whole_number_floats_costs_no_pass_of_its_own():
+    Xd, reads = _counted(FLAT.astype(np.float64))
     data = DaskData(Xd)
-    assert not holds_float_counts(data)
-    assert len(reads) == 1
-    assert not holds_float_counts(data) and len(reads) == 1  # read once
+    data.stats()  # the checks' pass
+    n_reads = len(reads)
+    assert is_counts(data, whole_floats=True) and len(reads) == n_reads
 
 
 @pytest.mark.parametrize("n_power_iter", [0, 2])
