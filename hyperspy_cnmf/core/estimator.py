@@ -145,14 +145,17 @@ class ConstrainedNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         :func:`~hyperspy_cnmf.core.solver.kept_restart_loss`); the iterate
         with the lowest divergence is kept, and the model holds the data's
         counts.
-        ``"auto"``: ``"poisson"`` for integer counts and for spectra
-        (a 1D signal in ``geometry``) stored as floats that are all
-        nonnegative whole numbers (espm writes its EDS counts as float64;
-        told by the checks' pass), ``"frobenius"`` for other float data (whose
-        noise is unknown) and for Poisson-normalised data. Whole-number
-        float *patterns* keep ``"frobenius"``: on the paper's simulation
+        ``"auto"``: ``"poisson"`` for integer counts and for spectra (a 1D
+        signal in ``geometry``) stored as floats that are all nonnegative
+        whole numbers (espm writes its EDS counts as float64; told by the
+        checks' pass), ``"frobenius"`` for other float data (whose noise
+        is unknown) and for Poisson-normalised data. Whole-number float
+        *patterns* keep ``"frobenius"``: on the paper's simulation
         (float32 counts, 10^4 per pattern) the Poisson fit loses a crystal
-        at k = 6 and 8 where the squared error finds all four phases. Measured on the realistic simulation
+        at k = 6 and 8 where the squared error finds all four phases (as
+        it does on the same counts stored as integers: the user guide's
+        method page, "A known limit of the Poisson default"). Measured on
+        the realistic simulation
         (``benchmarks/bench_minor_phases.py``): on counts the Poisson
         likelihood recovers the maps better at every dose (the glass map at
         3000 counts per pattern, the rotations of a 10 % phase at 100) and
