@@ -384,8 +384,8 @@ def _advise_on_weighted_counts(signal, settings, data):
     """A warning where Poisson weights replace the Poisson likelihood on the
     counts of an EELS/EDS signal (exspy's ``EDSTEMSpectrum.decomposition``
     passes ``normalize_poissonian_noise=True`` by default): integers, or
-    floats that are all whole numbers (their pass is the estimator's test
-    for spectra, run only here, where the weights will replace it)."""
+    floats that are all whole numbers, told by the statistics of ``data``,
+    the object the estimator checks next (one pass for both)."""
     if (
         settings["normalize_poissonian_noise"]
         and _is_auto(settings["loss"])
